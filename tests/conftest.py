@@ -1,0 +1,19 @@
+"""Test setup: the real data in ../shared/data and a throwaway Keras cache.
+
+Set at import time, before anything imports Keras (which reads KERAS_HOME once), so no test reads
+or writes the user's ~/.keras.
+"""
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_REPO))  # import `zoo` from this checkout even when it is not installed
+
+os.environ.setdefault("ZOO_DATA_DIR", str(_REPO.parent / "shared" / "data"))
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="zoo-test-keras-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)

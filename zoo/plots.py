@@ -1,0 +1,63 @@
+"""Figures a person would rather look at than read: learning curves and confusion matrices."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt
+import numpy as np
+
+from zoo.runs import atomic_path
+
+
+def learning_curves(
+    history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str
+) -> None:
+    """One panel per metric (loss first), training and validation curves over epochs."""
+    metrics = [
+        k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")
+    ]
+    metrics.sort(key=lambda k: k != "loss")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], metrics, strict=True):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], marker=".", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], marker=".", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def confusion_matrix(
+    matrix: np.ndarray, labels: Sequence[str], path: str | os.PathLike[str], title: str
+) -> None:
+    """Counts of (true, predicted) pairs, with the diagonal read as per-class recall."""
+    size = max(4.0, 0.55 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (i, j), count in np.ndenumerate(matrix):
+        color = "white" if count > threshold else "black"
+        ax.text(j, i, str(count), ha="center", va="center", color=color, fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)

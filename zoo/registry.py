@@ -1,0 +1,162 @@
+"""The model registry: one `ModelSpec` per model id, the single source of truth.
+
+Like timm's registry, a model is a decorated builder function; unlike a bare builder, each entry also
+declares everything train, evaluate, export and serve need (task, dataset, input signature, labels,
+recipe), so none of them needs a per-model `if`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from zoo.errors import UnknownModelError
+
+Task = Literal["regression", "binary", "multiclass", "generative"]
+TASKS: tuple[str, ...] = ("regression", "binary", "multiclass", "generative")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model's input as a client sends it: one example's shape, its dtype, and its name.
+
+    `scale` is the preprocessing between what a client sends and what the network sees (1/255 for raw
+    pixels); the tf.data pipeline applies it in training, and an export folds it into the graph.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The default training recipe, taken from the slide the model comes from.
+
+    `steps_per_epoch` repeats a tiny table within one epoch, so thousands of full-batch steps of the
+    toy models run in Keras's compiled loop instead of thousands of one-step epochs.
+    """
+
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    loss: str = "sparse_categorical_crossentropy"
+    epochs: int = 5
+    batch_size: int = 32
+    from_logits: bool = False
+    validation_split: float = 0.1
+    augment: bool = False
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    steps_per_epoch: int | None = None
+
+    @property
+    def one_hot_labels(self) -> bool:
+        """Whether integer class ids must become one-hot rows for this loss (slides' mse / CE on one-hot)."""
+        return self.loss in ("categorical_crossentropy", "mse")
+
+
+@dataclass(frozen=True)
+class Example:
+    """The slide's own test input and the answer the slide shows for it."""
+
+    inputs: tuple[tuple[float, ...], ...]
+    expected: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything known about one model of the zoo, besides its weights."""
+
+    name: str
+    builder: Callable[..., Any]
+    task: Task
+    dataset: str
+    input: InputSpec
+    recipe: Recipe
+    description: str
+    labels: tuple[str, ...] | None = None
+    slide_metric: str | None = None
+    slide_value: float | None = None
+    example: Example | None = None
+    source: str = ""
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the network's last layer."""
+        return len(self.labels) if self.task == "multiclass" and self.labels else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description (everything but the builder), recorded in run and export dirs."""
+        data = dataclasses.asdict(self)
+        data.pop("builder")
+        return data
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(name: str, **declaration: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator that registers a builder under `name` with its declaration (ModelSpec fields)."""
+
+    def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _REGISTRY:
+            raise ValueError(f"model id {name!r} is registered twice")
+        spec = ModelSpec(name=name, builder=builder, **declaration)
+        if spec.task not in TASKS:
+            raise ValueError(f"{name}: task must be one of {TASKS}")
+        _REGISTRY[name] = spec
+        return builder
+
+    return decorate
+
+
+def _ensure_models_imported() -> None:
+    # Importing the package runs every @register; done lazily so `zoo.registry` stays import-light.
+    import zoo.models  # noqa: F401
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of model `name`; an unknown id is a user error that names the valid ones."""
+    _ensure_models_imported()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model ids matching a shell-style pattern (as timm's `list_models`)."""
+    _ensure_models_imported()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def create_model(name: str, **overrides: Any) -> Any:
+    """Build model `name`, with its input shape known, so its parameters exist and can be counted."""
+    import keras
+
+    spec = get_spec(name)
+    model = spec.builder(**overrides)
+    # Calling on one zero example builds Sequential and subclassed models alike.
+    model(keras.ops.zeros((1, *spec.input.shape), dtype=spec.input.dtype))
+    return model
+
+
+def spec_fields() -> list[str]:
+    """The declaration keys a `register` call accepts (for error messages and docs)."""
+    return [f.name for f in dataclasses.fields(ModelSpec) if f.name not in ("name", "builder")]
+
+
+__all__ = [
+    "Example",
+    "InputSpec",
+    "ModelSpec",
+    "Recipe",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "register",
+]

@@ -1,0 +1,123 @@
+"""Run directories: one self-describing folder per training run, written atomically.
+
+    runs/<model>/<run-id>/
+        config.json       the ModelSpec, the hyperparameters used, the seed, package versions
+        history.csv       one row per epoch (Keras's CSVLogger)
+        checkpoint.keras  the model and optimizer after the last finished epoch (+ checkpoint.json)
+        model.keras       the trained model, present only once training finished
+        metrics.json      final training metrics, wall time, and test metrics after `evaluate`
+        curves.png        learning curves; confusion.png after `evaluate` for classifiers
+
+Every file is written to a temporary name in the same folder and renamed into place, so a crash or
+a kill never leaves a half-written file that a later step would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import RunError
+
+CONFIG = "config.json"
+MODEL = "model.keras"
+CHECKPOINT = "checkpoint.keras"
+CHECKPOINT_STATE = "checkpoint.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+CURVES = "curves.png"
+CONFUSION = "confusion.png"
+
+TRACKED_PACKAGES = ("keras-zoo", "tensorflow", "keras", "numpy")
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write `data` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file of a run; a damaged one is a RunError, not a traceback."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide what a run computes, recorded for reproducibility."""
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions
+
+
+def new_run_dir(runs_dir: str | os.PathLike[str], model: str) -> Path:
+    """Create `runs/<model>/<UTC timestamp>[-n]/`, never reusing an existing folder."""
+    parent = Path(runs_dir) / model
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        run = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            run.mkdir(parents=True)
+            return run
+        except FileExistsError:
+            continue
+    raise RunError(f"could not create a new run directory under {parent}")
+
+
+def list_runs(runs_dir: str | os.PathLike[str], model: str = "*") -> list[Path]:
+    """Run directories (those with a config.json), oldest first by run id."""
+    return sorted(
+        (p.parent for p in Path(runs_dir).glob(f"{model}/*/{CONFIG}")),
+        key=lambda run: (run.name, run.parent.name),
+    )
+
+
+def resolve_run(ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] = "runs") -> Path:
+    """Find a run from a path, `<model>/<run-id>` under `runs_dir`, or a model id (its newest run)."""
+    for candidate in (Path(ref), Path(runs_dir) / ref):
+        if (candidate / CONFIG).is_file():
+            return candidate
+    newest = list_runs(runs_dir, str(ref))
+    if newest and "/" not in str(ref):
+        return newest[-1]
+    raise RunError(
+        f"no run {str(ref)!r}: give a run directory, <model>/<run-id> or a model id with runs "
+        f"under {runs_dir}"
+    )
+
+
+def require_model(run: Path) -> Path:
+    """The trained model file of a finished run."""
+    model = run / MODEL
+    if not model.is_file():
+        hint = f"; resume it with: zoo train --resume {run}" if (run / CHECKPOINT).is_file() else ""
+        raise RunError(f"run {run} has no {MODEL}: training did not finish{hint}")
+    return model

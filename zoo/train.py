@@ -1,0 +1,279 @@
+"""Training: one function that turns a registry entry into a finished run directory.
+
+The recipe comes from the ModelSpec, overridable per run; data comes from `zoo.data` through the
+tf.data pipeline; progress, history and checkpoints come from Keras callbacks, so a run killed at any
+point resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from zoo import data, plots, runs
+from zoo.data.pipeline import make_pipeline, split_validation
+from zoo.errors import RunError, ZooError
+from zoo.inference import predict_example
+from zoo.registry import ModelSpec, Recipe, create_model, get_spec
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam")
+LOSSES = {
+    "mse": keras.losses.MeanSquaredError,
+    "binary_crossentropy": keras.losses.BinaryCrossentropy,
+    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+}
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced, for the CLI to print and for tests to check."""
+
+    run_dir: Path
+    history: dict[str, list[float]]
+    metrics: dict[str, Any]
+    example: list[tuple[tuple[float, ...], Any, Any]]
+
+
+def make_recipe(spec: ModelSpec, **overrides: Any) -> Recipe:
+    """The spec's recipe with the non-None overrides applied, checked for values that cannot train."""
+    recipe = dataclasses.replace(
+        spec.recipe, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    if recipe.epochs < 1:
+        raise ZooError(f"epochs must be at least 1, got {recipe.epochs}")
+    if recipe.batch_size < 1:
+        raise ZooError(f"batch size must be at least 1, got {recipe.batch_size}")
+    if not recipe.learning_rate > 0 or not math.isfinite(recipe.learning_rate):
+        raise ZooError(f"learning rate must be a positive number, got {recipe.learning_rate}")
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ZooError(
+            f"unknown optimizer {recipe.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+        )
+    return recipe
+
+
+def compile_model(
+    model: keras.Model, spec: ModelSpec, recipe: Recipe, steps_per_epoch: int
+) -> None:
+    """Attach the recipe's optimizer (with its learning-rate schedule), loss and the task's metric."""
+    learning_rate: Any = recipe.learning_rate
+    if recipe.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            recipe.learning_rate, decay_steps=recipe.epochs * steps_per_epoch
+        )
+    optimizer = type(keras.optimizers.get(recipe.optimizer))(learning_rate=learning_rate)
+    loss_class = LOSSES[recipe.loss]
+    loss = loss_class(from_logits=True) if recipe.from_logits else loss_class()
+    metrics = ["mae"] if spec.task == "regression" else ["accuracy"]
+    # Tiny tables run many steps per epoch: one compiled call per epoch spares per-step overhead.
+    model.compile(
+        optimizer=optimizer,
+        loss=loss,
+        metrics=metrics,
+        steps_per_execution=recipe.steps_per_epoch or 1,
+    )
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save model + optimizer state and the epoch count after every epoch, atomically.
+
+    Keras's BackupAndRestore keeps weights only; a full `.keras` file also restores the optimizer's
+    moments and step count (and so the learning-rate schedule), and stays loadable on its own.
+    """
+
+    def __init__(self, run_dir: Path, seconds_before: float = 0.0):
+        super().__init__()
+        self.run_dir = run_dir
+        self.seconds_before = seconds_before
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        with runs.atomic_path(self.run_dir / runs.CHECKPOINT) as tmp:
+            self.model.save(tmp)
+        runs.write_json(
+            self.run_dir / runs.CHECKPOINT_STATE,
+            {"epoch": epoch + 1, "train_seconds": self.train_seconds()},
+        )
+
+    def train_seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+
+def train(
+    model: str | None = None,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    optimizer: str | None = None,
+    learning_rate: float | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    runs_dir: str | os.PathLike[str] = "runs",
+    resume: str | os.PathLike[str] | None = None,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Train `model` with its recipe (or continue the run `resume`) and return the finished run."""
+    overrides = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+    }
+    if limit is not None and limit < 1:
+        raise ZooError(f"limit must be at least 1, got {limit}")
+    if resume is not None:
+        run_dir, spec, recipe, seed, limit = _reopen(resume, runs_dir, model, overrides)
+    else:
+        if model is None:
+            raise ZooError("name a model to train (see `zoo list`), or --resume a run")
+        spec = get_spec(model)
+        recipe = make_recipe(spec, **overrides)
+        run_dir = None
+
+    x, y = data.load(spec.dataset, "train", data_dir)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    (train_x, train_y), validation = split_validation(x, y, recipe.validation_split, seed)
+
+    if run_dir is None:  # only now that the data loaded: bad input leaves no folder behind
+        run_dir = runs.new_run_dir(runs_dir, spec.name)
+        runs.write_json(
+            run_dir / runs.CONFIG,
+            {
+                "model": spec.name,
+                "spec": spec.to_json(),
+                "recipe": dataclasses.asdict(recipe),
+                "seed": seed,
+                "limit": limit,
+                "train_examples": len(train_x),
+                "validation_examples": 0 if validation is None else len(validation[0]),
+                "versions": runs.package_versions(),
+            },
+        )
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    train_ds = make_pipeline(train_x, train_y, spec, recipe.batch_size, training=True, seed=seed)
+    val_ds = (
+        None
+        if validation is None
+        else make_pipeline(*validation, spec, recipe.batch_size, training=False)
+    )
+    steps = recipe.steps_per_epoch or math.ceil(len(train_x) / recipe.batch_size)
+
+    net, initial_epoch, seconds_before = _model_to_continue(run_dir, spec, recipe, steps)
+    checkpoint = EpochCheckpoint(run_dir, seconds_before)
+    net.fit(
+        train_ds,
+        epochs=recipe.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=recipe.steps_per_epoch,
+        validation_data=val_ds,
+        callbacks=[keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True), checkpoint],
+        shuffle=False,  # the pipeline shuffles, seeded
+        verbose=verbose,
+    )
+    per_epoch = steps * recipe.batch_size if recipe.steps_per_epoch else len(train_x)
+    return _finish(run_dir, spec, net, per_epoch * recipe.epochs, checkpoint)
+
+
+def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
+    """The unfinished run to resume, with the recipe, seed and limit it was started with."""
+    run_dir = runs.resolve_run(resume, runs_dir)
+    config = runs.read_json(run_dir / runs.CONFIG)
+    if model is not None and model != config["model"]:
+        raise RunError(f"run {run_dir} trains {config['model']}, not {model}")
+    if any(v is not None for v in overrides.values()):
+        raise RunError("--resume continues a run with its own recipe; drop the other options")
+    if (run_dir / runs.MODEL).exists():
+        raise RunError(f"run {run_dir} already finished; nothing to resume")
+    return (
+        run_dir,
+        get_spec(config["model"]),
+        Recipe(**config["recipe"]),
+        config["seed"],
+        config["limit"],
+    )
+
+
+def _model_to_continue(
+    run_dir: Path, spec: ModelSpec, recipe: Recipe, steps: int
+) -> tuple[keras.Model, int, float]:
+    """The last checkpoint if the run has one, else a freshly built and compiled model."""
+    state_path = run_dir / runs.CHECKPOINT_STATE
+    if state_path.exists():
+        state = runs.read_json(state_path)
+        return (
+            keras.saving.load_model(run_dir / runs.CHECKPOINT),
+            state["epoch"],
+            state["train_seconds"],
+        )
+    net = create_model(spec.name)
+    compile_model(net, spec, recipe, steps)
+    return net, 0, 0.0
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """history.csv as columns; an epoch logged twice (killed after logging, before its checkpoint)
+    keeps its last row."""
+    rows: dict[int, dict[str, float]] = {}
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    for line in lines[1:]:
+        if not line or line.startswith("epoch"):
+            continue
+        cells = (math.nan if v == "NA" else float(v) for v in line.split(","))
+        values = dict(zip(header, cells, strict=True))
+        rows[int(values["epoch"])] = values
+    ordered = [rows[e] for e in sorted(rows)]
+    columns = {k: [r[k] for r in ordered] for k in header if k != "epoch"}
+    # CSVLogger writes NA for validation metrics of runs without a validation split.
+    return {k: v for k, v in columns.items() if not all(math.isnan(x) for x in v)}
+
+
+def _finish(
+    run_dir: Path,
+    spec: ModelSpec,
+    net: keras.Model,
+    examples_seen: int,
+    checkpoint: EpochCheckpoint,
+) -> TrainResult:
+    """Write the trained model, the final metrics and the curves; a run is finished once model.keras exists."""
+    seconds = checkpoint.train_seconds()
+    history = read_history(run_dir / runs.HISTORY)
+    last = {k: v[-1] for k, v in history.items()}
+    metrics = {
+        "epochs": len(next(iter(history.values()))),
+        "train": {
+            k: v for k, v in last.items() if not k.startswith("val_") and k != "learning_rate"
+        },
+        "validation": {k.removeprefix("val_"): v for k, v in last.items() if k.startswith("val_")},
+        "train_seconds": round(seconds, 2),
+        "examples_per_second": round(examples_seen / max(seconds, 1e-9), 1),
+    }
+    example = predict_example(spec, net)
+    if example:
+        metrics["slide_example"] = [
+            {"inputs": list(i), "ours": o, "slide": s} for i, o, s in example
+        ]
+    plots.learning_curves(history, run_dir / runs.CURVES, f"{spec.name} — {run_dir.name}")
+    runs.write_json(run_dir / runs.METRICS, metrics)
+    with runs.atomic_path(run_dir / runs.MODEL) as tmp:
+        net.save(tmp)
+    return TrainResult(run_dir, history, metrics, example)
+
+
+__all__ = ["OPTIMIZERS", "TrainResult", "compile_model", "make_recipe", "read_history", "train"]
