@@ -19,7 +19,7 @@ def split_validation(
     x: np.ndarray, y: np.ndarray, fraction: float, seed: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
     """Hold out a seeded random `fraction` of the training set for the learning curves."""
-    n_val = int(round(len(x) * fraction))
+    n_val = round(len(x) * fraction)
     if n_val == 0:
         return (x, y), None
     order = np.random.default_rng(seed).permutation(len(x))
