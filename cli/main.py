@@ -1,0 +1,201 @@
+"""`zoo`: one command per verb; each parses its options, calls the library, and prints the result.
+
+Errors the user can fix (ZooError, a file they named) become one `Error:` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the native libraries' start-up chatter (CUDA probes, oneDNN notices) on fd 2.
+
+    TensorFlow's C++ logging ignores TF_CPP_MIN_LOG_LEVEL for messages printed before absl starts,
+    so a one-line error would otherwise arrive under several lines of noise.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _quiet_stderr():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
+
+from zoo import runs  # noqa: E402
+from zoo.errors import ZooError  # noqa: E402
+from zoo.evaluate import evaluate as evaluate_run  # noqa: E402
+from zoo.inference import format_example  # noqa: E402
+from zoo.registry import create_model, get_spec, list_models  # noqa: E402
+from zoo.train import OPTIMIZERS  # noqa: E402
+from zoo.train import train as train_model  # noqa: E402
+
+USER_ERROR = 2
+
+
+class ZooGroup(click.Group):
+    """A click group that reports user errors in one line with exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            _fail(str(exc))
+        except OSError as exc:  # a path the user gave: unwritable, a file where a folder should be
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(f"{exc.strerror or exc}{where}")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(USER_ERROR)
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder with the data files (default: $ZOO_DATA_DIR, then the Keras cache).",
+)
+runs_dir_option = click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where run directories live.",
+)
+limit_option = click.option(
+    "--limit", type=click.IntRange(min=1), help="Use only the first N examples (quick runs)."
+)
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="keras-zoo")
+def cli() -> None:
+    """The course's models: list, train and evaluate them."""
+
+
+@cli.command("list")
+@click.argument("pattern", default="*")
+@runs_dir_option
+def list_command(pattern: str, runs_dir: Path) -> None:
+    """Print the models: id, task, dataset, parameters, the slide's figure and ours.
+
+    "measured" is the test figure of the newest evaluated full run (no --limit) under --runs-dir.
+    """
+    rows = [("id", "task", "dataset", "params", "slide", "measured")]
+    for name in list_models(pattern):
+        spec = get_spec(name)
+        params = sum(int(w.shape.num_elements()) for w in create_model(name).trainable_weights)
+        slide = _figure(spec.slide_metric, spec.slide_value) if spec.slide_metric else "-"
+        rows.append(
+            (name, spec.task, spec.dataset, f"{params:,}", slide, _measured(name, runs_dir))
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _measured(name: str, runs_dir: Path) -> str:
+    for run in reversed(runs.list_runs(runs_dir, name)):
+        with contextlib.suppress(ZooError):
+            if runs.read_json(run / runs.CONFIG).get("limit") is not None:
+                continue  # a quick run on a subset says nothing about the model
+            test = runs.read_json(run / runs.METRICS).get("test", {})
+            for metric in ("accuracy", "mae"):
+                if metric in test:
+                    return _figure(metric, test[metric])
+    return "-"
+
+
+def _figure(metric: str, value: float) -> str:
+    return f"{metric} {value:.2%}" if metric == "accuracy" else f"{metric} {value:.4g}"
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override the recipe's batch size.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="Override the recipe's optimizer.")
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Override the recipe's learning rate.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for everything random.")
+@data_dir_option
+@runs_dir_option
+@limit_option
+@click.option(
+    "--resume", metavar="RUN", help="Continue an unfinished run from its last checkpoint."
+)
+def train(model: str | None, resume: str | None, **options) -> None:
+    """Train MODEL with its slide's recipe; writes runs/MODEL/RUN-ID/."""
+    if model is None and resume is None:
+        raise click.UsageError("name a MODEL to train (see `zoo list`), or --resume RUN")
+    if resume is not None:
+        recipe_options = ("epochs", "batch_size", "optimizer", "learning_rate", "limit")
+        given = [f"--{k.replace('_', '-')}" for k in recipe_options if options[k] is not None]
+        if given or options["seed"] != 0:
+            raise click.UsageError(
+                f"--resume keeps the run's own settings; drop {', '.join(given) or '--seed'}"
+            )
+        del options["seed"]
+    result = train_model(model, resume=resume, **options)
+    spec = get_spec(result.run_dir.parent.name)
+    click.echo(f"\nrun: {result.run_dir}")
+    for split in ("train", "validation"):
+        if result.metrics[split]:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics[split].items()))
+            click.echo(f"{split}: {shown}")
+    click.echo(
+        f"time: {result.metrics['train_seconds']:.1f} s "
+        f"({result.metrics['examples_per_second']:,.0f} examples/s)"
+    )
+    if result.example:
+        click.echo("slide check:\n" + format_example(spec, result.example))
+    click.echo(f"next: zoo evaluate {result.run_dir}")
+
+
+@cli.command()
+@click.argument("run")
+@data_dir_option
+@runs_dir_option
+@limit_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+def evaluate(run: str, **options) -> None:
+    """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
+    result = evaluate_run(run, **options)
+    spec = get_spec(result.run_dir.parent.name)
+    click.echo(f"run: {result.run_dir}")
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if k != "examples")
+    click.echo(f"test ({result.metrics['examples']:,} examples): {shown}")
+    if spec.slide_metric and spec.slide_metric in result.metrics:
+        ours = result.metrics[spec.slide_metric]
+        verdict = "meets" if ours >= spec.slide_value else "is below"
+        click.echo(
+            f"slide: {spec.slide_metric} {spec.slide_value:.4f}; ours {ours:.4f} {verdict} it"
+        )
+    if result.example:
+        click.echo("slide check:\n" + format_example(spec, result.example))
+    if result.confusion_png:
+        click.echo(f"confusion matrix: {result.confusion_png}")
+
+
+if __name__ == "__main__":
+    cli()

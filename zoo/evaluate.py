@@ -1,0 +1,70 @@
+"""Evaluation on the test split, which training never sees: metrics, and a confusion matrix for classifiers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from zoo import data, plots, runs
+from zoo.data.pipeline import make_pipeline
+from zoo.inference import class_ids, predict_example
+from zoo.registry import get_spec
+
+
+@dataclass
+class Evaluation:
+    """Test metrics of one run, and where its confusion matrix was drawn (classifiers only)."""
+
+    run_dir: Path
+    metrics: dict[str, float]
+    confusion: np.ndarray | None
+    confusion_png: Path | None
+    example: list[tuple[tuple[float, ...], Any, Any]]
+
+
+def evaluate(
+    run: str | os.PathLike[str],
+    *,
+    runs_dir: str | os.PathLike[str] = "runs",
+    data_dir: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    batch_size: int = 256,
+) -> Evaluation:
+    """Evaluate a finished run on its dataset's test split and record the result in metrics.json."""
+    run_dir = runs.resolve_run(run, runs_dir)
+    model_path = runs.require_model(run_dir)
+    spec = get_spec(runs.read_json(run_dir / runs.CONFIG)["model"])
+    x, y = data.load(spec.dataset, "test", data_dir)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+
+    model = keras.saving.load_model(model_path)
+    test_ds = make_pipeline(x, y, spec, batch_size, training=False)
+    metrics = model.evaluate(test_ds, return_dict=True, verbose=0)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    metrics["examples"] = len(x)
+
+    confusion = confusion_png = None
+    if spec.task in ("binary", "multiclass"):
+        predicted = class_ids(spec, model.predict(test_ds, verbose=0))
+        labels = spec.labels or ("0", "1")
+        confusion = confusion_counts(y.reshape(-1).astype(np.int64), predicted, len(labels))
+        confusion_png = run_dir / runs.CONFUSION
+        plots.confusion_matrix(confusion, labels, confusion_png, f"{spec.name}: test confusion")
+
+    recorded = runs.read_json(run_dir / runs.METRICS)
+    recorded["test"] = metrics
+    runs.write_json(run_dir / runs.METRICS, recorded)
+    return Evaluation(run_dir, metrics, confusion, confusion_png, predict_example(spec, model))
+
+
+def confusion_counts(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """matrix[i, j] = how many test examples of class i were predicted as class j."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (true, predicted), 1)
+    return matrix
