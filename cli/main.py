@@ -50,16 +50,22 @@ USER_ERROR = 2
 
 
 class ZooGroup(click.Group):
-    """A click group that reports user errors in one line with exit code 2, never a traceback."""
+    """A click group whose every user error, click's own included, is one line and exit code 2."""
 
-    def invoke(self, ctx: click.Context):
+    def main(self, args=None, prog_name=None, **extra):
         try:
-            return super().invoke(ctx)
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:  # bad flags and arguments
+            _fail(f"{exc.format_message()} (try --help)")
         except ZooError as exc:
             _fail(str(exc))
         except OSError as exc:  # a path the user gave: unwritable, a file where a folder should be
             where = f": {exc.filename}" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}")
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str) -> None:

@@ -17,3 +17,27 @@ sys.path.insert(0, str(_REPO))  # import `zoo` from this checkout even when it i
 os.environ.setdefault("ZOO_DATA_DIR", str(_REPO.parent / "shared" / "data"))
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="zoo-test-keras-")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
+
+
+import subprocess  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """Run the installed `zoo` console script (or `python -m cli.main`) as a user would."""
+    script = Path(sys.executable).parent / "zoo"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or _REPO,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def zoo_cli():
+    return run_zoo

@@ -1,0 +1,101 @@
+"""The registry: every model of the slides, with the slides' exact parameter counts."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.data import DATASETS
+from zoo.errors import UnknownModelError
+
+# id -> (trainable parameters on the slide, built as keras.Sequential?)
+SLIDES = {
+    "linear-regression": (2, True),
+    "linear-regression-2d": (3, False),
+    "logistic-regression": (3, True),
+    "diabetes": (9, True),
+    "softmax-classification": (15, True),
+    "xor-mlp": (13, False),
+    "xor-mlp-wide": (41, False),
+    "xor-mlp-deep": (142, False),
+    "perceptron-and": (3, True),
+    "perceptron-or": (3, True),
+    "mlp-mnist": (335_114, True),
+    "mlp-mnist-small": (242_762, False),
+    "mlp-mnist-sigmoid": (11_935, True),
+    "cnn-mnist": (50_186, True),
+    "cnn-mnist-dropout": (1_668_490, False),
+    "cnn-mnist-strided": (410_634, False),
+    "cnn-cifar10": (60_362, True),
+}
+
+
+def trainable(model: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_registry_holds_every_slide_model():
+    assert set(SLIDES) <= set(zoo.list_models())
+    assert "cnn-bn-cifar10" in zoo.list_models()
+
+
+@pytest.mark.parametrize("name", sorted(SLIDES))
+def test_parameter_count_and_style_match_the_slide(name):
+    params, sequential = SLIDES[name]
+    model = zoo.create_model(name)
+    assert trainable(model) == params
+    assert isinstance(model, keras.Sequential) == sequential
+
+
+def test_cnn_bn_cifar10_is_conv_bn_relu_blocks():
+    model = zoo.create_model("cnn-bn-cifar10")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    first = kinds.index("Conv2D")
+    assert kinds[first : first + 3] == ["Conv2D", "BatchNormalization", "ReLU"]
+    assert kinds.count("Conv2D") == kinds.count("BatchNormalization") == 6
+    assert kinds[-1] == "Dense" and model.layers[-1].units == 10
+
+
+def test_strided_cnn_halves_28_to_14_to_7_to_4():
+    model = zoo.create_model("cnn-mnist-strided")
+    x = keras.ops.zeros((1, 28, 28, 1))
+    shapes = []
+    for layer in model.blocks:
+        x = layer(x)
+        if isinstance(layer, keras.layers.Conv2D):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(14, 14, 64), (7, 7, 128), (4, 4, 256)]
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_entry_declares_what_train_export_and_serve_need(name):
+    spec = zoo.get_spec(name)
+    assert spec.dataset in DATASETS
+    assert spec.task in ("regression", "binary", "multiclass", "generative")
+    assert spec.input.name in ("features", "images", "z")
+    if spec.task in ("binary", "multiclass"):
+        assert spec.labels and len(spec.labels) >= 2
+    model = zoo.create_model(name)
+    out = model(np.zeros((2, *spec.input.shape), dtype=spec.input.dtype))
+    assert tuple(out.shape) == (2, spec.num_outputs)
+    assert spec.to_json()["name"] == name
+
+
+@pytest.mark.parametrize("name", [n for n, (_, seq) in SLIDES.items() if not seq])
+def test_subclassed_models_survive_a_keras_file_round_trip(name, tmp_path):
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name)
+    x = np.random.default_rng(0).uniform(size=(3, *spec.input.shape)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded) is type(model)
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+
+
+def test_list_models_filters_like_timm():
+    assert zoo.list_models("xor-*") == ["xor-mlp", "xor-mlp-deep", "xor-mlp-wide"]
+
+
+def test_unknown_model_names_the_known_ones():
+    with pytest.raises(UnknownModelError, match=r"known models: .*cnn-mnist"):
+        zoo.create_model("resnet-9000")
