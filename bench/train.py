@@ -115,13 +115,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not args.table_only:
         for name in args.models:
-            saved[name] = bench_model(name, args.runs_dir, args.feed_examples)
-            runs.write_json(RESULTS, saved)
-            print(table([saved[name]]), flush=True)
+            result = bench_model(name, args.runs_dir, args.feed_examples)
+            # Re-read before writing: another benchmark process may have added its models meanwhile.
+            runs.write_json(RESULTS, {**load_results(), name: result})
+            print(table([result]), flush=True)
+    saved = load_results()
     print(table([saved[n] for n in image_models if n in saved]))
+
+
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
 if __name__ == "__main__":
