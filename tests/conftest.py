@@ -1,15 +1,18 @@
-"""Test setup: the real data in ../shared/data and a throwaway Keras cache.
+"""Test setup: the real data in ../shared/data, a throwaway Keras cache, and the `zoo` command.
 
-Set at import time, before anything imports Keras (which reads KERAS_HOME once), so no test reads
-or writes the user's ~/.keras.
+The environment is set at import time, before anything imports Keras (which reads KERAS_HOME once),
+so no test reads or writes the user's ~/.keras.
 """
 
 import atexit
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO))  # import `zoo` from this checkout even when it is not installed
@@ -17,11 +20,6 @@ sys.path.insert(0, str(_REPO))  # import `zoo` from this checkout even when it i
 os.environ.setdefault("ZOO_DATA_DIR", str(_REPO.parent / "shared" / "data"))
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="zoo-test-keras-")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
-
-
-import subprocess  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
@@ -40,4 +38,5 @@ def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 
 @pytest.fixture
 def zoo_cli():
+    """The `zoo` command, run in a subprocess: `zoo_cli("train", "xor-mlp")` -> CompletedProcess."""
     return run_zoo
