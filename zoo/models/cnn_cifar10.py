@@ -12,7 +12,16 @@ from zoo.registry import InputSpec, Recipe, register
 
 CIFAR10_INPUT = InputSpec("images", (32, 32, 3), scale=1 / 255)
 CIFAR10_LABELS = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 
@@ -46,7 +55,11 @@ def conv_bn_relu(filters: int, name: str) -> list[keras.layers.Layer]:
     input=CIFAR10_INPUT,
     labels=CIFAR10_LABELS,
     recipe=Recipe(
-        optimizer="adam", learning_rate=2e-3, epochs=15, batch_size=128, augment=True,
+        optimizer="adam",
+        learning_rate=2e-3,
+        epochs=15,
+        batch_size=128,
+        augment=True,
         lr_schedule="cosine",
     ),
     description="(CONV-BN-ReLU x2, pool) x3 at 32-64-128 filters, GAP, FC softmax",

@@ -112,4 +112,3 @@ class StridedCNN(keras.Model):
 )
 def cnn_mnist_strided() -> keras.Model:
     return StridedCNN(name="cnn_mnist_strided")
-

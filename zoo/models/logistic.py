@@ -22,11 +22,17 @@ def _sigmoid_unit(name: str) -> keras.Model:
     input=InputSpec("features", (2,)),
     labels=_BINARY,
     recipe=Recipe(
-        loss="binary_crossentropy", learning_rate=0.1, epochs=20, batch_size=6,
-        validation_split=0.0, steps_per_epoch=100,
+        loss="binary_crossentropy",
+        learning_rate=0.1,
+        epochs=20,
+        batch_size=6,
+        validation_split=0.0,
+        steps_per_epoch=100,
     ),
     description="Dense(1, sigmoid) on the 6-point table",
-    example=Example(inputs=((1, 2), (2, 3), (3, 1), (4, 3), (5, 3), (6, 2)), expected=(0, 0, 0, 1, 1, 1)),
+    example=Example(
+        inputs=((1, 2), (2, 3), (3, 1), (4, 3), (5, 3), (6, 2)), expected=(0, 0, 0, 1, 1, 1)
+    ),
     source="Keras lab: logistic classification",
 )
 def logistic_regression() -> keras.Model:
@@ -40,7 +46,10 @@ def logistic_regression() -> keras.Model:
     input=InputSpec("features", (8,)),
     labels=_BINARY,
     recipe=Recipe(
-        loss="binary_crossentropy", learning_rate=0.1, epochs=100, batch_size=32,
+        loss="binary_crossentropy",
+        learning_rate=0.1,
+        epochs=100,
+        batch_size=32,
         validation_split=0.1,
     ),
     description="Dense(1, sigmoid) on the Pima diabetes CSV (8 features)",
@@ -60,8 +69,12 @@ def _gate(name: str, expected: tuple[int, ...]) -> None:
         input=InputSpec("features", (2,)),
         labels=_BINARY,
         recipe=Recipe(
-            loss="binary_crossentropy", learning_rate=1.0, epochs=10, batch_size=4,
-            validation_split=0.0, steps_per_epoch=100,
+            loss="binary_crossentropy",
+            learning_rate=1.0,
+            epochs=10,
+            batch_size=4,
+            validation_split=0.0,
+            steps_per_epoch=100,
         ),
         description=f"single-layer perceptron: the {name.removeprefix('perceptron-').upper()} gate",
         example=Example(inputs=((0, 0), (0, 1), (1, 0), (1, 1)), expected=expected),
