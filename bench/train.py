@@ -113,9 +113,23 @@ def main() -> None:
     parser.add_argument(
         "--table-only", action="store_true", help="print the table of saved results"
     )
+    parser.add_argument(
+        "--feed-only",
+        action="store_true",
+        help="re-measure only the tf.data vs NumPy feeding of saved results (on a quiet machine)",
+    )
     args = parser.parse_args()
 
-    if not args.table_only:
+    if args.feed_only:
+        for name in [n for n in args.models if n in load_results()]:
+            pipeline_rate, numpy_rate = feed_throughput(name, args.feed_examples)
+            result = {
+                **load_results()[name],
+                "feed_tfdata_images_per_second": round(pipeline_rate, 1),
+                "feed_numpy_images_per_second": round(numpy_rate, 1),
+            }
+            runs.write_json(RESULTS, {**load_results(), name: result})
+    elif not args.table_only:
         for name in args.models:
             result = bench_model(name, args.runs_dir, args.feed_examples)
             # Re-read before writing: another benchmark process may have added its models meanwhile.
