@@ -6,6 +6,7 @@ examples, measured in the same run: the ratio is the pipeline's speed-up).
 
     ZOO_DATA_DIR=../shared/data python bench/train.py                 # every image model
     ZOO_DATA_DIR=../shared/data python bench/train.py cnn-mnist --feed-examples 5000
+    ZOO_DATA_DIR=../shared/data python bench/train.py cnn-bn-cifar10 --resume bench-runs/cnn-bn-cifar10/RUN
 
 Results are appended to bench/results/train.json as each model finishes, so a long run that is
 stopped keeps what it measured; the table is printed from that file at the end.
@@ -61,10 +62,11 @@ def feed_throughput(name: str, examples: int, seed: int = 0) -> tuple[float, flo
     return rates[0], rates[1]
 
 
-def bench_model(name: str, runs_dir: Path, feed_examples: int) -> dict:
+def bench_model(name: str, runs_dir: Path, feed_examples: int, resume: Path | None = None) -> dict:
     started = time.perf_counter()
-    result = train(name, runs_dir=runs_dir, verbose=2)
-    wall = time.perf_counter() - started
+    result = train(None if resume else name, runs_dir=runs_dir, verbose=2, resume=resume)
+    # A resumed run's wall time is its recorded training time plus this session's evaluation.
+    wall = time.perf_counter() - started if resume is None else result.metrics["train_seconds"]
     test = evaluate(result.run_dir, runs_dir=runs_dir).metrics
     pipeline_rate, numpy_rate = feed_throughput(name, feed_examples)
     spec = get_spec(name)
@@ -111,6 +113,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("bench-runs"))
     parser.add_argument("--feed-examples", type=int, default=10_000)
     parser.add_argument(
+        "--resume", type=Path, help="finish this interrupted benchmark run of the one model named"
+    )
+    parser.add_argument(
         "--table-only", action="store_true", help="print the table of saved results"
     )
     parser.add_argument(
@@ -131,7 +136,7 @@ def main() -> None:
             runs.write_json(RESULTS, {**load_results(), name: result})
     elif not args.table_only:
         for name in args.models:
-            result = bench_model(name, args.runs_dir, args.feed_examples)
+            result = bench_model(name, args.runs_dir, args.feed_examples, args.resume)
             # Re-read before writing: another benchmark process may have added its models meanwhile.
             runs.write_json(RESULTS, {**load_results(), name: result})
             print(table([result]), flush=True)

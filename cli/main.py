@@ -38,7 +38,16 @@ with _quiet_stderr():
 
     tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
 
-from zoo import runs  # noqa: E402
+from export import (  # noqa: E402
+    DEFAULT_OPSET,
+    DEFAULT_SAMPLES,
+    FORMATS,
+    QUANTIZE_MODES,
+    export_run,
+    format_quantized,
+    format_table,
+)
+from zoo import runs, text  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
 from zoo.evaluate import evaluate as evaluate_run  # noqa: E402
 from zoo.inference import format_example  # noqa: E402
@@ -112,9 +121,7 @@ def list_command(pattern: str, runs_dir: Path) -> None:
         rows.append(
             (name, spec.task, spec.dataset, f"{params:,}", slide, _measured(name, runs_dir))
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(text.table(rows))
 
 
 def _measured(name: str, runs_dir: Path) -> str:
@@ -201,6 +208,72 @@ def evaluate(run: str, **options) -> None:
         click.echo("slide check:\n" + format_example(spec, result.example))
     if result.confusion_png:
         click.echo(f"confusion matrix: {result.confusion_png}")
+
+
+@cli.command()
+@click.argument("run", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([*FORMATS, "all"]),
+    default="all",
+    show_default=True,
+    help="The SavedModel (TF Serving), the ONNX model (Triton), or both.",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="The model repository that TF Serving and Triton read.",
+)
+@click.option("--name", help="The model's name in the repository (default: the model id).")
+@click.option(
+    "--version",
+    type=click.IntRange(min=1),
+    help="Version to write (default: one more than the highest present).",
+)
+@click.option("--force", is_flag=True, help="Replace the version if it exists.")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SAMPLES,
+    show_default=True,
+    help="Test examples the parity check runs through Keras and each export.",
+)
+@click.option(
+    "--opset",
+    type=click.IntRange(min=1),
+    default=DEFAULT_OPSET,
+    show_default=True,
+    help="ONNX opset.",
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(QUANTIZE_MODES),
+    help="Also write model.int8.onnx and compare it with the float model on the test split.",
+)
+@data_dir_option
+@runs_dir_option
+def export(run: str | None, fmt: str, **options) -> None:
+    """Export RUN (default: the newest finished run) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
+
+    The version is written aside, checked against the Keras model on real test examples, and renamed
+    into place only if every format matches.
+    """
+    result = export_run(run, formats=FORMATS if fmt == "all" else (fmt,), **options)
+    if run is None:
+        click.echo(f"no RUN given: exported the newest finished run, {result.run_dir}")
+    else:
+        click.echo(f"run: {result.run_dir}")
+    click.echo(format_table(result.parity))
+    for fmt_name, path in result.files.items():
+        click.echo(f"{fmt_name}: {path}")
+    click.echo(f"triton config: {result.config}")
+    if result.quantized:
+        click.echo(f"int8: {result.version_dir / result.quantized.file}")
+        click.echo(format_quantized(result.quantized))
+    click.echo(f"exported {result.name} version {result.version} to {result.version_dir}")
 
 
 if __name__ == "__main__":

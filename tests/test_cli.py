@@ -5,17 +5,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import assert_one_line_error
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture

@@ -38,6 +38,13 @@ CONFUSION = "confusion.png"
 TRACKED_PACKAGES = ("keras-zoo", "tensorflow", "keras", "numpy")
 
 
+def umask_mode(mode: int) -> int:
+    """`mode` less the process umask: what open() or mkdir() would have given the file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
@@ -45,6 +52,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); a server running as another user must read it.
+    os.chmod(tmp, umask_mode(0o666))
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -1,0 +1,190 @@
+"""`export_run`: a finished run in, a checked version of a servable model repository out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tf2onnx
+
+from export import parity, repository
+from export.errors import ExportError
+from export.onnx import DEFAULT_OPSET, run_onnx, write_onnx
+from export.quantize import MODES, Quantized, check_quantizable, quantize_int8
+from export.savedmodel import LABELS, run_savedmodel, write_labels, write_savedmodel
+from export.serving import SIGNATURE, Signature, serving_function, signature
+from zoo import runs
+from zoo.errors import RunError
+from zoo.registry import ModelSpec, get_spec
+
+FORMATS: tuple[str, ...] = ("savedmodel", "onnx")
+RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {
+    "savedmodel": run_savedmodel,
+    "onnx": run_onnx,
+}
+EXPORT_PACKAGES = ("tf2onnx", "onnx", "onnxruntime")
+MAX_OPSET = max(tf2onnx.constants.OPSET_TO_IR_VERSION)
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and measured, for the CLI to print and for tests to check."""
+
+    run_dir: Path
+    model: str
+    version_dir: Path
+    files: dict[str, Path]  # format -> the file its server loads
+    signature: Signature
+    parity: list[parity.Parity]
+    config: Path
+    quantized: Quantized | None = None
+
+    @property
+    def name(self) -> str:
+        return self.version_dir.parent.name
+
+    @property
+    def version(self) -> int:
+        return int(self.version_dir.name)
+
+
+def export_run(
+    run: str | os.PathLike[str] | None = None,
+    *,
+    formats: Sequence[str] = FORMATS,
+    model_dir: str | os.PathLike[str] = "models",
+    name: str | None = None,
+    version: int | None = None,
+    force: bool = False,
+    runs_dir: str | os.PathLike[str] = "runs",
+    samples: int = parity.DEFAULT_SAMPLES,
+    opset: int = DEFAULT_OPSET,
+    data_dir: str | os.PathLike[str] | None = None,
+    tolerance: float = parity.TOLERANCE,
+    quantize: str | None = None,
+) -> ExportResult:
+    """Export run `run` (the newest finished run when None) as `<model_dir>/<name>/<version>/`.
+
+    The artefacts are written to a temporary folder, loaded back and checked against the Keras
+    model on `samples` real test examples; only if every format matches within `tolerance` is the
+    folder renamed into place. Any failure leaves the model directory as it was. `quantize="int8"`
+    also writes `model.int8.onnx` and measures it beside the float model on the test split.
+    """
+    formats = _check_options(formats, version, samples, opset, tolerance, quantize)
+    run_dir = newest_finished_run(runs_dir) if run is None else runs.resolve_run(run, runs_dir)
+    model_path = runs.require_model(run_dir)
+    spec = get_spec(runs.read_json(run_dir / runs.CONFIG)["model"])
+    if quantize:
+        check_quantizable(spec)
+    inputs = {spec.input.name: parity.parity_inputs(spec, samples, data_dir)}
+
+    with repository.stage_version(model_dir, name or spec.name, version, force) as stage:
+        model = keras.saving.load_model(model_path)
+        serve = serving_function(spec, model)
+        contract = signature(spec, serve)
+        files = {}
+        if "savedmodel" in formats:
+            files["savedmodel"] = write_savedmodel(model, serve, stage.path)
+        if "onnx" in formats:
+            files["onnx"] = write_onnx(serve, contract, stage.path, opset)
+        if spec.labels:
+            write_labels(spec.labels, stage.path)
+
+        expected = parity.expected_outputs(spec, model, inputs[spec.input.name])
+        results = [parity.measure(f, RUNNERS[f](stage.path, inputs), expected) for f in files]
+        parity.require(results, tolerance)
+        quantized = quantize_int8(spec, stage.path, data_dir) if quantize else None
+
+        result = ExportResult(
+            run_dir=run_dir,
+            model=spec.name,
+            version_dir=stage.target,
+            files={fmt: stage.target / path.name for fmt, path in files.items()},
+            signature=contract,
+            parity=results,
+            config=stage.model_root / repository.CONFIG,
+            quantized=quantized,
+        )
+        runs.write_json(stage.path / repository.METADATA, _describe(spec, result, opset, tolerance))
+        config = repository.triton_config(
+            result.name, contract, onnx="onnx" in formats, labels=bool(spec.labels)
+        )
+        repository.publish(stage, config, spec.labels, force)
+    return result
+
+
+def newest_finished_run(runs_dir: str | os.PathLike[str]) -> Path:
+    """The most recently started run that has a model.keras, of any model."""
+    finished = [run for run in runs.list_runs(runs_dir) if (run / runs.MODEL).is_file()]
+    if not finished:
+        raise RunError(f"no finished run under {runs_dir}: train one with `zoo train MODEL`")
+    return finished[-1]
+
+
+def _check_options(
+    formats: Sequence[str],
+    version: int | None,
+    samples: int,
+    opset: int,
+    tolerance: float,
+    quantize: str | None,
+) -> tuple[str, ...]:
+    """The requested formats in a fixed order; values no export can use are user errors."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ExportError(f"formats must be among {', '.join(FORMATS)}, got {list(formats)}")
+    if version is not None and version < 1:
+        raise ExportError(f"version must be a positive integer, got {version}")
+    if samples < 1:
+        raise ExportError(f"samples must be at least 1, got {samples}")
+    if not 1 <= opset <= MAX_OPSET:
+        raise ExportError(
+            f"opset must be between 1 and {MAX_OPSET} (tf2onnx's newest), got {opset}"
+        )
+    if not tolerance >= 0:
+        raise ExportError(f"tolerance must be a non-negative number, got {tolerance}")
+    if quantize is not None and quantize not in MODES:
+        raise ExportError(f"quantize must be one of {', '.join(MODES)}, got {quantize!r}")
+    if quantize and "onnx" not in formats:
+        raise ExportError("--quantize makes an int8 ONNX model: export the onnx format too")
+    return tuple(f for f in FORMATS if f in formats)
+
+
+def _describe(
+    spec: ModelSpec, result: ExportResult, opset: int, tolerance: float
+) -> dict[str, Any]:
+    """zoo.json: what a client or an operator needs to know about this version, and its proof."""
+    run = result.run_dir
+    return {
+        "model": spec.name,
+        "task": spec.task,
+        "name": result.name,
+        "version": result.version,
+        "files": {fmt: path.name for fmt, path in result.files.items()},
+        "signature": SIGNATURE,
+        "inputs": [result.signature.input.to_json()],
+        "outputs": [tensor.to_json() for tensor in result.signature.outputs],
+        "input_scale": spec.input.scale,  # applied inside the graph: clients send raw values
+        "labels": list(spec.labels) if spec.labels else None,
+        "labels_file": str(LABELS) if spec.labels else None,
+        "source_run": {"id": f"{run.parent.name}/{run.name}", "path": str(run.resolve())},
+        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "onnx_opset": opset if "onnx" in result.files else None,
+        "parity": {
+            "samples": result.parity[0].samples,
+            "tolerance": tolerance,
+            "results": [check.to_json() for check in result.parity],
+        },
+        "quantized": result.quantized.to_json() if result.quantized else None,
+        "versions": {
+            **runs.package_versions(),
+            **{name: metadata.version(name) for name in EXPORT_PACKAGES},
+        },
+    }

@@ -1,0 +1,181 @@
+"""The model repository that TF Serving and Triton both poll: versions, atomic publishing, config.pbtxt.
+
+    models/<name>/
+        config.pbtxt          Triton's model configuration
+        labels.txt            class labels, referenced by config.pbtxt (classifiers)
+        <version>/            an integer: TF Serving and Triton ignore anything else
+            saved_model.pb, variables/, assets.extra/labels.txt   TF Serving's SavedModel
+            model.onnx        Triton's ONNX Runtime model
+            zoo.json          what was exported from where, and its parity check
+
+A version is written into `.tmp-<version>-<random>/` beside its target, which servers ignore for its
+non-numeric name, and renamed into place in one step once it is complete and checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from export.errors import ExportError, VersionExistsError
+from export.serving import Signature, Tensor
+from zoo.runs import atomic_path, umask_mode
+
+CONFIG = "config.pbtxt"
+METADATA = "zoo.json"
+LABELS = "labels.txt"
+MAX_BATCH_SIZE = 256  # the largest batch Triton accepts or forms; the graph itself takes any
+TRITON_TYPES = {"float32": "TYPE_FP32", "int64": "TYPE_INT64"}
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A version being written: the temporary folder, and where it goes once it is complete."""
+
+    path: Path
+    target: Path
+
+    @property
+    def version(self) -> int:
+        return int(self.target.name)
+
+    @property
+    def model_root(self) -> Path:
+        return self.target.parent
+
+
+def check_name(name: str) -> str:
+    """A model name both servers accept in a URL and a folder name; anything else is a user error."""
+    if not NAME.fullmatch(name):
+        raise ExportError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def versions(model_root: Path) -> list[int]:
+    """The versions present, ascending: the integer-named folders."""
+    if not model_root.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_root.iterdir() if p.name.isdigit() and p.is_dir())
+
+
+def next_version(model_root: Path) -> int:
+    """One more than the highest version present, 1 for a new model."""
+    return max(versions(model_root), default=0) + 1
+
+
+@contextlib.contextmanager
+def stage_version(
+    model_dir: str | os.PathLike[str], name: str, version: int | None, force: bool
+) -> Iterator[Stage]:
+    """A fresh temporary version folder; on any error it and every folder made for it are removed.
+
+    The block ends with `publish`; an existing version without `force` fails before any work.
+    """
+    root = Path(model_dir) / check_name(name)
+    target = root / str(version or next_version(root))
+    if target.exists() and not force:
+        raise VersionExistsError(
+            f"{target} already exists: pass --force to replace it, or omit --version for the next one"
+        )
+    created = [p for p in (root, *root.parents) if not p.exists()]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        stage = Stage(Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=root)), target)
+        # mkdtemp makes the folder private (0700); TF Serving or Triton may run as another user.
+        stage.path.chmod(umask_mode(0o777))
+    except OSError as exc:
+        _remove_empty(created)
+        raise ExportError(f"cannot write to the model directory {root}: {exc.strerror}") from None
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage.path, ignore_errors=True)
+        _remove_empty(created)
+        raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders an export created, deepest first, where nothing else was put in them."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def publish(stage: Stage, config: str, labels: tuple[str, ...] | None, force: bool) -> None:
+    """Rename the complete version into place, then write the model's config.pbtxt and labels.
+
+    A replaced version (`force`) is moved aside first and deleted only once the new one is in place;
+    if anything fails the old state is restored.
+    """
+    displaced = None
+    if stage.target.exists():
+        if not force:
+            raise VersionExistsError(
+                f"{stage.target} appeared while exporting; nothing was replaced"
+            )
+        displaced = stage.path.with_name(f".old-{stage.target.name}-{secrets.token_hex(4)}")
+        os.rename(stage.target, displaced)
+    try:
+        os.rename(stage.path, stage.target)
+        _write_text(stage.model_root / CONFIG, config)
+        if labels:
+            _write_text(stage.model_root / LABELS, "".join(f"{label}\n" for label in labels))
+    except BaseException:
+        if stage.target.exists() and not stage.path.exists():
+            os.rename(stage.target, stage.path)
+        if displaced:
+            os.rename(displaced, stage.target)
+        raise
+    if displaced:
+        shutil.rmtree(displaced)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def triton_config(name: str, signature: Signature, onnx: bool, labels: bool) -> str:
+    """config.pbtxt for Triton, in its batching form: dims leave out the batch dimension.
+
+    Triton serves the ONNX model when there is one (its ONNX Runtime backend), else the SavedModel.
+    An output that is only the batch dimension (`classes`) is declared as [1] and reshaped to the
+    model's [batch], as Triton's documentation prescribes.
+    """
+    platform = "onnxruntime_onnx" if onnx else "tensorflow_savedmodel"
+    lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {MAX_BATCH_SIZE}"]
+    if not onnx:
+        # Triton looks for <version>/model.savedmodel/ by default; TF Serving's layout puts the
+        # SavedModel in the version folder itself.
+        lines.append('default_model_filename: "."')
+    lines.append(_tensors("input", [signature.input], None))
+    lines.append(_tensors("output", signature.outputs, LABELS if labels else None))
+    return "\n".join(lines) + "\n"
+
+
+def _tensors(kind: str, tensors: list[Tensor] | tuple[Tensor, ...], labels: str | None) -> str:
+    entries = []
+    for tensor in tensors:
+        dims = tensor.shape[1:] or (1,)
+        fields = [
+            f'name: "{tensor.name}"',
+            f"data_type: {TRITON_TYPES[tensor.dtype]}",
+            f"dims: [ {', '.join(str(d) for d in dims)} ]",
+        ]
+        if not tensor.shape[1:]:
+            fields.append("reshape: { shape: [ ] }")
+        if labels and tensor.name == "probabilities":
+            fields.append(f'label_filename: "{labels}"')
+        entries.append("  {\n" + "".join(f"    {f}\n" for f in fields) + "  }")
+    return f"{kind} [\n" + ",\n".join(entries) + "\n]"

@@ -1,0 +1,46 @@
+"""The SavedModel, laid out as TF Serving loads it: `saved_model.pb` and `variables/` in the version dir.
+
+Keras's ExportArchive writes the serving function as the `serving_default` signature, which TensorFlow
+marks with the predict method (`tensorflow/serving/predict`) that TF Serving's REST and gRPC expect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from export.errors import ConversionError
+from export.serving import SIGNATURE, ServingFunction
+
+FILENAME = "saved_model.pb"
+LABELS = Path("assets.extra") / "labels.txt"  # TF Serving's place for files beside the graph
+
+
+def write_savedmodel(model: keras.Model, serve: ServingFunction, folder: Path) -> Path:
+    """Write `model` with `serve` as its only serving signature into the version folder."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SIGNATURE, serve)
+    try:
+        archive.write_out(str(folder), verbose=False)
+    except (ValueError, TypeError, tf.errors.OpError) as exc:
+        raise ConversionError(f"could not write the SavedModel: {exc}") from exc
+    return folder / FILENAME
+
+
+def write_labels(labels: tuple[str, ...], folder: Path) -> Path:
+    """The class labels beside the SavedModel, one per line, line i naming class i."""
+    path = folder / LABELS
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(f"{label}\n" for label in labels))
+    return path
+
+
+def run_savedmodel(folder: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Load the version folder's SavedModel back as a server would and run its serving signature."""
+    serve = tf.saved_model.load(str(folder)).signatures[SIGNATURE]
+    outputs = serve(**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
