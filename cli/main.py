@@ -6,6 +6,7 @@ Errors the user can fix (ZooError, a file they named) become one `Error:` line a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -274,6 +275,66 @@ def export(run: str | None, fmt: str, **options) -> None:
         click.echo(f"int8: {result.version_dir / result.quantized.file}")
         click.echo(format_quantized(result.quantized))
     click.echo(f"exported {result.name} version {result.version} to {result.version_dir}")
+
+
+@cli.command()
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="The model repository `zoo export` writes.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--rest-port", type=click.IntRange(0, 65535), default=8501, show_default=True)
+@click.option("--grpc-port", type=click.IntRange(0, 65535), default=8500, show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["onnx", "tf"]),
+    default="onnx",
+    show_default=True,
+    help="ONNX Runtime (model.onnx) or TensorFlow (the SavedModel).",
+)
+@click.option("--models", help="Serve only these models (comma-separated names).")
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="How often to look for new and removed versions.",
+)
+def serve(models: str | None, **options) -> None:
+    """Serve MODEL-DIR with TF Serving's REST and gRPC APIs until Ctrl-C."""
+    from serving.server import serve as run_server
+
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    run_server(models=names, log=click.echo, **options)
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--url", help="TF Serving REST address  [default: http://127.0.0.1:8501]")
+@click.option(
+    "--grpc", "grpc_target", metavar="HOST:PORT", help="Use TF Serving's gRPC API instead."
+)
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
+def predict(
+    model: str,
+    inputs: tuple[str, ...],
+    url: str | None,
+    grpc_target: str | None,
+    top_k: int,
+    as_json: bool,
+) -> None:
+    """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
+    from serving import client
+
+    if url and grpc_target:
+        raise click.UsageError("give --url or --grpc, not both")
+    answers = client.describe(model, client.predict(model, inputs, url, grpc_target), top_k)
+    click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,203 @@
+"""`zoo predict`: turn a user's files or numbers into the model's input, ask a server, name the answer.
+
+It speaks TF Serving's own APIs (REST or gRPC), so it works against `zoo serve` and a real TF Serving
+alike: the input's name, shape and dtype come from the server's metadata, the labels from the zoo's
+registry when the model is one of ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from google.protobuf import json_format
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from serving.errors import ClientError
+from serving.signature import SIGNATURE_NAME
+from zoo.errors import UnknownModelError
+from zoo.registry import get_spec
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+TIMEOUT = 30.0
+
+
+class InputInfo:
+    """The served model's input as its metadata describes it (name, shape with -1, dtype), and its outputs."""
+
+    def __init__(self, signatures: get_model_metadata_pb2.SignatureDefMap) -> None:
+        definition = signatures.signature_def[SIGNATURE_NAME]
+        (self.name, info) = next(iter(definition.inputs.items()))
+        self.shape = tuple(int(d.size) for d in info.tensor_shape.dim)
+        self.dtype = tf.as_dtype(info.dtype).as_numpy_dtype
+        self.outputs = sorted(definition.outputs)
+
+
+class RestClient:
+    """TF Serving's REST API at `url` (http://host:port)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def input_info(self, model: str) -> InputInfo:
+        answer = self._call(f"/v1/models/{model}/metadata")
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        json_format.ParseDict(
+            answer["metadata"]["signature_def"], signatures, ignore_unknown_fields=True
+        )
+        return InputInfo(signatures)
+
+    def predict(self, model: str, name: str, batch: np.ndarray) -> dict[str, np.ndarray]:
+        answer = self._call(f"/v1/models/{model}:predict", {"inputs": {name: batch.tolist()}})
+        outputs = answer["outputs"]
+        return (
+            {k: np.asarray(v) for k, v in outputs.items()}
+            if isinstance(outputs, dict)
+            else {"outputs": np.asarray(outputs)}
+        )
+
+    def _call(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            message = exc.read().decode(errors="replace")
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                message = json.loads(message)["error"]
+            raise ClientError(f"{self.url} answered {exc.code}: {message}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(f"cannot reach {self.url}: {reason}") from None
+
+
+class GrpcClient:
+    """TF Serving's gRPC PredictionService at `target` (host:port)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+
+    def input_info(self, model: str) -> InputInfo:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        request.model_spec.name = model
+        answer = self._call(self.stub.GetModelMetadata, request)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        answer.metadata["signature_def"].Unpack(signatures)
+        return InputInfo(signatures)
+
+    def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        request.inputs[info.name].CopyFrom(tf.make_tensor_proto(batch))
+        answer = self._call(self.stub.Predict, request)
+        return {k: tf.make_ndarray(v) for k, v in answer.outputs.items()}
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=TIMEOUT)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                raise ClientError(f"cannot reach {self.target}: {exc.details()}") from None
+            raise ClientError(
+                f"{self.target} answered {exc.code().name}: {exc.details()}"
+            ) from None
+
+
+def read_inputs(args: Sequence[str], info: InputInfo) -> np.ndarray:
+    """A batch from image files, one .npy file, or the numbers of one or more tabular examples."""
+    example = info.shape[1:]
+    if all(a.lower().endswith(IMAGE_SUFFIXES) for a in args):
+        batch = np.stack([_image(Path(a), example) for a in args])
+    elif len(args) == 1 and args[0].endswith(".npy"):
+        batch = np.load(args[0])
+        batch = batch[None] if batch.shape == example else batch
+    else:
+        try:
+            batch = np.array([float(a) for a in args])
+        except ValueError:
+            raise ClientError(
+                f"INPUT must be image files, one .npy file, or numbers; got {' '.join(args)}"
+            ) from None
+        size = int(np.prod(example))
+        if batch.size % size:
+            raise ClientError(f"{info.name} takes {size} numbers per example, got {batch.size}")
+        batch = batch.reshape(-1, *example)
+    return batch.astype(info.dtype)
+
+
+def _image(path: Path, example: tuple[int, ...]) -> np.ndarray:
+    """Raw 0-255 pixels in the model's size and channels (the /255 lives in the exported graph)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(example) != 3:
+        raise ClientError(f"the model takes {list(example)}-shaped examples, not images")
+    height, width, channels = example
+    try:
+        with Image.open(path) as image:
+            converted = image.convert("L" if channels == 1 else "RGB").resize((width, height))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ClientError(f"cannot read image {path}: {exc}") from None
+    return np.asarray(converted, dtype=np.float32).reshape(example)
+
+
+def predict(
+    model: str, args: Sequence[str], url: str | None = None, grpc_target: str | None = None
+) -> dict[str, np.ndarray]:
+    """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`."""
+    client = GrpcClient(grpc_target) if grpc_target else RestClient(url or "http://127.0.0.1:8501")
+    info = client.input_info(model)
+    return client.predict(model, info, read_inputs(args, info))
+
+
+def labels_of(model: str, classes: int) -> list[str]:
+    """The zoo's labels for one of its models; class numbers for anything else."""
+    with contextlib.suppress(UnknownModelError):
+        labels = get_spec(model).labels
+        if labels and len(labels) == classes:
+            return list(labels)
+    return [str(i) for i in range(classes)]
+
+
+def describe(model: str, outputs: Mapping[str, np.ndarray], top_k: int) -> list[dict[str, Any]]:
+    """One entry per example: the label and the top-k (label, probability), or the raw outputs."""
+    if "probabilities" not in outputs:
+        return [{k: v[i].tolist() for k, v in outputs.items()} for i in range(_batch(outputs))]
+    probabilities = outputs["probabilities"]
+    labels = labels_of(model, probabilities.shape[-1])
+    answers = []
+    for row in probabilities:
+        best = np.argsort(-row, kind="stable")[:top_k]
+        answers.append(
+            {"label": labels[best[0]], "top_k": [[labels[i], float(row[i])] for i in best]}
+        )
+    return answers
+
+
+def _batch(outputs: Mapping[str, np.ndarray]) -> int:
+    return len(next(iter(outputs.values())))
+
+
+def format_answers(answers: Sequence[Mapping[str, Any]]) -> str:
+    """Human lines: the label, then each of the top-k with its probability; or the values."""
+    lines = []
+    for answer in answers:
+        if "label" in answer:
+            lines.append(answer["label"])
+            lines += [f"  {label:<12} {p:.4f}" for label, p in answer["top_k"]]
+        else:
+            lines.append("  ".join(f"{k}: {v}" for k, v in answer.items()))
+    return "\n".join(lines)

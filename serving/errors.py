@@ -1,0 +1,37 @@
+"""Errors a request or a server start-up can cause, each carrying the status code TF Serving would give.
+
+The front ends map the code once each (rest.py to HTTP, grpc_service.py to gRPC), so the backends and
+the repository raise one kind of error and never think about the protocol.
+"""
+
+from __future__ import annotations
+
+from zoo.errors import ZooError
+
+INVALID_ARGUMENT = "INVALID_ARGUMENT"
+NOT_FOUND = "NOT_FOUND"
+UNAVAILABLE = "UNAVAILABLE"
+
+
+class ServingError(ZooError):
+    """A request the server refuses; `code` is TF Serving's canonical status code for it."""
+
+    code = INVALID_ARGUMENT
+
+
+class InvalidArgument(ServingError):
+    """Bad input: a malformed body, unknown input names, a wrong dtype or shape."""
+
+
+class NotFound(ServingError):
+    """No such model or version is being served."""
+
+    code = NOT_FOUND
+
+
+class ServerError(ZooError):
+    """The server cannot start: no models, a port in use. One line for the CLI, exit code 2."""
+
+
+class ClientError(ZooError):
+    """`zoo predict` could not ask or was refused: unreachable server, bad INPUT, an error answer."""

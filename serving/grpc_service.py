@@ -1,0 +1,128 @@
+"""TF Serving's gRPC API with its official protos: PredictionService and ModelService on grpc.aio.
+
+Tensors go through `tf.make_ndarray` / `tf.make_tensor_proto`, so both `tensor_content` and the
+repeated value fields are understood exactly as TensorFlow understands them.
+"""
+
+from __future__ import annotations
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from serving.backends import Backend
+from serving.errors import NOT_FOUND, InvalidArgument, ServingError
+from serving.json_tensors import check_signature_name
+from serving.metadata import signature_def_map
+from serving.repository import Repository
+from serving.runner import Runner
+
+GRPC_STATUS = {NOT_FOUND: grpc.StatusCode.NOT_FOUND}  # the rest are INVALID_ARGUMENT
+SIGNATURE_DEF = "signature_def"
+
+
+def _servable(repository: Repository, spec: model_pb2.ModelSpec) -> Backend:
+    version = spec.version.value if spec.HasField("version") else None
+    return repository.servable(spec.name, version, spec.version_label or None)
+
+
+def _answer_spec(spec: model_pb2.ModelSpec, servable: Backend, into: model_pb2.ModelSpec) -> None:
+    into.name = spec.name
+    into.version.value = servable.version
+    into.signature_name = spec.signature_name or "serving_default"
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: ServingError) -> None:
+    await context.abort(GRPC_STATUS.get(exc.code, grpc.StatusCode.INVALID_ARGUMENT), str(exc))
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata; Classify, Regress and MultiInference answer UNIMPLEMENTED."""
+
+    def __init__(self, repository: Repository, runner: Runner) -> None:
+        self.repository = repository
+        self.runner = runner
+
+    async def Predict(
+        self, request: predict_pb2.PredictRequest, context
+    ) -> predict_pb2.PredictResponse:
+        try:
+            servable = _servable(self.repository, request.model_spec)
+            check_signature_name({"signature_name": request.model_spec.signature_name})
+            inputs = {name: _ndarray(name, proto) for name, proto in request.inputs.items()}
+            outputs = await self.runner.run(servable, inputs, request.output_filter)
+        except ServingError as exc:
+            await _abort(context, exc)
+        response = predict_pb2.PredictResponse()
+        _answer_spec(request.model_spec, servable, response.model_spec)
+        for name, value in outputs.items():
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    async def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        try:
+            servable = _servable(self.repository, request.model_spec)
+            for field in request.metadata_field:
+                if field != SIGNATURE_DEF:
+                    raise InvalidArgument(f"Metadata field {field} is not supported")
+            if not request.metadata_field:
+                raise InvalidArgument(
+                    "GetModelMetadataRequest must specify at least one metadata_field"
+                )
+        except ServingError as exc:
+            await _abort(context, exc)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _answer_spec(request.model_spec, servable, response.model_spec)
+        response.metadata[SIGNATURE_DEF].Pack(signature_def_map(servable.signature))
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus; HandleReloadConfigRequest answers UNIMPLEMENTED (the repository is polled)."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+
+    async def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        spec = request.model_spec
+        try:
+            found = self.repository.status(
+                spec.name, spec.version.value if spec.HasField("version") else None
+            )
+        except ServingError as exc:
+            await _abort(context, exc)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        states = get_model_status_pb2.ModelVersionStatus.State
+        for status in found:
+            entry = response.model_version_status.add(
+                version=status.version, state=states.Value(status.state)
+            )
+            entry.status.error_code = 2 if status.error else 0  # tensorflow.error.Code UNKNOWN / OK
+            entry.status.error_message = status.error
+        return response
+
+
+def _ndarray(name: str, proto) -> object:
+    try:
+        return tf.make_ndarray(proto)
+    except Exception:  # TensorFlow raises TypeError, ValueError or its own errors for bad protos
+        raise InvalidArgument(f"tensor parsing error: {name}") from None
+
+
+def add_services(server: grpc.aio.Server, repository: Repository, runner: Runner) -> None:
+    """Register both services on a grpc.aio server."""
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(repository, runner), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)

@@ -1,0 +1,117 @@
+"""The model repository as the server sees it: every model and integer version, re-scanned on a poll.
+
+`poll` builds the new table aside and swaps it in with one assignment, so a request never sees a
+half-updated table; a request that already holds an unloaded version finishes on it, and the
+runtime frees it when the last reference goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from export.repository import versions
+from serving.backends import Backend, load
+from serving.errors import InvalidArgument, NotFound
+
+AVAILABLE = "AVAILABLE"
+END = "END"  # TF Serving's state for a version that is gone or failed to load
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    """One version's state as TF Serving reports it; `error` is set when it failed to load."""
+
+    version: int
+    state: str
+    error: str = ""
+
+
+class Repository:
+    """The servables of `model_dir` (only `models` when given), loaded with one backend kind."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        backend: str,
+        models: Sequence[str] | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.model_dir = model_dir
+        self.backend = backend
+        self.only = set(models) if models else None
+        self.log = log
+        self._servables: dict[str, dict[int, Backend]] = {}
+        self._failed: dict[tuple[str, int], str] = {}
+
+    @property
+    def models(self) -> dict[str, list[int]]:
+        """Model name -> the versions being served, ascending."""
+        return {name: sorted(table) for name, table in self._servables.items()}
+
+    def poll(self) -> None:
+        """Load new versions and drop removed ones; a version that fails to load is logged once."""
+        found = self._scan()
+        table: dict[str, dict[int, Backend]] = {}
+        for name, present in found.items():
+            loaded = self._servables.get(name, {})
+            table[name] = {v: loaded[v] for v in present if v in loaded}
+            for version in present:
+                if version not in loaded and (name, version) not in self._failed:
+                    self._load(name, version, table[name])
+            if not table[name]:
+                del table[name]
+        for name, loaded in self._servables.items():
+            for version in sorted(set(loaded) - set(table.get(name, {}))):
+                self.log(f"{name}: version {version} removed, no longer served")
+        self._failed = {k: v for k, v in self._failed.items() if k[1] in found.get(k[0], ())}
+        self._servables = table
+
+    def _scan(self) -> dict[str, list[int]]:
+        if not self.model_dir.is_dir():
+            return {}
+        return {
+            root.name: versions(root)
+            for root in sorted(self.model_dir.iterdir())
+            if root.is_dir() and not root.name.startswith(".")
+            if self.only is None or root.name in self.only
+        }
+
+    def _load(self, name: str, version: int, into: dict[int, Backend]) -> None:
+        try:
+            into[version] = load(self.model_dir / name / str(version), self.backend)
+        except Exception as exc:  # a broken version must not stop the others from serving
+            self._failed[(name, version)] = f"{type(exc).__name__}: {exc}"
+            self.log(f"{name}: version {version} failed to load: {self._failed[(name, version)]}")
+        else:
+            self.log(f"{name}: version {version} loaded ({self.backend})")
+
+    def servable(self, name: str, version: int | None = None, label: str | None = None) -> Backend:
+        """The version a request names, the latest by default; NotFound as TF Serving words it."""
+        table = self._servables.get(name)
+        if label is not None:
+            raise InvalidArgument(f"Unrecognized servable version label: {label}")
+        if version is None:
+            if not table:
+                raise NotFound(f"Servable not found for request: Latest({name})")
+            return table[max(table)]
+        if not table or version not in table:
+            raise NotFound(f"Servable not found for request: Specific({name}, {version})")
+        return table[version]
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """The versions of a model (or the one asked for) with their states, newest first."""
+        loaded = self._servables.get(name, {})
+        failed = {v: e for (n, v), e in self._failed.items() if n == name}
+        states = {v: VersionStatus(v, AVAILABLE) for v in loaded}
+        states.update({v: VersionStatus(v, END, e) for v, e in failed.items()})
+        if version is not None:
+            states = {v: s for v, s in states.items() if v == version}
+        if not states:
+            raise NotFound(
+                f"Could not find any versions of model {name}"
+                if version is None
+                else f"Could not find version {version} of model {name}"
+            )
+        return [states[v] for v in sorted(states, reverse=True)]

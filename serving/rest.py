@@ -1,0 +1,99 @@
+"""TF Serving's REST API as a bare ASGI app: status, metadata and :predict under /v1/models/.
+
+A bare ASGI callable on uvicorn (httptools, uvloop) is the fastest stack measured by
+bench/http_stack.py; one regular expression routes, because the API has one URL shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import orjson
+
+from serving import json_tensors
+from serving.errors import NOT_FOUND, ServingError
+from serving.metadata import signature_def_map, to_json
+from serving.repository import Repository
+from serving.runner import Runner
+
+ROUTE = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict))?"
+)
+HTTP_STATUS = {NOT_FOUND: 404}  # every other refusal of a request is a 400, as in TF Serving
+log = logging.getLogger(__name__)
+HEADERS = [(b"content-type", b"application/json")]
+
+
+class RestApp:
+    """The ASGI application; every answer is JSON, every refusal `{"error": ...}`."""
+
+    def __init__(self, repository: Repository, runner: Runner) -> None:
+        self.repository = repository
+        self.runner = runner
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
+            return
+        try:
+            status, answer = 200, await self._answer(scope, receive)
+        except ServingError as exc:
+            status, answer = HTTP_STATUS.get(exc.code, 400), json_tensors.error(str(exc))
+        except Exception as exc:  # a bug, not the client's fault: say so, log it, keep serving
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            status, answer = 500, json_tensors.error(f"internal error: {type(exc).__name__}: {exc}")
+        headers = [*HEADERS, (b"content-length", str(len(answer)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    async def _answer(self, scope, receive) -> bytes:
+        method, path = scope["method"], scope["path"]
+        route = ROUTE.fullmatch(path)
+        wants_post = bool(route and route["verb"])
+        if route is None or method != ("POST" if wants_post else "GET"):
+            raise ServingError(f"Malformed request: {method} {path}")
+        name = route["name"]
+        version = int(route["version"]) if route["version"] else None
+        if route["verb"]:
+            body = await _body(receive)
+            servable = self.repository.servable(name, version, route["label"])
+            request = json_tensors.parse(body)
+            fmt, inputs = json_tensors.predict_inputs(request, servable.signature)
+            return json_tensors.predict_answer(fmt, await self.runner.run(servable, inputs))
+        if route["metadata"]:
+            return orjson.dumps(self._metadata(name, version, route["label"]))
+        return orjson.dumps(self._status(name, version))
+
+    def _metadata(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
+        servable = self.repository.servable(name, version, label)
+        return {
+            "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
+            "metadata": {"signature_def": to_json(signature_def_map(servable.signature))},
+        }
+
+    def _status(self, name: str, version: int | None) -> dict[str, Any]:
+        return {
+            "model_version_status": [
+                {
+                    "version": str(s.version),
+                    "state": s.state,
+                    "status": {
+                        "error_code": "UNKNOWN" if s.error else "OK",
+                        "error_message": s.error,
+                    },
+                }
+                for s in self.repository.status(name, version)
+            ]
+        }
+
+
+async def _body(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)

@@ -1,0 +1,119 @@
+"""`zoo serve`: REST (uvicorn) and gRPC (grpc.aio) on one uvloop event loop, sharing one repository.
+
+The REST socket is bound before anything starts, so a port in use is a one-line error rather than a
+half-started server; SIGINT and SIGTERM stop both front ends, letting requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import grpc
+import uvicorn
+import uvloop
+
+from serving.errors import ServerError
+from serving.grpc_service import add_services
+from serving.repository import Repository
+from serving.rest import RestApp
+from serving.runner import Runner
+
+GRACE_SECONDS = 5.0
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: the serving loop owns SIGINT and SIGTERM."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def serve(
+    model_dir: Path,
+    host: str = "127.0.0.1",
+    rest_port: int = 8501,
+    grpc_port: int = 8500,
+    backend: str = "onnx",
+    models: Sequence[str] | None = None,
+    poll_seconds: float = 2.0,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Serve every model and version in `model_dir` until SIGINT or SIGTERM."""
+    repository = Repository(model_dir, backend, models, log)
+    repository.poll()
+    if not repository.models:
+        wanted = f" among {', '.join(models)}" if models else ""
+        raise ServerError(
+            f"no models to serve in {model_dir}{wanted}: export one with `zoo export`"
+        )
+    rest_socket = _bind(host, rest_port)
+    try:
+        uvloop.run(_serve(repository, rest_socket, host, grpc_port, poll_seconds, log))
+    finally:
+        rest_socket.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerError(f"cannot listen on {host}:{port} (REST): {exc.strerror}") from None
+    sock.listen(1024)
+    return sock
+
+
+async def _serve(
+    repository: Repository,
+    rest_socket: socket.socket,
+    host: str,
+    grpc_port: int,
+    poll_seconds: float,
+    log: Callable[[str], None],
+) -> None:
+    runner = Runner()
+    grpc_server = grpc.aio.server()
+    add_services(grpc_server, repository, runner)
+    try:
+        grpc_server.add_insecure_port(f"{host}:{grpc_port}")
+    except RuntimeError:
+        raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC): port in use?") from None
+    await grpc_server.start()
+    config = uvicorn.Config(
+        RestApp(repository, runner),
+        http="httptools",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    rest = _Uvicorn(config)
+    rest_task = asyncio.create_task(rest.serve(sockets=[rest_socket]))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    rest_host, rest_port = rest_socket.getsockname()[:2]
+    log(f"REST on http://{rest_host}:{rest_port}/v1/models/, gRPC on {host}:{grpc_port}")
+    for name, versions in repository.models.items():
+        log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]})")
+    poller = asyncio.create_task(_poll(repository, poll_seconds))
+    await stop.wait()
+    log("shutting down")
+    poller.cancel()
+    rest.should_exit = True
+    await asyncio.gather(rest_task, grpc_server.stop(GRACE_SECONDS))
+    runner.close()
+
+
+async def _poll(repository: Repository, seconds: float) -> None:
+    """Re-scan the repository off the loop: loading a model must not stall requests."""
+    while True:
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(repository.poll)
