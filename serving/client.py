@@ -59,14 +59,11 @@ class RestClient:
         )
         return InputInfo(signatures)
 
-    def predict(self, model: str, name: str, batch: np.ndarray) -> dict[str, np.ndarray]:
-        answer = self._call(f"/v1/models/{model}:predict", {"inputs": {name: batch.tolist()}})
-        outputs = answer["outputs"]
-        return (
-            {k: np.asarray(v) for k, v in outputs.items()}
-            if isinstance(outputs, dict)
-            else {"outputs": np.asarray(outputs)}
-        )
+    def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
+        answer = self._call(f"/v1/models/{model}:predict", {"inputs": {info.name: batch.tolist()}})
+        outputs = answer["outputs"]  # the value itself when the model has one output
+        named = outputs if len(info.outputs) > 1 else {info.outputs[0]: outputs}
+        return {k: np.asarray(v) for k, v in named.items()}
 
     def _call(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
