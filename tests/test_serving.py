@@ -1,0 +1,385 @@
+"""Serving: a real `zoo serve` process on an exported repository, called as TF Serving's clients call it."""
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import grpc
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import run_zoo
+from helpers import assert_one_line_error
+from PIL import Image
+from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from test_export import fake_run
+
+import zoo
+from export import export_run
+from export.parity import expected_outputs, parity_inputs
+from zoo import runs
+
+MODELS = ("cnn-mnist", "softmax-classification", "linear-regression")
+ZOO = Path(sys.executable).parent / "zoo"
+READY_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url: str, body: bytes | str | None = None) -> tuple[int, dict]:
+    """(status, JSON answer) of a GET, or a POST when there is a body."""
+    data = body.encode() if isinstance(body, str) else body
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class Server:
+    """A `zoo serve` subprocess and the ways to call it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.model_dir = root / "models"
+        self.rest_port, self.grpc_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.rest_port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
+        self.log = root / "serve.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [
+                    *(str(ZOO), "serve", "--model-dir", str(self.model_dir)),
+                    *("--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)),
+                    *("--poll-seconds", "0.5"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        channel = grpc.insecure_channel(self.grpc_target)
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(channel)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if http(f"{self.url}/v1/models/{MODELS[0]}")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"zoo serve did not start:\n{self.log.read_text()}")
+
+    def rest(self, path: str, body=None) -> tuple[int, dict]:
+        return http(self.url + path, body)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    results = {
+        name: export_run(fake_run(root / "runs", name), model_dir=root / "models", samples=4)
+        for name in MODELS
+    }
+    return root, results
+
+
+@pytest.fixture(scope="module")
+def server(exported):
+    root, _ = exported
+    served = Server(root)
+    try:
+        served.wait_ready()
+        yield served
+    finally:
+        served.process.terminate()
+        served.process.wait(timeout=30)
+
+
+def keras_answers(exported, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+    _, results = exported
+    model = keras.saving.load_model(results[name].run_dir / runs.MODEL)
+    return expected_outputs(zoo.get_spec(name), model, raw)
+
+
+def examples(name: str, count: int) -> np.ndarray:
+    return np.resize(
+        parity_inputs(zoo.get_spec(name), count), (count, *zoo.get_spec(name).input.shape)
+    )
+
+
+def test_status_and_metadata_are_tf_servings(server):
+    assert server.rest("/v1/models/cnn-mnist") == (
+        200,
+        {
+            "model_version_status": [
+                {
+                    "version": "1",
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+            ]
+        },
+    )
+    assert server.rest("/v1/models/cnn-mnist/versions/1")[0] == 200
+    status, metadata = server.rest("/v1/models/cnn-mnist/metadata")
+    assert status == 200
+    assert metadata["model_spec"] == {"name": "cnn-mnist", "signature_name": "", "version": "1"}
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    images = signature["inputs"]["images"]
+    assert images["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
+    assert signature["outputs"]["classes"]["dtype"] == "DT_INT64"
+    assert [d["size"] for d in signature["outputs"]["probabilities"]["tensor_shape"]["dim"]] == [
+        "-1",
+        "10",
+    ]
+
+
+def test_rest_predict_row_and_columnar_match_keras(server, exported):
+    raw = examples("cnn-mnist", 3)
+    expected = keras_answers(exported, "cnn-mnist", raw)
+    path = "/v1/models/cnn-mnist:predict"
+
+    status, rows = server.rest(path, json.dumps({"instances": raw.tolist()}))
+    assert status == 200 and len(rows["predictions"]) == 3
+    np.testing.assert_allclose(
+        [r["probabilities"] for r in rows["predictions"]], expected["probabilities"], atol=1e-4
+    )
+    assert [r["classes"] for r in rows["predictions"]] == expected["classes"].tolist()
+
+    named_rows = [{"images": x} for x in raw.tolist()]
+    body = {"signature_name": "serving_default", "instances": named_rows}
+    assert server.rest("/v1/models/cnn-mnist/versions/1:predict", json.dumps(body)) == (200, rows)
+
+    for inputs in (raw.tolist(), {"images": raw.tolist()}):
+        status, columns = server.rest(path, json.dumps({"inputs": inputs}))
+        assert status == 200
+        np.testing.assert_allclose(
+            columns["outputs"]["probabilities"], expected["probabilities"], atol=1e-4
+        )
+        assert columns["outputs"]["classes"] == expected["classes"].tolist()
+
+    # One output: predictions and outputs are the values themselves, as in TF Serving.
+    raw = np.array([[4.0], [1.0]], np.float32)
+    expected = keras_answers(exported, "linear-regression", raw)["predictions"]
+    status, answer = server.rest(
+        "/v1/models/linear-regression:predict", json.dumps({"instances": [[4], [1]]})
+    )
+    assert status == 200
+    np.testing.assert_allclose(answer["predictions"], expected, atol=1e-4)
+    status, answer = server.rest(
+        "/v1/models/linear-regression:predict", json.dumps({"inputs": [[4], [1]]})
+    )
+    np.testing.assert_allclose(answer["outputs"], expected, atol=1e-4)
+
+
+def grpc_request(
+    name: str, proto: tensor_pb2.TensorProto, version: int | None = None, input_name: str = ""
+):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = "serving_default"
+    if version is not None:
+        request.model_spec.version.value = version
+    request.inputs[input_name or zoo.get_spec(name).input.name].CopyFrom(proto)
+    return request
+
+
+def test_grpc_predict_with_both_tensor_encodings(server, exported):
+    raw = examples("softmax-classification", 3)
+    expected = keras_answers(exported, "softmax-classification", raw)
+    content = tf.make_tensor_proto(raw)
+    assert content.tensor_content
+    repeated = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum)
+    repeated.tensor_shape.CopyFrom(content.tensor_shape)
+    repeated.float_val.extend(raw.ravel().tolist())
+    for proto in (content, repeated):
+        answer = server.predictions.Predict(
+            grpc_request("softmax-classification", proto), timeout=30
+        )
+        assert answer.model_spec.name == "softmax-classification"
+        assert answer.model_spec.version.value == 1
+        np.testing.assert_allclose(
+            tf.make_ndarray(answer.outputs["probabilities"]), expected["probabilities"], atol=1e-4
+        )
+        np.testing.assert_array_equal(
+            tf.make_ndarray(answer.outputs["classes"]), expected["classes"]
+        )
+
+    filtered = grpc_request("softmax-classification", content, version=1)
+    filtered.output_filter.append("classes")
+    assert list(server.predictions.Predict(filtered, timeout=30).outputs) == ["classes"]
+
+
+def test_grpc_metadata_and_status(server):
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "cnn-mnist"
+    answer = server.predictions.GetModelMetadata(request, timeout=30)
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    assert answer.metadata["signature_def"].Unpack(signatures)
+    definition = signatures.signature_def["serving_default"]
+    assert definition.method_name == "tensorflow/serving/predict"
+    assert [d.size for d in definition.inputs["images"].tensor_shape.dim] == [-1, 28, 28, 1]
+    assert set(definition.outputs) == {"probabilities", "classes"}
+
+    status = get_model_status_pb2.GetModelStatusRequest()
+    status.model_spec.name = "cnn-mnist"
+    (version,) = server.models.GetModelStatus(status, timeout=30).model_version_status
+    assert version.version == 1
+    assert version.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+
+BAD_REST = [
+    ("/v1/models/nope:predict", '{"instances": [[1]]}', 404, "Servable not found"),
+    ("/v1/models/nope", None, 404, "Could not find any versions of model nope"),
+    ("/v1/models/linear-regression/versions/9:predict", '{"instances": [[1]]}', 404, "Specific"),
+    ("/v1/models/linear-regression:predict", '{"instances": [[1, 2]]}', 400, "shape"),
+    ("/v1/models/linear-regression:predict", '{"instances": [["a"]]}', 400, "float32"),
+    ("/v1/models/linear-regression:predict", '{"instances": [[1], [2, 3]]}', 400, "rectangular"),
+    ("/v1/models/linear-regression:predict", '{"instances": [[1]', 400, "JSON Parse error"),
+    ("/v1/models/linear-regression:predict", "{}", 400, "Missing 'inputs' or 'instances' key"),
+    ("/v1/models/linear-regression:predict", '{"inputs": {"x": [[1]]}}', 400, "alias not found"),
+    (
+        "/v1/models/linear-regression:predict",
+        '{"signature_name": "s", "inputs": [[1]]}',
+        400,
+        '"s"',
+    ),
+    ("/v1/models/linear-regression:explain", "{}", 400, "Malformed request"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "code", "fragment"), BAD_REST)
+def test_bad_rest_requests_get_tf_servings_errors(server, path, body, code, fragment):
+    status, answer = server.rest(path, body)
+    assert status == code and fragment in answer["error"], answer
+    assert server.rest("/v1/models/linear-regression:predict", '{"instances": [[4]]}')[0] == 200
+
+
+def test_bad_grpc_requests_get_tf_servings_codes(server):
+    raw = np.zeros((1, 28, 28, 1), np.float32)
+    cases = [
+        (
+            grpc_request("nope", tf.make_tensor_proto(raw), input_name="images"),
+            grpc.StatusCode.NOT_FOUND,
+            "nope",
+        ),
+        (grpc_request("cnn-mnist", tf.make_tensor_proto(raw), 7), grpc.StatusCode.NOT_FOUND, "7"),
+        (
+            grpc_request("cnn-mnist", tf.make_tensor_proto(raw[:, :14])),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "shape",
+        ),
+        (
+            grpc_request("cnn-mnist", tf.make_tensor_proto(raw.astype(np.float64))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "double",
+        ),
+        (
+            predict_pb2.PredictRequest(model_spec={"name": "cnn-mnist"}),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Missing",
+        ),
+    ]
+    for request, code, fragment in cases:
+        with pytest.raises(grpc.RpcError) as error:
+            server.predictions.Predict(request, timeout=30)
+        assert error.value.code() == code and fragment in error.value.details()
+    good = grpc_request("cnn-mnist", tf.make_tensor_proto(raw))
+    assert server.predictions.Predict(good, timeout=30).outputs["classes"]
+
+
+def test_zoo_predict_tabular_and_png(server, tmp_path):
+    answer = run_zoo("predict", "softmax-classification", "1", "11", "7", "9", "--url", server.url)
+    assert answer.returncode == 0, answer.stderr
+    first, *top = answer.stdout.splitlines()
+    assert first in zoo.get_spec("softmax-classification").labels and len(top) == 3
+
+    images, _ = zoo.data.load("mnist", "test")
+    png = tmp_path / "digit.png"
+    Image.fromarray(np.asarray(images[0]).reshape(28, 28).astype(np.uint8)).save(png)
+    answer = run_zoo(
+        "predict", "cnn-mnist", str(png), "--grpc", server.grpc_target, "--json", "--top-k", "2"
+    )
+    assert answer.returncode == 0, answer.stderr
+    (digit,) = json.loads(answer.stdout)
+    assert digit["label"] in zoo.get_spec("cnn-mnist").labels and len(digit["top_k"]) == 2
+    rest_answer = run_zoo(
+        "predict", "cnn-mnist", str(png), "--url", server.url, "--json", "--top-k", "2"
+    )
+    assert json.loads(rest_answer.stdout)[0]["label"] == digit["label"]
+
+
+def test_zoo_predict_without_a_server_is_one_line(tmp_path):
+    port = free_port()
+    answer = run_zoo("predict", "linear-regression", "4", "--url", f"http://127.0.0.1:{port}")
+    assert_one_line_error(answer, "cannot reach")
+
+
+def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server):
+    assert_one_line_error(run_zoo("serve", "--model-dir", str(tmp_path / "none")), "no models")
+    busy = run_zoo(
+        "serve", "--model-dir", str(server.model_dir), "--rest-port", str(server.rest_port)
+    )
+    assert_one_line_error(busy, "cannot listen", str(server.rest_port))
+
+
+def test_a_new_version_is_served_without_restart_and_a_removed_one_stops(server, exported):
+    root, _ = exported
+    run = fake_run(root / "runs", "softmax-classification", run_id="20250102-000000", seed=7)
+    export_run(run, model_dir=server.model_dir, samples=4)
+    deadline = time.monotonic() + 30
+    while server.rest("/v1/models/softmax-classification/versions/2")[0] != 200:
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.2)
+    raw = examples("softmax-classification", 2)
+    model = keras.saving.load_model(run / runs.MODEL)
+    expected = expected_outputs(zoo.get_spec("softmax-classification"), model, raw)
+    status, answer = server.rest(
+        "/v1/models/softmax-classification:predict", json.dumps({"inputs": raw.tolist()})
+    )
+    assert status == 200
+    np.testing.assert_allclose(
+        answer["outputs"]["probabilities"], expected["probabilities"], atol=1e-4
+    )
+
+    shutil.rmtree(server.model_dir / "softmax-classification" / "2")
+    deadline = time.monotonic() + 30
+    while server.rest("/v1/models/softmax-classification/versions/2")[0] != 404:
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.2)
+    status, answer = server.rest("/v1/models/softmax-classification/metadata")
+    assert answer["model_spec"]["version"] == "1"
+    assert "version 2 removed" in server.log.read_text()
+
+
+def test_sigterm_stops_the_server_cleanly(exported):
+    root, _ = exported
+    served = Server(root)
+    served.wait_ready()
+    served.process.send_signal(15)
+    assert served.process.wait(timeout=30) == 0
+    assert "shutting down" in served.log.read_text()
+    assert "Traceback" not in served.log.read_text()
