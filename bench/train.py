@@ -53,7 +53,7 @@ def feed_throughput(name: str, examples: int, seed: int = 0) -> tuple[float, flo
             model.fit(ds, epochs=1, shuffle=False, verbose=0)
         else:
             # The slides' way: normalise the whole array up front, let fit slice and shuffle it.
-            xs = x.astype(np.float32) * spec.input.scale
+            xs = x.astype(np.float32) * spec.pixel_scale
             ys = keras.utils.to_categorical(y, spec.num_outputs) if recipe.one_hot_labels else y
             model.fit(xs[: 2 * recipe.batch_size], ys[: 2 * recipe.batch_size], verbose=0)
             start = time.perf_counter()

@@ -51,6 +51,7 @@ from export import (  # noqa: E402
 from zoo import runs, text  # noqa: E402
 from zoo.errors import ZooError  # noqa: E402
 from zoo.evaluate import evaluate as evaluate_run  # noqa: E402
+from zoo.generate import generate as generate_images  # noqa: E402
 from zoo.inference import format_example  # noqa: E402
 from zoo.registry import create_model, get_spec, list_models  # noqa: E402
 from zoo.train import OPTIMIZERS  # noqa: E402
@@ -209,6 +210,30 @@ def evaluate(run: str, **options) -> None:
         click.echo("slide check:\n" + format_example(spec, result.example))
     if result.confusion_png:
         click.echo(f"confusion matrix: {result.confusion_png}")
+    if result.report:
+        click.echo(result.report)
+
+
+@cli.command()
+@click.argument("run", metavar="RUN|MODEL")
+@click.option("--n", type=click.IntRange(min=1), default=40, show_default=True, help="Images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent points.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("grid.png"),
+    show_default=True,
+    help="The grid picture to write.",
+)
+@click.option("--npy", is_flag=True, help="Also write the images as float32 [N, 28, 28, 1] .npy.")
+@runs_dir_option
+def generate(run: str, **options) -> None:
+    """Draw new images from a trained generator: RUN, MODEL/RUN-ID, or a model id's newest run."""
+    result = generate_images(run, **options)
+    click.echo(f"run: {result.run_dir}")
+    click.echo(f"grid: {result.grid} ({len(result.images)} images)")
+    if result.npy:
+        click.echo(f"npy: {result.npy}")
 
 
 @cli.command()

@@ -27,6 +27,9 @@ SLIDES = {
     "cnn-mnist-dropout": (1_668_490, False),
     "cnn-mnist-strided": (410_634, False),
     "cnn-cifar10": (60_362, True),
+    # generator + discriminator (tests/test_gan.py checks each)
+    "gan-mnist": (247_440 + 1_169_409, False),
+    "gan-mnist-simple": (227_344 + 201_217, False),
 }
 
 
@@ -77,7 +80,9 @@ def test_every_entry_declares_what_train_export_and_serve_need(name):
         assert spec.labels and len(spec.labels) >= 2
     model = zoo.create_model(name)
     out = model(np.zeros((2, *spec.input.shape), dtype=spec.input.dtype))
-    assert tuple(out.shape) == (2, spec.num_outputs)
+    # A generator's output is an image; every other model's is one row of num_outputs.
+    expected = (2, 28, 28, 1) if spec.task == "generative" else (2, spec.num_outputs)
+    assert tuple(out.shape) == expected
     assert spec.to_json()["name"] == name
 
 

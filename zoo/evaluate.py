@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from zoo import data, plots, runs
+from zoo import data, plots, quality, runs
 from zoo.data.pipeline import make_pipeline
 from zoo.inference import class_ids, predict_example
 from zoo.registry import get_spec
@@ -18,13 +18,15 @@ from zoo.registry import get_spec
 
 @dataclass
 class Evaluation:
-    """Test metrics of one run, and where its confusion matrix was drawn (classifiers only)."""
+    """Test metrics of one run, where its confusion matrix was drawn (classifiers only), and the
+    table a generator's quality is printed as."""
 
     run_dir: Path
     metrics: dict[str, float]
     confusion: np.ndarray | None
     confusion_png: Path | None
     example: list[tuple[tuple[float, ...], Any, Any]]
+    report: str | None = None
 
 
 def evaluate(
@@ -39,6 +41,8 @@ def evaluate(
     run_dir = runs.resolve_run(run, runs_dir)
     model_path = runs.require_model(run_dir)
     spec = get_spec(runs.read_json(run_dir / runs.CONFIG)["model"])
+    if spec.task == "generative":
+        return _evaluate_generator(run_dir, spec.name, model_path, runs_dir, data_dir, limit)
     x, y = data.load(spec.dataset, "test", data_dir)
     if limit is not None:
         x, y = x[:limit], y[:limit]
@@ -57,10 +61,34 @@ def evaluate(
         confusion_png = run_dir / runs.CONFUSION
         plots.confusion_matrix(confusion, labels, confusion_png, f"{spec.name}: test confusion")
 
-    recorded = runs.read_json(run_dir / runs.METRICS)
-    recorded["test"] = metrics
-    runs.write_json(run_dir / runs.METRICS, recorded)
+    _record(run_dir, metrics)
     return Evaluation(run_dir, metrics, confusion, confusion_png, predict_example(spec, model))
+
+
+def _evaluate_generator(
+    run_dir: Path,
+    name: str,
+    model_path: Path,
+    runs_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None,
+    limit: int | None,
+) -> Evaluation:
+    """A generator has no test labels to score: measure its samples with a trained classifier."""
+    classifier = quality.feature_classifier(runs_dir, data_dir)
+    model = keras.saving.load_model(model_path)
+    measured = quality.measure(
+        model, name, classifier, samples=limit or quality.SAMPLES, data_dir=data_dir
+    )
+    _record(run_dir, measured.to_json())
+    metrics = {**measured.scalars(), "examples": measured.samples}
+    return Evaluation(run_dir, metrics, None, None, [], report=measured.table())
+
+
+def _record(run_dir: Path, test: dict[str, Any]) -> None:
+    """Add the test figures to the run's metrics.json."""
+    recorded = runs.read_json(run_dir / runs.METRICS)
+    recorded["test"] = test
+    runs.write_json(run_dir / runs.METRICS, recorded)
 
 
 def confusion_counts(true: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:

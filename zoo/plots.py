@@ -29,14 +29,41 @@ def learning_curves(
         ax.plot(epochs, history[name], marker=".", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker=".", label="validation")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _epoch_axes(ax, name)
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def adversarial_curves(
+    history: Mapping[str, Sequence[float]], path: str | os.PathLike[str], title: str
+) -> None:
+    """A GAN's two losses on one panel, D's mean output on real and generated images on another.
+
+    At the game's equilibrium D cannot tell them apart and both outputs approach 0.5 (dashed).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    panels = (("losses", ("d_loss", "g_loss")), ("discriminator output", ("D(x)", "D(G(z))")))
+    for ax, (name, metrics) in zip(axes, panels, strict=True):
+        for metric in metrics:
+            ax.plot(
+                np.arange(1, len(history[metric]) + 1), history[metric], marker=".", label=metric
+            )
+        _epoch_axes(ax, name)
+    axes[1].axhline(0.5, color="gray", linestyle="--", linewidth=1)
+    axes[1].set_ylim(0, 1)
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _epoch_axes(ax: plt.Axes, title: str) -> None:
+    """Whole epochs on the x axis, a light grid and a legend: the look every curve panel shares."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
 
 
 def confusion_matrix(

@@ -82,6 +82,16 @@ class ModelSpec:
     slide_value: float | None = None
     example: Example | None = None
     source: str = ""
+    data_scale: float | None = None
+
+    @property
+    def pixel_scale(self) -> float:
+        """What the training pipeline multiplies the dataset's arrays by.
+
+        A classifier's input *is* the data, so this is its input's scale; a generator's input is a
+        latent z while the data it learns to draw are images, so it declares their scale itself.
+        """
+        return self.input.scale if self.data_scale is None else self.data_scale
 
     @property
     def num_outputs(self) -> int:

@@ -23,6 +23,7 @@ from zoo.data.pipeline import make_pipeline, split_validation
 from zoo.errors import RunError, ZooError
 from zoo.inference import predict_example
 from zoo.registry import ModelSpec, Recipe, create_model, get_spec
+from zoo.samples import SampleGrids
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam")
 LOSSES = {
@@ -73,7 +74,8 @@ def compile_model(
     optimizer = type(keras.optimizers.get(recipe.optimizer))(learning_rate=learning_rate)
     loss_class = LOSSES[recipe.loss]
     loss = loss_class(from_logits=True) if recipe.from_logits else loss_class()
-    metrics = ["mae"] if spec.task == "regression" else ["accuracy"]
+    # A GAN reports its own adversarial figures from its train_step.
+    metrics = {"regression": ["mae"], "generative": []}.get(spec.task, ["accuracy"])
     # Tiny tables run many steps per epoch: one compiled call per epoch spares per-step overhead.
     model.compile(
         optimizer=optimizer,
@@ -182,12 +184,21 @@ def train(
         initial_epoch=initial_epoch,
         steps_per_epoch=recipe.steps_per_epoch,
         validation_data=val_ds,
-        callbacks=[keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True), checkpoint],
+        callbacks=[
+            keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
+            *_task_callbacks(spec, run_dir),
+            checkpoint,  # last: an epoch counts as done only once everything above is written
+        ],
         shuffle=False,  # the pipeline shuffles, seeded
         verbose=verbose,
     )
     per_epoch = steps * recipe.batch_size if recipe.steps_per_epoch else len(train_x)
     return _finish(run_dir, spec, net, per_epoch * recipe.epochs, checkpoint)
+
+
+def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Callback]:
+    """What a task adds to every run: a generator draws its sample grids to watch it learn."""
+    return [SampleGrids(run_dir)] if spec.task == "generative" else []
 
 
 def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
@@ -269,7 +280,8 @@ def _finish(
         metrics["slide_example"] = [
             {"inputs": list(i), "ours": o, "slide": s} for i, o, s in example
         ]
-    plots.learning_curves(history, run_dir / runs.CURVES, f"{spec.name} — {run_dir.name}")
+    curves = plots.adversarial_curves if spec.task == "generative" else plots.learning_curves
+    curves(history, run_dir / runs.CURVES, f"{spec.name} — {run_dir.name}")
     runs.write_json(run_dir / runs.METRICS, metrics)
     with runs.atomic_path(run_dir / runs.MODEL) as tmp:
         net.save(tmp)

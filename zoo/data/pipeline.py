@@ -55,7 +55,7 @@ def make_pipeline(
     one_hot = spec.task == "multiclass" and recipe.one_hot_labels
 
     def preprocess(images, labels):
-        images = tf.cast(images, tf.float32) * spec.input.scale
+        images = tf.cast(images, tf.float32) * spec.pixel_scale
         if one_hot:
             labels = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
         return images, labels

@@ -1,0 +1,184 @@
+"""The MNIST GANs: the slides' sizes, Maxout by its definition, adversarial training on real digits,
+checkpoints with both optimizers, the quality measure, and the run's pictures and `zoo generate`."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo
+from zoo import data, quality, runs, samples
+from zoo.data.pipeline import make_pipeline
+from zoo.models.gan_mnist import Maxout
+from zoo.train import compile_model, train
+
+GANS = ["gan-mnist", "gan-mnist-simple"]
+# id -> (generator, discriminator) trainable parameters on the slides
+SLIDES = {"gan-mnist": (247_440, 1_169_409), "gan-mnist-simple": (227_344, 201_217)}
+LIMIT = 256
+
+
+def params(model: keras.Model) -> int:
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def compiled(name: str) -> keras.Model:
+    spec = zoo.get_spec(name)
+    model = zoo.create_model(name)
+    compile_model(model, spec, spec.recipe, steps_per_epoch=1)
+    return model
+
+
+def real_batches(name: str):
+    x, y = data.load("mnist", "train")
+    return make_pipeline(x[:LIMIT], y[:LIMIT], zoo.get_spec(name), 64, training=True)
+
+
+def discriminator_loss(model: keras.Model, real: np.ndarray, z) -> float:
+    """-[log D(x) + log(1 - D(G(z)))], averaged: what the discriminator step minimizes."""
+    d_real = np.asarray(model.discriminator(real), dtype=np.float64)
+    d_fake = np.asarray(model.discriminator(model(z)), dtype=np.float64)
+    return float(-np.mean(np.log(d_real + 1e-12)) - np.mean(np.log(1 - d_fake + 1e-12)))
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_generator_and_discriminator_have_the_slides_sizes(name):
+    model = zoo.create_model(name)
+    assert (params(model.generator), params(model.discriminator)) == SLIDES[name]
+    spec = zoo.get_spec(name)
+    assert spec.task == "generative" and spec.input.name == "z" and spec.input.shape == (100,)
+    images = np.asarray(model(model.latent_points(3, 0)))
+    assert images.shape == (3, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
+
+
+def test_maxout_is_the_max_over_affine_pieces():
+    layer = Maxout(4, pieces=3)
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype("float32")
+    out = np.asarray(layer(x))
+    kernel, bias = (np.asarray(w) for w in layer.linear.weights)
+    z = x @ kernel + bias  # column i * pieces + j is piece j of unit i
+    expected = np.stack([z[:, i * 3 : (i + 1) * 3].max(axis=1) for i in range(4)], axis=1)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert Maxout.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_one_real_epoch_teaches_the_discriminator_and_moves_the_generator(name):
+    keras.utils.set_random_seed(0)
+    model = compiled(name)
+    x, _ = data.load("mnist", "train")
+    real = x[:LIMIT].astype("float32") / 255
+    z = model.latent_points(LIMIT, 7)
+    before_loss, before_images = discriminator_loss(model, real, z), np.asarray(model(z))
+
+    history = model.fit(real_batches(name), epochs=1, shuffle=False, verbose=0).history
+    assert {"d_loss", "g_loss", "D(x)", "D(G(z))"} <= set(history)
+    assert discriminator_loss(model, real, z) < before_loss
+    assert np.abs(np.asarray(model(z)) - before_images).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", GANS)
+def test_keras_file_round_trip_keeps_both_networks_and_optimizers(name, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = compiled(name)
+    model.fit(real_batches(name), epochs=1, shuffle=False, verbose=0)
+    model.save(tmp_path / "gan.keras")
+    loaded = keras.saving.load_model(tmp_path / "gan.keras")
+
+    z = model.latent_points(8, 3)
+    np.testing.assert_array_equal(np.asarray(loaded(z)), np.asarray(model(z)))
+    for network in ("generator", "discriminator"):
+        for a, b in zip(
+            getattr(model, network).weights, getattr(loaded, network).weights, strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+    for optimizer in ("optimizer", "generator_optimizer"):
+        saved, restored = getattr(model, optimizer), getattr(loaded, optimizer)
+        assert int(restored.iterations) == int(saved.iterations) > 0
+        for a, b in zip(saved.variables, restored.variables, strict=True):
+            np.testing.assert_array_equal(a, b)
+    loaded.fit(real_batches(name), epochs=1, shuffle=False, verbose=0)  # and it trains on
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A briefly trained feature classifier (the real measure uses a full mlp-mnist run)."""
+    run = train(
+        quality.FEATURE_MODEL,
+        epochs=1,
+        limit=2000,
+        runs_dir=tmp_path_factory.mktemp("r"),
+        verbose=0,
+    ).run_dir
+    return quality.FeatureClassifier(keras.saving.load_model(run / runs.MODEL), str(run))
+
+
+def test_frechet_distance_matches_its_closed_form():
+    # b = 2a + 3: cov_b = 4 cov_a, so (cov_a cov_b)^(1/2) = 2 cov_a and the distance is
+    # |3|^2 per feature + tr(cov_a + 4 cov_a - 4 cov_a) = 9 d + tr(cov_a).
+    a = np.random.default_rng(0).normal(size=(300, 5)) @ np.diag([0.5, 1, 2, 3, 0.1])
+    a -= a.mean(axis=0)  # so the means differ by exactly 3 in every feature
+    expected = 9 * 5 + np.trace(np.cov(a, rowvar=False))
+    assert quality.frechet_distance(a, 2 * a + 3) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_is_zero_for_real_digits_and_large_for_noise(classifier):
+    x, _ = data.load("mnist", "train")
+    first, second = x[:1000] / 255, x[1000:2000] / 255
+    noise = np.random.default_rng(0).uniform(size=first.shape)
+    features = {k: classifier(v)[0] for k, v in (("a", first), ("b", second), ("n", noise))}
+    assert quality.frechet_distance(features["a"], features["a"]) == pytest.approx(0, abs=1e-6)
+    real_vs_real = quality.frechet_distance(features["a"], features["b"])
+    real_vs_noise = quality.frechet_distance(features["a"], features["n"])
+    assert real_vs_real < 0.05 * real_vs_noise
+
+
+def test_an_untrained_generator_measures_at_the_ceiling(classifier):
+    keras.utils.set_random_seed(0)
+    untrained = zoo.create_model("gan-mnist-simple")
+    measured = quality.measure(untrained, "gan-mnist-simple", classifier, samples=500)
+    assert measured.frechet_distance == pytest.approx(measured.frechet_ceiling, rel=1e-6)
+    assert measured.frechet_floor < 0.05 * measured.frechet_ceiling
+    assert sum(measured.class_shares) == pytest.approx(1)
+    assert measured.min_class_share == min(measured.class_shares)
+    assert 0.1 <= measured.mean_confidence <= 1
+    assert "Fréchet distance" in measured.table()
+
+
+def test_train_draws_the_samples_and_generate_writes_a_grid(zoo_cli, tmp_path):
+    trained = zoo_cli(
+        "train",
+        "gan-mnist-simple",
+        "--limit",
+        str(LIMIT),
+        "--epochs",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert "d_loss" in trained.stdout and "D(G(z))" in trained.stdout
+    (run,) = (tmp_path / "gan-mnist-simple").iterdir()
+    frame = Image.open(run / samples.SAMPLES_DIR / "epoch-001.png")
+    assert frame.size == (2 + 10 * 30, 2 + 4 * 30)  # the slide's 4 x 10 digits, 2-pixel frames
+    assert Image.open(run / samples.ANIMATION).format == "GIF"
+    assert (run / runs.CURVES).read_bytes().startswith(b"\x89PNG")
+    assert "D(x)" in (run / runs.HISTORY).read_text()
+    assert json.loads((run / runs.METRICS).read_text())["epochs"] == 1
+
+    out = tmp_path / "digits.png"
+
+    def generate() -> np.ndarray:
+        generated = zoo_cli(
+            "generate", "gan-mnist-simple", "--n", "12", "--seed", "5", "--out", str(out), "--npy",
+            "--runs-dir", str(tmp_path),
+        )  # fmt: skip
+        assert generated.returncode == 0, generated.stderr
+        return np.load(out.with_suffix(".npy"))
+
+    images = generate()
+    assert Image.open(out).size == (2 + 10 * 30, 2 + 2 * 30)
+    assert images.shape == (12, 28, 28, 1) and images.dtype == np.float32
+    np.testing.assert_array_equal(generate(), images)  # the same seed draws the same digits
