@@ -328,12 +328,18 @@ def export(run: str | None, fmt: str, **options) -> None:
     show_default=True,
     help="How often to look for new and removed versions.",
 )
-def serve(models: str | None, **options) -> None:
-    """Serve MODEL-DIR with TF Serving's REST and gRPC APIs until Ctrl-C."""
+@click.option(
+    "--version-labels",
+    metavar="MODEL:LABEL=VERSION,...",
+    help="Version labels for /labels/LABEL and gRPC's version_label, e.g. cnn-mnist:stable=1.",
+)
+def serve(models: str | None, version_labels: str | None, **options) -> None:
+    """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
+    from serving import version_labels as labels
     from serving.server import serve as run_server
 
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    run_server(models=names, log=click.echo, **options)
+    run_server(models=names, log=click.echo, version_labels=labels.parse(version_labels), **options)
 
 
 @cli.command()

@@ -22,6 +22,8 @@ INTRA_OP_THREADS = 1
 class Backend:
     """A servable: its signature and `run`, which checks the request before the runtime sees it."""
 
+    platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
+
     def __init__(self, version_dir: Path) -> None:
         self.path = version_dir
         self.version = int(version_dir.name)
@@ -43,6 +45,8 @@ class Backend:
 class OnnxBackend(Backend):
     """The version's model.onnx in an ONNX Runtime CPU session."""
 
+    platform = "onnxruntime_onnx"
+
     def __init__(self, version_dir: Path) -> None:
         import onnxruntime
 
@@ -61,6 +65,8 @@ class OnnxBackend(Backend):
 
 class TfBackend(Backend):
     """The version's SavedModel, called through its serving_default signature."""
+
+    platform = "tensorflow_savedmodel"
 
     def __init__(self, version_dir: Path) -> None:
         import tensorflow as tf

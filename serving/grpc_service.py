@@ -9,18 +9,21 @@ from __future__ import annotations
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from serving.backends import Backend
 from serving.errors import NOT_FOUND, InvalidArgument, ServingError
 from serving.json_tensors import check_signature_name
 from serving.metadata import signature_def_map
+from serving.methods import classify, regress
 from serving.repository import Repository
 from serving.runner import Runner
 
@@ -44,7 +47,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: ServingError) -> None:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata; Classify, Regress and MultiInference answer UNIMPLEMENTED."""
+    """Predict, Classify, Regress and GetModelMetadata; MultiInference answers UNIMPLEMENTED."""
 
     def __init__(self, repository: Repository, runner: Runner) -> None:
         self.repository = repository
@@ -64,6 +67,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         _answer_spec(request.model_spec, servable, response.model_spec)
         for name, value in outputs.items():
             response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+    async def Classify(
+        self, request: classification_pb2.ClassificationRequest, context
+    ) -> classification_pb2.ClassificationResponse:
+        answer = classification_pb2.ClassificationResponse()
+        return await self._examples(classify, request, answer, context)
+
+    async def Regress(
+        self, request: regression_pb2.RegressionRequest, context
+    ) -> regression_pb2.RegressionResponse:
+        return await self._examples(regress, request, regression_pb2.RegressionResponse(), context)
+
+    async def _examples(self, method, request, response, context):
+        """`response` with the model spec and the result of Classify or Regress (`method`)."""
+        try:
+            servable = _servable(self.repository, request.model_spec)
+            check_signature_name({"signature_name": request.model_spec.signature_name})
+            result = await method(self.runner, servable, request.input)
+        except ServingError as exc:
+            await _abort(context, exc)
+        _answer_spec(request.model_spec, servable, response.model_spec)
+        response.result.CopyFrom(result)
         return response
 
     async def GetModelMetadata(
@@ -98,7 +124,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         spec = request.model_spec
         try:
             found = self.repository.status(
-                spec.name, spec.version.value if spec.HasField("version") else None
+                spec.name,
+                spec.version.value if spec.HasField("version") else None,
+                spec.version_label or None,
             )
         except ServingError as exc:
             await _abort(context, exc)

@@ -49,7 +49,6 @@ def predict_inputs(
     request: Mapping[str, Any], signature: ModelSignature
 ) -> tuple[str, dict[str, np.ndarray]]:
     """(format, input arrays by name) of a :predict body, named or unnamed, row or columnar."""
-    check_signature_name(request)
     if ROW in request and COLUMNAR in request:
         raise InvalidArgument(
             "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist"
@@ -71,13 +70,13 @@ def _rows(instances: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
                 raise InvalidArgument(
                     f"each instance must name exactly the inputs {list(names)}, got {sorted(row)}"
                 )
-        return {n: _array(n, [row[n] for row in instances], signature) for n in names}
+        return {n: array(n, [row[n] for row in instances], signature) for n in names}
     return _unnamed(instances, signature)
 
 
 def _columns(inputs: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if isinstance(inputs, dict):
-        return {name: _array(name, value, signature) for name, value in inputs.items()}
+        return {name: array(name, value, signature) for name, value in inputs.items()}
     return _unnamed(inputs, signature)
 
 
@@ -85,10 +84,11 @@ def _unnamed(value: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if len(signature.inputs) != 1:
         raise InvalidArgument(f"the model has inputs {list(signature.input_names)}: name each one")
     (name,) = signature.input_names
-    return {name: _array(name, value, signature)}
+    return {name: array(name, value, signature)}
 
 
-def _array(name: str, value: Any, signature: ModelSignature) -> np.ndarray:
+def array(name: str, value: Any, signature: ModelSignature) -> np.ndarray:
+    """A JSON list as the named input's dtype, or a 400 when it is not a rectangular array of it."""
     dtype = signature.input(name).dtype
     try:
         return np.asarray(value, dtype=dtype)
@@ -103,12 +103,16 @@ def predict_answer(fmt: str, outputs: Mapping[str, np.ndarray]) -> bytes:
     key = _ANSWER_KEYS[fmt]
     if len(outputs) == 1:
         (value,) = outputs.values()
-        return orjson.dumps({key: value}, option=_DUMP, default=_tolist)
+        return dumps({key: value})
     if fmt == COLUMNAR:
-        return orjson.dumps({key: dict(outputs)}, option=_DUMP, default=_tolist)
+        return dumps({key: dict(outputs)})
     batch = len(next(iter(outputs.values())))
-    rows = [{name: value[i] for name, value in outputs.items()} for i in range(batch)]
-    return orjson.dumps({key: rows}, option=_DUMP, default=_tolist)
+    return dumps({key: [{name: value[i] for name, value in outputs.items()} for i in range(batch)]})
+
+
+def dumps(answer: Mapping[str, Any]) -> bytes:
+    """An answer holding numpy arrays and scalars as JSON."""
+    return orjson.dumps(answer, option=_DUMP, default=_tolist)
 
 
 def error(message: str) -> bytes:

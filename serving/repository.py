@@ -14,6 +14,7 @@ from pathlib import Path
 from export.repository import versions
 from serving.backends import Backend, load
 from serving.errors import InvalidArgument, NotFound
+from serving.version_labels import VersionLabels
 
 AVAILABLE = "AVAILABLE"
 END = "END"  # TF Serving's state for a version that is gone or failed to load
@@ -29,7 +30,10 @@ class VersionStatus:
 
 
 class Repository:
-    """The servables of `model_dir` (only `models` when given), loaded with one backend kind."""
+    """The servables of `model_dir` (only `models` when given), loaded with one backend kind.
+
+    `version_labels` (model -> label -> version) lets requests name a version by label.
+    """
 
     def __init__(
         self,
@@ -37,8 +41,10 @@ class Repository:
         backend: str,
         models: Sequence[str] | None = None,
         log: Callable[[str], None] = print,
+        version_labels: VersionLabels | None = None,
     ) -> None:
         self.model_dir = model_dir
+        self.version_labels = version_labels or {}
         self.backend = backend
         self.only = set(models) if models else None
         self.log = log
@@ -90,8 +96,7 @@ class Repository:
     def servable(self, name: str, version: int | None = None, label: str | None = None) -> Backend:
         """The version a request names, the latest by default; NotFound as TF Serving words it."""
         table = self._servables.get(name)
-        if label is not None:
-            raise InvalidArgument(f"Unrecognized servable version label: {label}")
+        version = self.labelled(name, version, label)
         if version is None:
             if not table:
                 raise NotFound(f"Servable not found for request: Latest({name})")
@@ -100,8 +105,19 @@ class Repository:
             raise NotFound(f"Servable not found for request: Specific({name}, {version})")
         return table[version]
 
-    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+    def labelled(self, name: str, version: int | None, label: str | None) -> int | None:
+        """The version a request names by number or by label (None: the latest)."""
+        if label is None:
+            return version
+        if label not in self.version_labels.get(name, {}):
+            raise InvalidArgument(f"Unrecognized servable version label: {label}")
+        return self.version_labels[name][label]
+
+    def status(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
         """The versions of a model (or the one asked for) with their states, newest first."""
+        version = self.labelled(name, version, label)
         loaded = self._servables.get(name, {})
         failed = {v: e for (n, v), e in self._failed.items() if n == name}
         states = {v: VersionStatus(v, AVAILABLE) for v in loaded}

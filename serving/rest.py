@@ -1,4 +1,5 @@
-"""TF Serving's REST API as a bare ASGI app: status, metadata and :predict under /v1/models/.
+"""TF Serving's REST API as a bare ASGI app: status, metadata, :predict, :classify and :regress
+under /v1/models/, and KServe's v2 protocol (kserve.py) under /v2/.
 
 A bare ASGI callable on uvicorn (httptools, uvloop) is the fastest stack measured by
 bench/http_stack.py; one regular expression routes, because the API has one URL shape.
@@ -12,8 +13,10 @@ from typing import Any
 
 import orjson
 
-from serving import json_tensors
+from serving import json_tensors, methods
 from serving.errors import NOT_FOUND, ServingError
+from serving.examples import input_from_json
+from serving.kserve import KServeApi
 from serving.metadata import signature_def_map, to_json
 from serving.repository import Repository
 from serving.runner import Runner
@@ -21,9 +24,10 @@ from serving.runner import Runner
 ROUTE = re.compile(
     r"/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
 )
 HTTP_STATUS = {NOT_FOUND: 404}  # every other refusal of a request is a 400, as in TF Serving
+EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
 log = logging.getLogger(__name__)
 HEADERS = [(b"content-type", b"application/json")]
 
@@ -34,6 +38,7 @@ class RestApp:
     def __init__(self, repository: Repository, runner: Runner) -> None:
         self.repository = repository
         self.runner = runner
+        self.kserve = KServeApi(repository, runner)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
@@ -51,21 +56,27 @@ class RestApp:
 
     async def _answer(self, scope, receive) -> bytes:
         method, path = scope["method"], scope["path"]
+        body = await _body(receive) if method == "POST" else b""
+        if path.startswith(KServeApi.PREFIX):
+            return await self.kserve.answer(method, path, body)
         route = ROUTE.fullmatch(path)
-        wants_post = bool(route and route["verb"])
-        if route is None or method != ("POST" if wants_post else "GET"):
+        verb = route and route["verb"]
+        if route is None or method != ("POST" if verb else "GET"):
             raise ServingError(f"Malformed request: {method} {path}")
-        name = route["name"]
+        name, label = route["name"], route["label"]
         version = int(route["version"]) if route["version"] else None
-        if route["verb"]:
-            body = await _body(receive)
-            servable = self.repository.servable(name, version, route["label"])
-            request = json_tensors.parse(body)
-            fmt, inputs = json_tensors.predict_inputs(request, servable.signature)
-            return json_tensors.predict_answer(fmt, await self.runner.run(servable, inputs))
         if route["metadata"]:
-            return orjson.dumps(self._metadata(name, version, route["label"]))
-        return orjson.dumps(self._status(name, version))
+            return orjson.dumps(self._metadata(name, version, label))
+        if not verb:
+            return orjson.dumps(self._status(name, version, label))
+        servable = self.repository.servable(name, version, label)
+        request = json_tensors.parse(body)
+        json_tensors.check_signature_name(request)
+        if verb in EXAMPLE_METHODS:
+            result = await EXAMPLE_METHODS[verb](self.runner, servable, input_from_json(request))
+            return methods.results_json(result)
+        fmt, inputs = json_tensors.predict_inputs(request, servable.signature)
+        return json_tensors.predict_answer(fmt, await self.runner.run(servable, inputs))
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
         servable = self.repository.servable(name, version, label)
@@ -74,7 +85,7 @@ class RestApp:
             "metadata": {"signature_def": to_json(signature_def_map(servable.signature))},
         }
 
-    def _status(self, name: str, version: int | None) -> dict[str, Any]:
+    def _status(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
         return {
             "model_version_status": [
                 {
@@ -85,7 +96,7 @@ class RestApp:
                         "error_message": s.error,
                     },
                 }
-                for s in self.repository.status(name, version)
+                for s in self.repository.status(name, version, label)
             ]
         }
 

@@ -22,8 +22,11 @@ from serving.grpc_service import add_services
 from serving.repository import Repository
 from serving.rest import RestApp
 from serving.runner import Runner
+from serving.version_labels import VersionLabels
 
 GRACE_SECONDS = 5.0
+# TF Serving lifts gRPC's 4 MB default on what it receives and sends: a batch of images is bigger.
+GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 
 class _Uvicorn(uvicorn.Server):
@@ -42,9 +45,10 @@ def serve(
     models: Sequence[str] | None = None,
     poll_seconds: float = 2.0,
     log: Callable[[str], None] = print,
+    version_labels: VersionLabels | None = None,
 ) -> None:
     """Serve every model and version in `model_dir` until SIGINT or SIGTERM."""
-    repository = Repository(model_dir, backend, models, log)
+    repository = Repository(model_dir, backend, models, log, version_labels)
     repository.poll()
     if not repository.models:
         wanted = f" among {', '.join(models)}" if models else ""
@@ -79,7 +83,7 @@ async def _serve(
     log: Callable[[str], None],
 ) -> None:
     runner = Runner()
-    grpc_server = grpc.aio.server()
+    grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
     add_services(grpc_server, repository, runner)
     try:
         grpc_server.add_insecure_port(f"{host}:{grpc_port}")
@@ -100,9 +104,10 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     rest_host, rest_port = rest_socket.getsockname()[:2]
-    log(f"REST on http://{rest_host}:{rest_port}/v1/models/, gRPC on {host}:{grpc_port}")
+    log(f"REST on http://{rest_host}:{rest_port}/v1/models/ and /v2/, gRPC on {host}:{grpc_port}")
     for name, versions in repository.models.items():
-        log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]})")
+        labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
+        log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")
     poller = asyncio.create_task(_poll(repository, poll_seconds))
     await stop.wait()
     log("shutting down")

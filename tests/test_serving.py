@@ -1,6 +1,8 @@
 """Serving: a real `zoo serve` process on an exported repository, called as TF Serving's clients call it."""
 
+import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -8,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -20,11 +23,13 @@ from helpers import assert_one_line_error
 from PIL import Image
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 from test_export import fake_run
 
@@ -34,6 +39,7 @@ from export.parity import expected_outputs, parity_inputs
 from zoo import runs
 
 MODELS = ("cnn-mnist", "softmax-classification", "linear-regression")
+LABELS = "cnn-mnist:stable=1,cnn-mnist:next=2"  # no test makes a version 2 of cnn-mnist
 ZOO = Path(sys.executable).parent / "zoo"
 READY_SECONDS = 90
 
@@ -57,19 +63,20 @@ def http(url: str, body: bytes | str | None = None) -> tuple[int, dict]:
 class Server:
     """A `zoo serve` subprocess and the ways to call it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *options: str, log: str = "serve.log") -> None:
         self.root = root
         self.model_dir = root / "models"
         self.rest_port, self.grpc_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
-        self.log = root / "serve.log"
+        self.log = root / log
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [
                     *(str(ZOO), "serve", "--model-dir", str(self.model_dir)),
                     *("--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)),
                     *("--poll-seconds", "0.5"),
+                    *options,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -104,16 +111,21 @@ def exported(tmp_path_factory):
     return root, results
 
 
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(exported):
     root, _ = exported
-    served = Server(root)
-    try:
-        served.wait_ready()
+    with running(Server(root, "--version-labels", LABELS)) as served:
         yield served
-    finally:
-        served.process.terminate()
-        served.process.wait(timeout=30)
 
 
 def keras_answers(exported, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
@@ -251,6 +263,238 @@ def test_grpc_metadata_and_status(server):
     assert version.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
 
 
+def example_body(name: str, raw: np.ndarray) -> str:
+    """A :classify / :regress body: each example's values, flattened, under the input's name."""
+    feature = zoo.get_spec(name).input.name
+    return json.dumps({"examples": [{feature: row.ravel().tolist()} for row in raw]})
+
+
+def test_rest_classify_and_regress_match_keras(server, exported):
+    for name in ("softmax-classification", "cnn-mnist"):
+        raw = examples(name, 3)
+        expected = keras_answers(exported, name, raw)["probabilities"]
+        status, answer = server.rest(f"/v1/models/{name}:classify", example_body(name, raw))
+        assert status == 200, answer
+        labels = list(zoo.get_spec(name).labels)
+        assert [[label for label, _ in row] for row in answer["results"]] == [labels] * 3
+        scores = [[score for _, score in row] for row in answer["results"]]
+        np.testing.assert_allclose(scores, expected, atol=1e-4)
+
+    # Values every example shares may come once, in the context.
+    raw = examples("softmax-classification", 1)
+    body = {"context": {"features": raw[0].tolist()}, "examples": [{}, {"unused": 1}]}
+    status, answer = server.rest("/v1/models/softmax-classification:classify", json.dumps(body))
+    assert status == 200 and len(answer["results"]) == 2
+    expected = keras_answers(exported, "softmax-classification", raw)["probabilities"][0]
+    np.testing.assert_allclose([s for _, s in answer["results"][1]], expected, atol=1e-4)
+
+    raw = np.array([[4.0], [1.0]], np.float32)
+    expected = keras_answers(exported, "linear-regression", raw)["predictions"]
+    body = '{"examples": [{"features": 4}, {"features": [1.0]}]}'
+    status, answer = server.rest("/v1/models/linear-regression/versions/1:regress", body)
+    assert status == 200, answer
+    np.testing.assert_allclose(answer["results"], expected.ravel(), atol=1e-4)
+
+
+def tf_example(**features: np.ndarray) -> tf.train.Example:
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                k: tf.train.Feature(float_list=tf.train.FloatList(value=v.ravel()))
+                for k, v in features.items()
+            }
+        )
+    )
+
+
+def test_grpc_classify_and_regress_with_examples(server, exported):
+    raw = examples("cnn-mnist", 2)
+    expected = keras_answers(exported, "cnn-mnist", raw)["probabilities"]
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "cnn-mnist"
+    request.input.example_list.examples.extend(tf_example(images=x) for x in raw)
+    answer = server.predictions.Classify(request, timeout=30)
+    assert answer.model_spec.version.value == 1
+    labels = list(zoo.get_spec("cnn-mnist").labels)
+    for classes, probabilities in zip(answer.result.classifications, expected, strict=True):
+        assert [c.label for c in classes.classes] == labels
+        np.testing.assert_allclose([c.score for c in classes.classes], probabilities, atol=1e-4)
+
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name = "linear-regression"
+    shared = request.input.example_list_with_context
+    shared.context.CopyFrom(tf_example(features=np.array([4.0])))
+    shared.examples.extend([tf_example(features=np.array([1.0])), tf.train.Example()])
+    answer = server.predictions.Regress(request, timeout=30)
+    raw = np.array([[1.0], [4.0]], np.float32)
+    expected = keras_answers(exported, "linear-regression", raw)["predictions"].ravel()
+    np.testing.assert_allclose([r.value for r in answer.result.regressions], expected, atol=1e-4)
+
+    # The wrong kind of model, or an example without the input's feature, is INVALID_ARGUMENT.
+    request.model_spec.name = "cnn-mnist"
+    wrong = classification_pb2.ClassificationRequest(model_spec={"name": "linear-regression"})
+    wrong.input.example_list.examples.add()
+    missing = classification_pb2.ClassificationRequest(model_spec={"name": "cnn-mnist"})
+    missing.input.example_list.examples.add()
+    for call, bad, fragment in (
+        (server.predictions.Regress, request, "Expected regression signature"),
+        (server.predictions.Classify, wrong, "Expected classification signature"),
+        (server.predictions.Classify, missing, "no feature 'images'"),
+    ):
+        with pytest.raises(grpc.RpcError) as error:
+            call(bad, timeout=30)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert fragment in error.value.details()
+
+
+def test_version_labels_over_rest_and_grpc(server, exported):
+    raw = examples("cnn-mnist", 2)
+    expected = keras_answers(exported, "cnn-mnist", raw)["probabilities"]
+    status, answer = server.rest(
+        "/v1/models/cnn-mnist/labels/stable:predict", json.dumps({"instances": raw.tolist()})
+    )
+    assert status == 200
+    np.testing.assert_allclose(
+        [r["probabilities"] for r in answer["predictions"]], expected, atol=1e-4
+    )
+    assert server.rest("/v1/models/cnn-mnist/labels/stable/metadata")[1]["model_spec"][
+        "version"
+    ] == ("1")
+    status, answer = server.rest("/v1/models/cnn-mnist/labels/stable")
+    assert status == 200 and answer["model_version_status"][0]["version"] == "1"
+    # A label whose version is not served is that version's 404; an unknown label is a 400.
+    status, answer = server.rest("/v1/models/cnn-mnist/labels/next:predict", '{"inputs": []}')
+    assert (status, answer["error"]) == (
+        404,
+        "Servable not found for request: Specific(cnn-mnist, 2)",
+    )
+    status, answer = server.rest("/v1/models/cnn-mnist/labels/nope")
+    assert (status, answer["error"]) == (400, "Unrecognized servable version label: nope")
+
+    request = grpc_request("cnn-mnist", tf.make_tensor_proto(raw))
+    request.model_spec.version_label = "stable"
+    answer = server.predictions.Predict(request, timeout=30)
+    assert answer.model_spec.version.value == 1
+    np.testing.assert_allclose(
+        tf.make_ndarray(answer.outputs["probabilities"]), expected, atol=1e-4
+    )
+    status_request = get_model_status_pb2.GetModelStatusRequest()
+    status_request.model_spec.name = "cnn-mnist"
+    status_request.model_spec.version_label = "stable"
+    (version,) = server.models.GetModelStatus(status_request, timeout=30).model_version_status
+    assert version.version == 1
+    for label, code in (
+        ("nope", grpc.StatusCode.INVALID_ARGUMENT),
+        ("next", grpc.StatusCode.NOT_FOUND),
+    ):
+        request.model_spec.version_label = label
+        with pytest.raises(grpc.RpcError) as error:
+            server.predictions.Predict(request, timeout=30)
+        assert error.value.code() == code
+
+
+def v2_input(raw: np.ndarray, name: str = "images", datatype: str = "FP32") -> dict:
+    return {
+        "name": name,
+        "shape": list(raw.shape),
+        "datatype": datatype,
+        "data": raw.ravel().tolist(),
+    }
+
+
+def test_kserve_v2_health_metadata_and_infer(server, exported):
+    assert server.rest("/v2/health/live") == (200, {"live": True})
+    assert server.rest("/v2/health/ready") == (200, {"ready": True})
+    status, answer = server.rest("/v2")
+    assert status == 200 and answer["name"] == "zoo"
+    assert server.rest("/v2/models/cnn-mnist") == (
+        200,
+        {
+            "name": "cnn-mnist",
+            "versions": ["1"],
+            "platform": "onnxruntime_onnx",
+            "inputs": [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28, 1]}],
+            "outputs": [
+                {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+                {"name": "classes", "datatype": "INT64", "shape": [-1]},
+            ],
+        },
+    )
+    assert server.rest("/v2/models/cnn-mnist/versions/1")[1]["name"] == "cnn-mnist"
+    assert server.rest("/v2/models/cnn-mnist/versions/1/ready") == (
+        200,
+        {"name": "cnn-mnist", "ready": True},
+    )
+
+    raw = examples("cnn-mnist", 3)
+    expected = keras_answers(exported, "cnn-mnist", raw)
+    body = {"id": "r1", "inputs": [v2_input(raw)]}
+    status, answer = server.rest("/v2/models/cnn-mnist/infer", json.dumps(body))
+    assert status == 200, answer
+    assert (answer["model_name"], answer["model_version"], answer["id"]) == ("cnn-mnist", "1", "r1")
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["probabilities"]["shape"] == [3, 10]
+    assert outputs["probabilities"]["datatype"] == "FP32"
+    np.testing.assert_allclose(
+        np.reshape(outputs["probabilities"]["data"], (3, 10)), expected["probabilities"], atol=1e-4
+    )
+    assert outputs["classes"] == {
+        "name": "classes",
+        "datatype": "INT64",
+        "shape": [3],
+        "data": expected["classes"].tolist(),
+    }
+    body = {"inputs": [{**v2_input(raw), "data": raw.tolist()}], "outputs": [{"name": "classes"}]}
+    status, answer = server.rest("/v2/models/cnn-mnist/versions/1/infer", json.dumps(body))
+    assert status == 200 and [o["name"] for o in answer["outputs"]] == ["classes"]
+
+
+one = np.zeros((1, 1), np.float32)
+BAD_V2 = [
+    ("/v2/models/nope", None, 404, "Servable not found"),
+    ("/v2/models/linear-regression/versions/9/ready", None, 404, "Specific"),
+    ("/v2/models/nope/infer", {"inputs": [v2_input(one, "features")]}, 404, "Latest(nope)"),
+    ("/v2/models/linear-regression/infer", "{", 400, "JSON Parse error"),
+    ("/v2/models/linear-regression/infer", {"inputs": []}, 400, "'inputs'"),
+    ("/v2/models/linear-regression/infer", {"inputs": [{"name": "features"}]}, 400, "shape"),
+    (
+        "/v2/models/linear-regression/infer",
+        {"inputs": [v2_input(one, "features", "FP64")]},
+        400,
+        "datatype FP64",
+    ),
+    (
+        "/v2/models/linear-regression/infer",
+        {"inputs": [{**v2_input(one, "features"), "shape": [1, 2]}]},
+        400,
+        "do not fill",
+    ),
+    (
+        "/v2/models/linear-regression/infer",
+        {"inputs": [v2_input(np.zeros((1, 2), np.float32), "features")]},
+        400,
+        "shape",
+    ),
+    ("/v2/models/linear-regression/infer", {"inputs": [v2_input(one, "x")]}, 400, "alias"),
+    (
+        "/v2/models/linear-regression/infer",
+        {"inputs": [v2_input(one, "features")], "outputs": [{"name": "y"}]},
+        400,
+        "alias",
+    ),
+    ("/v2/models/linear-regression/explain", {}, 400, "Malformed request"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "code", "fragment"), BAD_V2)
+def test_bad_kserve_v2_requests_get_errors(server, path, body, code, fragment):
+    body = json.dumps(body) if isinstance(body, dict) else body
+    status, answer = server.rest(path, body)
+    assert status == code and fragment in answer["error"], answer
+    good = {"inputs": [v2_input(np.ones((1, 1), np.float32), "features")]}
+    assert server.rest("/v2/models/linear-regression/infer", json.dumps(good))[0] == 200
+
+
 BAD_REST = [
     ("/v1/models/nope:predict", '{"instances": [[1]]}', 404, "Servable not found"),
     ("/v1/models/nope", None, 404, "Could not find any versions of model nope"),
@@ -268,6 +512,17 @@ BAD_REST = [
         '"s"',
     ),
     ("/v1/models/linear-regression:explain", "{}", 400, "Malformed request"),
+    ("/v1/models/cnn-mnist:classify", '{"instances": [[1]]}', 400, "'examples' is expected"),
+    ("/v1/models/cnn-mnist:classify", '{"examples": []}', 400, "empty array"),
+    ("/v1/models/cnn-mnist:classify", '{"examples": [{"images": [1]}]}', 400, "has 1 values"),
+    ("/v1/models/cnn-mnist:classify", '{"examples": [{"x": [1]}]}', 400, "no feature 'images'"),
+    ("/v1/models/cnn-mnist:classify", '{"examples": [{"images": ["a"]}]}', 400, "numbers"),
+    ("/v1/models/cnn-mnist:classify", '{"examples": [{"images": [[1]]}]}', 400, "JSON type"),
+    ("/v1/models/cnn-mnist:classify", '{"examples": [1]}', 400, "Example must be JSON object"),
+    ("/v1/models/linear-regression:classify", '{"examples": [{}]}', 400, "classification"),
+    ("/v1/models/cnn-mnist:regress", '{"examples": [{}]}', 400, "regression signature"),
+    ("/v1/models/nope:regress", '{"examples": [{}]}', 404, "Latest(nope)"),
+    ("/v1/models/cnn-mnist/labels/nope:classify", "{}", 400, "Unrecognized servable version"),
 ]
 
 
@@ -344,16 +599,24 @@ def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server)
         "serve", "--model-dir", str(server.model_dir), "--rest-port", str(server.rest_port)
     )
     assert_one_line_error(busy, "cannot listen", str(server.rest_port))
+    for labels, fragment in (("cnn-mnist=1", "MODEL:LABEL=VERSION"), ("a:1=1", "not be a number")):
+        bad = run_zoo("serve", "--model-dir", str(server.model_dir), "--version-labels", labels)
+        assert_one_line_error(bad, "--version-labels", fragment)
+
+
+def wait_for(server: Server, path: str, status: int) -> None:
+    """Wait for the poll to take a version in or out: until GET `path` answers `status`."""
+    deadline = time.monotonic() + 30
+    while server.rest(path)[0] != status:
+        assert time.monotonic() < deadline, server.log.read_text()
+        time.sleep(0.1)
 
 
 def test_a_new_version_is_served_without_restart_and_a_removed_one_stops(server, exported):
     root, _ = exported
     run = fake_run(root / "runs", "softmax-classification", run_id="20250102-000000", seed=7)
     export_run(run, model_dir=server.model_dir, samples=4)
-    deadline = time.monotonic() + 30
-    while server.rest("/v1/models/softmax-classification/versions/2")[0] != 200:
-        assert time.monotonic() < deadline, server.log.read_text()
-        time.sleep(0.2)
+    wait_for(server, "/v1/models/softmax-classification/versions/2", 200)
     raw = examples("softmax-classification", 2)
     model = keras.saving.load_model(run / runs.MODEL)
     expected = expected_outputs(zoo.get_spec("softmax-classification"), model, raw)
@@ -366,13 +629,36 @@ def test_a_new_version_is_served_without_restart_and_a_removed_one_stops(server,
     )
 
     shutil.rmtree(server.model_dir / "softmax-classification" / "2")
-    deadline = time.monotonic() + 30
-    while server.rest("/v1/models/softmax-classification/versions/2")[0] != 404:
-        assert time.monotonic() < deadline, server.log.read_text()
-        time.sleep(0.2)
+    wait_for(server, "/v1/models/softmax-classification/versions/2", 404)
     status, answer = server.rest("/v1/models/softmax-classification/metadata")
     assert answer["model_spec"]["version"] == "1"
     assert "version 2 removed" in server.log.read_text()
+
+
+IN_FLIGHT = 12_000  # images: several seconds of inference, far longer than a poll
+
+
+def test_a_removed_version_finishes_the_requests_in_flight(server, exported):
+    """A request that holds a version when the version is removed still gets its whole answer."""
+    staged = server.model_dir / "digits" / ".tmp-1"  # servers ignore non-numeric folders
+    shutil.copytree(server.model_dir / "cnn-mnist" / "1", staged)
+    os.rename(staged, staged.with_name("1"))
+    wait_for(server, "/v1/models/digits/versions/1", 200)
+
+    raw = np.resize(examples("cnn-mnist", 8), (IN_FLIGHT, 28, 28, 1))
+    request = grpc_request("digits", tf.make_tensor_proto(raw), version=1, input_name="images")
+    answer = server.predictions.Predict.future(request, timeout=300)
+    time.sleep(1.0)  # the request has arrived and holds version 1
+    shutil.rmtree(server.model_dir / "digits")
+    wait_for(server, "/v1/models/digits", 404)
+    assert not answer.done(), "the request ended before the removal: raise IN_FLIGHT"
+    assert "digits: version 1 removed" in server.log.read_text()
+
+    probabilities = tf.make_ndarray(answer.result().outputs["probabilities"])
+    assert probabilities.shape == (IN_FLIGHT, 10)
+    expected = keras_answers(exported, "cnn-mnist", raw[:8])["probabilities"]
+    np.testing.assert_allclose(probabilities[:8], expected, atol=1e-4)
+    np.testing.assert_allclose(probabilities[-8:], expected, atol=1e-4)
 
 
 def test_sigterm_stops_the_server_cleanly(exported):
@@ -383,3 +669,48 @@ def test_sigterm_stops_the_server_cleanly(exported):
     assert served.process.wait(timeout=30) == 0
     assert "shutting down" in served.log.read_text()
     assert "Traceback" not in served.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def tf_server(exported):
+    root, _ = exported
+    options = ("--backend", "tf", "--models", ",".join(MODELS))
+    with running(Server(root, *options, log="serve-tf.log")) as served:
+        yield served
+
+
+def named_outputs(answer: dict) -> dict:
+    """A columnar answer's outputs by name (TF Serving gives a lone output's value bare)."""
+    outputs = answer["outputs"]
+    return outputs if isinstance(outputs, dict) else {"predictions": outputs}
+
+
+def test_tf_backend_serves_the_savedmodel_with_the_same_answers(tf_server, server, exported):
+    for name in MODELS:
+        raw = examples(name, 3)
+        expected = keras_answers(exported, name, raw)
+        path, body = f"/v1/models/{name}/versions/1:predict", json.dumps({"inputs": raw.tolist()})
+        tf_status, tf_answer = tf_server.rest(path, body)
+        onnx_status, onnx_answer = server.rest(path, body)
+        assert tf_status == onnx_status == 200, tf_answer
+        for output, value in expected.items():
+            from_tf = named_outputs(tf_answer)[output]
+            np.testing.assert_allclose(from_tf, value, atol=1e-4)
+            np.testing.assert_allclose(from_tf, named_outputs(onnx_answer)[output], atol=1e-4)
+
+    raw = examples("cnn-mnist", 2)
+    expected = keras_answers(exported, "cnn-mnist", raw)["probabilities"]
+    answer = tf_server.predictions.Predict(
+        grpc_request("cnn-mnist", tf.make_tensor_proto(raw)), timeout=30
+    )
+    np.testing.assert_allclose(
+        tf.make_ndarray(answer.outputs["probabilities"]), expected, atol=1e-4
+    )
+    status, answer = tf_server.rest("/v1/models/cnn-mnist:classify", example_body("cnn-mnist", raw))
+    assert status == 200
+    np.testing.assert_allclose(
+        [[score for _, score in row] for row in answer["results"]], expected, atol=1e-4
+    )
+    assert tf_server.rest("/v2/models/cnn-mnist")[1]["platform"] == "tensorflow_savedmodel"
+    status, answer = tf_server.rest("/v1/models/cnn-mnist:predict", '{"instances": [[1]]}')
+    assert status == 400 and "shape" in answer["error"]
