@@ -36,6 +36,8 @@ from test_export import fake_run
 import zoo
 from export import export_run
 from export.parity import expected_outputs, parity_inputs
+from serving import version_labels
+from serving.errors import ServerError
 from zoo import runs
 
 MODELS = ("cnn-mnist", "softmax-classification", "linear-regression")
@@ -599,9 +601,19 @@ def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server)
         "serve", "--model-dir", str(server.model_dir), "--rest-port", str(server.rest_port)
     )
     assert_one_line_error(busy, "cannot listen", str(server.rest_port))
-    for labels, fragment in (("cnn-mnist=1", "MODEL:LABEL=VERSION"), ("a:1=1", "not be a number")):
-        bad = run_zoo("serve", "--model-dir", str(server.model_dir), "--version-labels", labels)
-        assert_one_line_error(bad, "--version-labels", fragment)
+    bad = run_zoo("serve", "--model-dir", str(server.model_dir), "--version-labels", "a=1")
+    assert_one_line_error(bad, "--version-labels", "MODEL:LABEL=VERSION")
+
+
+def test_version_labels_parse():
+    assert version_labels.parse("cnn-mnist:stable=1, cnn-mnist:canary=2,mlp:stable=3") == {
+        "cnn-mnist": {"stable": 1, "canary": 2},
+        "mlp": {"stable": 3},
+    }
+    assert version_labels.parse(None) == {}
+    for bad, fragment in (("a:1=1", "not be a number"), ("a:x=1,a:x=2", "twice"), ("a:x", "MODEL")):
+        with pytest.raises(ServerError, match=fragment):
+            version_labels.parse(bad)
 
 
 def wait_for(server: Server, path: str, status: int) -> None:
