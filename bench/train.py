@@ -105,7 +105,11 @@ def table(results: list[dict]) -> str:
 
 
 def main() -> None:
-    image_models = [n for n in list_models() if get_spec(n).dataset in IMAGE_DATASETS]
+    image_models = [
+        n
+        for n in list_models()
+        if get_spec(n).dataset in IMAGE_DATASETS and get_spec(n).task != "generative"
+    ]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "models", nargs="*", default=image_models, help="default: every image model"

@@ -6,6 +6,7 @@ Errors the user can fix (ZooError, a file they named) become one `Error:` line a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -54,6 +55,7 @@ from zoo.evaluate import evaluate as evaluate_run  # noqa: E402
 from zoo.generate import generate as generate_images  # noqa: E402
 from zoo.inference import format_example  # noqa: E402
 from zoo.registry import create_model, get_spec, list_models  # noqa: E402
+from zoo.samples import ANIMATION  # noqa: E402
 from zoo.train import OPTIMIZERS  # noqa: E402
 from zoo.train import train as train_model  # noqa: E402
 
@@ -96,6 +98,28 @@ runs_dir_option = click.option(
     show_default=True,
     help="Where run directories live.",
 )
+
+
+def server_options(command):
+    """--url / --grpc: which server a client command asks (REST by default), never both."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value and ctx.params.get("url"):
+            raise click.UsageError("give --url or --grpc, not both")
+        return value
+
+    command = click.option(
+        "--grpc",
+        "grpc_target",
+        metavar="HOST:PORT",
+        callback=check,
+        help="Use TF Serving's gRPC API instead.",
+    )(command)
+    return click.option(
+        "--url", is_eager=True, help="TF Serving REST address  [default: http://127.0.0.1:8501]"
+    )(command)
+
+
 limit_option = click.option(
     "--limit", type=click.IntRange(min=1), help="Use only the first N examples (quick runs)."
 )
@@ -184,6 +208,9 @@ def train(model: str | None, resume: str | None, **options) -> None:
     )
     if result.example:
         click.echo("slide check:\n" + format_example(spec, result.example))
+    for picture in (runs.CURVES, ANIMATION):
+        if (result.run_dir / picture).is_file():
+            click.echo(f"{picture}: {result.run_dir / picture}")
     click.echo(f"next: zoo evaluate {result.run_dir}")
 
 
@@ -198,8 +225,13 @@ def evaluate(run: str, **options) -> None:
     result = evaluate_run(run, **options)
     spec = get_spec(result.run_dir.parent.name)
     click.echo(f"run: {result.run_dir}")
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if k != "examples")
-    click.echo(f"test ({result.metrics['examples']:,} examples): {shown}")
+    if result.report:  # a generator's figures come as a table
+        click.echo(result.report)
+    else:
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if k != "examples"
+        )
+        click.echo(f"test ({result.metrics['examples']:,} examples): {shown}")
     if spec.slide_metric and spec.slide_metric in result.metrics:
         ours = result.metrics[spec.slide_metric]
         verdict = "meets" if ours >= spec.slide_value else "is below"
@@ -210,8 +242,6 @@ def evaluate(run: str, **options) -> None:
         click.echo("slide check:\n" + format_example(spec, result.example))
     if result.confusion_png:
         click.echo(f"confusion matrix: {result.confusion_png}")
-    if result.report:
-        click.echo(result.report)
 
 
 @cli.command()
@@ -226,11 +256,17 @@ def evaluate(run: str, **options) -> None:
     help="The grid picture to write.",
 )
 @click.option("--npy", is_flag=True, help="Also write the images as float32 [N, 28, 28, 1] .npy.")
+@server_options
 @runs_dir_option
-def generate(run: str, **options) -> None:
-    """Draw new images from a trained generator: RUN, MODEL/RUN-ID, or a model id's newest run."""
+def generate(run: str, url: str | None, grpc_target: str | None, **options) -> None:
+    """Draw new digits from a generator: RUN, MODEL/RUN-ID or a model id's newest run; with --url or
+    --grpc, the served generator MODEL, fed the same seeded latent points."""
+    if url or grpc_target:
+        from serving.client import generated_images
+
+        options["draw"] = functools.partial(generated_images, run, url=url, grpc_target=grpc_target)
     result = generate_images(run, **options)
-    click.echo(f"run: {result.run_dir}")
+    click.echo(f"from: {result.run_dir or url or grpc_target}")
     click.echo(f"grid: {result.grid} ({len(result.images)} images)")
     if result.npy:
         click.echo(f"npy: {result.npy}")
@@ -345,10 +381,7 @@ def serve(models: str | None, version_labels: str | None, **options) -> None:
 @cli.command()
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("--url", help="TF Serving REST address  [default: http://127.0.0.1:8501]")
-@click.option(
-    "--grpc", "grpc_target", metavar="HOST:PORT", help="Use TF Serving's gRPC API instead."
-)
+@server_options
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
 def predict(
@@ -362,8 +395,6 @@ def predict(
     """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
     from serving import client
 
-    if url and grpc_target:
-        raise click.UsageError("give --url or --grpc, not both")
     answers = client.describe(model, client.predict(model, inputs, url, grpc_target), top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 

@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from export.serving import OUTPUTS
 from serving.errors import ClientError
 from serving.signature import SIGNATURE_NAME
 from zoo.errors import UnknownModelError
@@ -32,6 +33,7 @@ from zoo.registry import get_spec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIMEOUT = 30.0
+(GENERATED,) = OUTPUTS["generative"]  # a generator's output, as the export names it
 
 
 class InputInfo:
@@ -151,13 +153,29 @@ def _image(path: Path, example: tuple[int, ...]) -> np.ndarray:
     return np.asarray(converted, dtype=np.float32).reshape(example)
 
 
+def connect(url: str | None = None, grpc_target: str | None = None) -> RestClient | GrpcClient:
+    """A client of the server at `grpc_target` (gRPC), else `url` (REST, default localhost:8501)."""
+    return GrpcClient(grpc_target) if grpc_target else RestClient(url or "http://127.0.0.1:8501")
+
+
 def predict(
     model: str, args: Sequence[str], url: str | None = None, grpc_target: str | None = None
 ) -> dict[str, np.ndarray]:
     """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`."""
-    client = GrpcClient(grpc_target) if grpc_target else RestClient(url or "http://127.0.0.1:8501")
+    client = connect(url, grpc_target)
     info = client.input_info(model)
     return client.predict(model, info, read_inputs(args, info))
+
+
+def generated_images(
+    model: str, z: np.ndarray, url: str | None = None, grpc_target: str | None = None
+) -> np.ndarray:
+    """A served generator's images for latent points `z` (what `zoo generate --url` draws)."""
+    client = connect(url, grpc_target)
+    info = client.input_info(model)
+    if GENERATED not in info.outputs:
+        raise ClientError(f"{model} is not a generator: its outputs are {', '.join(info.outputs)}")
+    return client.predict(model, info, z.astype(info.dtype))[GENERATED]
 
 
 def labels_of(model: str, classes: int) -> list[str]:

@@ -2,11 +2,16 @@
 checkpoints with both optimizers, the quality measure, and the run's pictures and `zoo generate`."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import run_zoo
+from helpers import assert_one_line_error
 from PIL import Image
+from test_export import fake_run
+from test_serving import Server, running
 
 import zoo
 from zoo import data, quality, runs, samples
@@ -147,38 +152,64 @@ def test_an_untrained_generator_measures_at_the_ceiling(classifier):
     assert "Fréchet distance" in measured.table()
 
 
-def test_train_draws_the_samples_and_generate_writes_a_grid(zoo_cli, tmp_path):
-    trained = zoo_cli(
-        "train",
-        "gan-mnist-simple",
-        "--limit",
-        str(LIMIT),
-        "--epochs",
-        "1",
-        "--runs-dir",
-        str(tmp_path),
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """`zoo train gan-mnist-simple` for one epoch on real digits, as a user runs it."""
+    runs_dir = tmp_path_factory.mktemp("gan-runs")
+    trained = run_zoo(
+        *("train", "gan-mnist-simple", "--limit", str(LIMIT), "--epochs", "1"),
+        *("--runs-dir", str(runs_dir)),
     )
     assert trained.returncode == 0, trained.stderr
     assert "d_loss" in trained.stdout and "D(G(z))" in trained.stdout
-    (run,) = (tmp_path / "gan-mnist-simple").iterdir()
-    frame = Image.open(run / samples.SAMPLES_DIR / "epoch-001.png")
+    (run,) = (runs_dir / "gan-mnist-simple").iterdir()
+    return run
+
+
+def test_train_draws_the_sample_grids_animation_and_curves(trained_run):
+    frame = Image.open(trained_run / samples.SAMPLES_DIR / "epoch-001.png")
     assert frame.size == (2 + 10 * 30, 2 + 4 * 30)  # the slide's 4 x 10 digits, 2-pixel frames
-    assert Image.open(run / samples.ANIMATION).format == "GIF"
-    assert (run / runs.CURVES).read_bytes().startswith(b"\x89PNG")
-    assert "D(x)" in (run / runs.HISTORY).read_text()
-    assert json.loads((run / runs.METRICS).read_text())["epochs"] == 1
+    assert Image.open(trained_run / samples.ANIMATION).format == "GIF"
+    assert (trained_run / runs.CURVES).read_bytes().startswith(b"\x89PNG")
+    assert "D(x)" in (trained_run / runs.HISTORY).read_text()
+    assert json.loads((trained_run / runs.METRICS).read_text())["epochs"] == 1
 
-    out = tmp_path / "digits.png"
 
-    def generate() -> np.ndarray:
-        generated = zoo_cli(
-            "generate", "gan-mnist-simple", "--n", "12", "--seed", "5", "--out", str(out), "--npy",
-            "--runs-dir", str(tmp_path),
-        )  # fmt: skip
-        assert generated.returncode == 0, generated.stderr
-        return np.load(out.with_suffix(".npy"))
-
-    images = generate()
+def generate(out: Path, *source: str) -> np.ndarray:
+    """`zoo generate ... --n 12 --seed 5 --npy`: the images it wrote."""
+    generated = run_zoo("generate", *source, "--n", "12", "--seed", "5", "--out", str(out), "--npy")
+    assert generated.returncode == 0, generated.stderr
     assert Image.open(out).size == (2 + 10 * 30, 2 + 2 * 30)
+    return np.load(out.with_suffix(".npy"))
+
+
+def test_generate_writes_a_grid_and_the_same_seed_draws_the_same_digits(trained_run, tmp_path):
+    images = generate(tmp_path / "digits.png", str(trained_run))
     assert images.shape == (12, 28, 28, 1) and images.dtype == np.float32
-    np.testing.assert_array_equal(generate(), images)  # the same seed draws the same digits
+    np.testing.assert_array_equal(generate(tmp_path / "again.png", str(trained_run)), images)
+
+
+def test_generate_refuses_a_classifier_in_one_line(trained_run, tmp_path):
+    classifier = fake_run(tmp_path, "cnn-mnist")
+    assert_one_line_error(run_zoo("generate", str(classifier)), "not a generator")
+
+
+def test_a_served_generator_draws_what_the_keras_generator_draws(trained_run, tmp_path):
+    exported = run_zoo("export", str(trained_run), "--model-dir", str(tmp_path / "models"))
+    assert exported.returncode == 0, exported.stderr
+    keras_images = np.asarray(
+        quality.generate_images(keras.saving.load_model(trained_run / runs.MODEL), 12, 5)
+    )
+    with running(Server(tmp_path), "gan-mnist-simple") as served:
+        for option in (("--url", served.url), ("--grpc", served.grpc_target)):
+            images = generate(tmp_path / f"served{option[0]}.png", "gan-mnist-simple", *option)
+            assert images.shape == (12, 28, 28, 1)
+            assert images.min() >= 0 and images.max() <= 1
+            np.testing.assert_allclose(images, keras_images, atol=1e-5)
+
+        # What TF Serving's own REST API answers: the export's named input and output.
+        z = quality.latent_points(keras.saving.load_model(trained_run / runs.MODEL), 3, 0)
+        status, answer = served.rest(
+            "/v1/models/gan-mnist-simple:predict", json.dumps({"instances": z.tolist()})
+        )
+        assert status == 200 and np.asarray(answer["predictions"]).shape == (3, 28, 28, 1)

@@ -87,12 +87,13 @@ class Server:
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(channel)
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, model: str = MODELS[0]) -> None:
+        """Until `model` is available, failing with the server's log if it exits or never is."""
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             try:
-                if http(f"{self.url}/v1/models/{MODELS[0]}")[0] == 200:
+                if http(f"{self.url}/v1/models/{model}")[0] == 200:
                     return
             except OSError:
                 pass
@@ -114,9 +115,9 @@ def exported(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def running(server: Server) -> Iterator[Server]:
+def running(server: Server, model: str = MODELS[0]) -> Iterator[Server]:
     try:
-        server.wait_ready()
+        server.wait_ready(model)
         yield server
     finally:
         server.process.terminate()

@@ -118,13 +118,21 @@ class Quality:
         return f"{text.table(rows)}\nclassifier: {FEATURE_MODEL} ({self.classifier}), {self.samples:,} samples"
 
 
-def generate_images(model: keras.Model, n: int, seed: int) -> np.ndarray:
-    """n images from the generator at seeded latent points, pixels in [0, 1]."""
+def latent_points(model: keras.Model, n: int, seed: int) -> np.ndarray:
+    """The n seeded latent points `generate_images` draws, from the generator's own distribution."""
     return np.concatenate(
         [
-            np.asarray(model(model.latent_points(min(BATCH, n - start), seed + start)))
+            np.asarray(model.latent_points(min(BATCH, n - start), seed + start))
             for start in range(0, n, BATCH)
         ]
+    )
+
+
+def generate_images(model: keras.Model, n: int, seed: int) -> np.ndarray:
+    """n images from the generator at seeded latent points, pixels in [0, 1]."""
+    z = latent_points(model, n, seed)
+    return np.concatenate(
+        [np.asarray(model(z[start : start + BATCH])) for start in range(0, n, BATCH)]
     )
 
 

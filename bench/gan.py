@@ -1,0 +1,92 @@
+"""Benchmark: train the MNIST GANs with their default recipes and measure their digits.
+
+For each GAN it prints the training time and the quality figures of `zoo evaluate` on 10,000
+samples: the Fréchet distance in a trained mlp-mnist's feature space, set between the floor (real
+test digits, measured in the same run) and the ceiling (the untrained generator, same run), the
+smallest class share and the mean classifier confidence.
+
+    ZOO_DATA_DIR=../shared/data python bench/gan.py                    # both GANs
+    ZOO_DATA_DIR=../shared/data python bench/gan.py gan-mnist-simple --epochs 5
+    ZOO_DATA_DIR=../shared/data python bench/gan.py --table-only
+
+The feature classifier is the newest full mlp-mnist run under --runs-dir (bench/train.py makes one;
+otherwise evaluation trains one first). Results go to bench/results/gan.json as each GAN finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from zoo import runs
+from zoo.evaluate import evaluate
+from zoo.registry import get_spec, list_models
+from zoo.train import train
+
+RESULTS = Path(__file__).parent / "results" / "gan.json"
+
+
+def bench_gan(name: str, runs_dir: Path, epochs: int | None) -> dict:
+    started = time.perf_counter()
+    result = train(name, runs_dir=runs_dir, epochs=epochs, verbose=2)
+    wall = time.perf_counter() - started
+    test = runs.read_json(evaluate(result.run_dir, runs_dir=runs_dir).run_dir / runs.METRICS)[
+        "test"
+    ]
+    return {
+        "model": name,
+        "run": str(result.run_dir),
+        "epochs": result.metrics["epochs"],
+        "wall_seconds": round(wall, 1),
+        **test,
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+        "versions": runs.package_versions(),
+    }
+
+
+def table(results: list[dict]) -> str:
+    head = (
+        "| model | epochs | wall time | Fréchet distance | floor (real) | ceiling (untrained) "
+        "| distance / ceiling | smallest class share | mean confidence |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    rows = [head]
+    for r in results:
+        rows.append(
+            f"| {r['model']} | {r['epochs']} | {r['wall_seconds'] / 60:.1f} min "
+            f"| {r['frechet_distance']:.2f} | {r['frechet_floor']:.2f} | {r['frechet_ceiling']:.2f} "
+            f"| {r['frechet_distance'] / r['frechet_ceiling']:.3f} "
+            f"| {r['min_class_share']:.2%} | {r['mean_confidence']:.2%} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    gans = [n for n in list_models() if get_spec(n).task == "generative"]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=gans, help="default: every GAN")
+    parser.add_argument("--runs-dir", type=Path, default=Path("bench-runs"))
+    parser.add_argument("--epochs", type=int, help="default: the recipe's")
+    parser.add_argument(
+        "--table-only", action="store_true", help="print the table of saved results"
+    )
+    args = parser.parse_args()
+
+    if not args.table_only:
+        for name in args.models:
+            result = bench_gan(name, args.runs_dir, args.epochs)
+            runs.write_json(RESULTS, {**load_results(), name: result})
+            print(table([result]), flush=True)
+    saved = load_results()
+    print(table([saved[n] for n in gans if n in saved]))
+
+
+def load_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+if __name__ == "__main__":
+    main()
