@@ -67,16 +67,12 @@ class GAN(keras.Model):
         generator: keras.Model,
         discriminator: keras.Model,
         latent: Latent = "normal",
-        real_label: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent = latent
-        # One-sided label smoothing (Salimans et al. 2016): a target below 1 for real digits keeps
-        # a strong discriminator from growing so confident that the generator learns nothing.
-        self.real_label = real_label
         # Training noise comes from a tracked seed, so a resumed run continues the same stream.
         self.noise = keras.random.SeedGenerator(name="noise")
         self.trackers = {
@@ -123,7 +119,7 @@ class GAN(keras.Model):
             d_real = self.discriminator(real, training=True)
             d_fake = self.discriminator(self.generator(z, training=True), training=True)
             d_loss = self.adversarial_loss(
-                keras.ops.full_like(d_real, self.real_label), d_real
+                keras.ops.ones_like(d_real), d_real
             ) + self.adversarial_loss(keras.ops.zeros_like(d_fake), d_fake)
         weights = self.discriminator.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights, strict=True))
@@ -153,7 +149,6 @@ class GAN(keras.Model):
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "latent": self.latent,
-            "real_label": self.real_label,
         }
 
     @classmethod
