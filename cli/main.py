@@ -156,7 +156,7 @@ def _measured(name: str, runs_dir: Path) -> str:
             if runs.read_json(run / runs.CONFIG).get("limit") is not None:
                 continue  # a quick run on a subset says nothing about the model
             test = runs.read_json(run / runs.METRICS).get("test", {})
-            for metric in ("accuracy", "mae"):
+            for metric in ("accuracy", "mae", "frechet_distance"):
                 if metric in test:
                     return _figure(metric, test[metric])
     return "-"
