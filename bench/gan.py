@@ -16,10 +16,10 @@ otherwise evaluation trains one first). Results go to bench/results/gan.json as 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
+
+import results_file
 
 from zoo import runs
 from zoo.evaluate import evaluate
@@ -42,8 +42,7 @@ def bench_gan(name: str, runs_dir: Path, epochs: int | None) -> dict:
         "epochs": result.metrics["epochs"],
         "wall_seconds": round(wall, 1),
         **test,
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-        "versions": runs.package_versions(),
+        **results_file.provenance(),
     }
 
 
@@ -78,14 +77,10 @@ def main() -> None:
     if not args.table_only:
         for name in args.models:
             result = bench_gan(name, args.runs_dir, args.epochs)
-            runs.write_json(RESULTS, {**load_results(), name: result})
+            results_file.save(RESULTS, name, result)
             print(table([result]), flush=True)
-    saved = load_results()
+    saved = results_file.load(RESULTS)
     print(table([saved[n] for n in gans if n in saved]))
-
-
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
 if __name__ == "__main__":

@@ -15,16 +15,15 @@ stopped keeps what it measured; the table is printed from that file at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+import results_file
 
-from zoo import data, runs
+from zoo import data
 from zoo.data.pipeline import make_pipeline
 from zoo.evaluate import evaluate
 from zoo.registry import create_model, get_spec, list_models
@@ -80,8 +79,7 @@ def bench_model(name: str, runs_dir: Path, feed_examples: int, resume: Path | No
         "train_images_per_second": result.metrics["examples_per_second"],
         "feed_tfdata_images_per_second": round(pipeline_rate, 1),
         "feed_numpy_images_per_second": round(numpy_rate, 1),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-        "versions": runs.package_versions(),
+        **results_file.provenance(),
     }
 
 
@@ -130,26 +128,21 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.feed_only:
-        for name in [n for n in args.models if n in load_results()]:
+        for name in [n for n in args.models if n in results_file.load(RESULTS)]:
             pipeline_rate, numpy_rate = feed_throughput(name, args.feed_examples)
             result = {
-                **load_results()[name],
+                **results_file.load(RESULTS)[name],
                 "feed_tfdata_images_per_second": round(pipeline_rate, 1),
                 "feed_numpy_images_per_second": round(numpy_rate, 1),
             }
-            runs.write_json(RESULTS, {**load_results(), name: result})
+            results_file.save(RESULTS, name, result)
     elif not args.table_only:
         for name in args.models:
             result = bench_model(name, args.runs_dir, args.feed_examples, args.resume)
-            # Re-read before writing: another benchmark process may have added its models meanwhile.
-            runs.write_json(RESULTS, {**load_results(), name: result})
+            results_file.save(RESULTS, name, result)
             print(table([result]), flush=True)
-    saved = load_results()
+    saved = results_file.load(RESULTS)
     print(table([saved[n] for n in image_models if n in saved]))
-
-
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
 
 
 if __name__ == "__main__":
