@@ -190,6 +190,10 @@ GAN_RECIPE = Recipe(
     learning_rate=2e-4,
     loss="binary_crossentropy",
     batch_size=128,
+    # Cosine decay to 0 settles the game instead of leaving the generator hopping between the
+    # digits it favours: on gan-mnist-simple (30 epochs) it raised the rarest digit's share from
+    # 0.36% to 2.25% at a slightly lower Fréchet distance (19.2 against 19.6).
+    lr_schedule="cosine",
     # D(x) on held-out real digits says little about a GAN; the run is judged by `zoo evaluate`.
     validation_split=0.0,
 )
