@@ -32,7 +32,18 @@ CONFIG = "config.pbtxt"
 METADATA = "zoo.json"
 LABELS = "labels.txt"
 MAX_BATCH_SIZE = 256  # the largest batch Triton accepts or forms; the graph itself takes any
-TRITON_TYPES = {"float32": "TYPE_FP32", "int64": "TYPE_INT64"}
+# NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
+DATATYPES = {
+    "bool": "BOOL",
+    "uint8": "UINT8",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -170,7 +181,7 @@ def _tensors(kind: str, tensors: list[Tensor] | tuple[Tensor, ...], labels: str 
         dims = tensor.shape[1:] or (1,)
         fields = [
             f'name: "{tensor.name}"',
-            f"data_type: {TRITON_TYPES[tensor.dtype]}",
+            f"data_type: TYPE_{DATATYPES[tensor.dtype]}",
             f"dims: [ {', '.join(str(d) for d in dims)} ]",
         ]
         if not tensor.shape[1:]:

@@ -58,7 +58,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> predict_pb2.PredictResponse:
         try:
             servable = _servable(self.repository, request.model_spec)
-            check_signature_name({"signature_name": request.model_spec.signature_name})
+            check_signature_name(request.model_spec.signature_name)
             inputs = {name: _ndarray(name, proto) for name, proto in request.inputs.items()}
             outputs = await self.runner.run(servable, inputs, request.output_filter)
         except ServingError as exc:
@@ -72,19 +72,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Classify(
         self, request: classification_pb2.ClassificationRequest, context
     ) -> classification_pb2.ClassificationResponse:
-        answer = classification_pb2.ClassificationResponse()
-        return await self._examples(classify, request, answer, context)
+        response = classification_pb2.ClassificationResponse()
+        return await self._examples(classify, request, response, context)
 
     async def Regress(
         self, request: regression_pb2.RegressionRequest, context
     ) -> regression_pb2.RegressionResponse:
-        return await self._examples(regress, request, regression_pb2.RegressionResponse(), context)
+        response = regression_pb2.RegressionResponse()
+        return await self._examples(regress, request, response, context)
 
     async def _examples(self, method, request, response, context):
         """`response` with the model spec and the result of Classify or Regress (`method`)."""
         try:
             servable = _servable(self.repository, request.model_spec)
-            check_signature_name({"signature_name": request.model_spec.signature_name})
+            check_signature_name(request.model_spec.signature_name)
             result = await method(self.runner, servable, request.input)
         except ServingError as exc:
             await _abort(context, exc)

@@ -38,9 +38,9 @@ def parse(body: bytes) -> dict[str, Any]:
     return request
 
 
-def check_signature_name(request: Mapping[str, Any]) -> None:
+def check_signature_name(name: str | None) -> None:
     """Exports have one signature; naming any other is an error, as TF Serving says it."""
-    name = request.get("signature_name") or SIGNATURE_NAME
+    name = name or SIGNATURE_NAME
     if name != SIGNATURE_NAME:
         raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from export.repository import DATATYPES
 from serving import json_tensors
 from serving.backends import Backend
 from serving.errors import InvalidArgument, ServingError
@@ -27,17 +28,6 @@ ROUTE = re.compile(
     r"/v2(?:/health/(?P<health>live|ready)"
     r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer)?)?"
 )
-DATATYPES = {
-    "bool": "BOOL",
-    "uint8": "UINT8",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-}
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
+from export.serving import CLASSIFIER_OUTPUTS, OUTPUTS
 from serving.backends import Backend
 from serving.errors import InvalidArgument
 from serving.examples import input_arrays
@@ -21,8 +22,8 @@ from serving.signature import METHOD, ModelSignature
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
-SCORES = "probabilities"  # the classifiers' output that export/serving.py names
-REGRESSION = "regression"  # the zoo's task name for models that answer one number
+SCORES, _ = CLASSIFIER_OUTPUTS  # the classifiers' class probabilities, as the export names them
+(REGRESSION_OUTPUT,) = OUTPUTS["regression"]  # a regression model's one output
 RESULTS = "results"  # the key of TF Serving's REST answer to both methods
 
 
@@ -48,10 +49,9 @@ async def regress(
 ) -> regression_pb2.RegressionResult:
     """One value for each Example."""
     signature = servable.signature
-    outputs = signature.outputs
-    if signature.task != REGRESSION or len(outputs) != 1 or np.prod(outputs[0].shape[1:]) != 1:
+    if signature.output_names != (REGRESSION_OUTPUT,):
         raise _wrong_kind("regression", REGRESS_METHOD, signature)
-    values = await _run(runner, servable, request_input, outputs[0].name)
+    values = await _run(runner, servable, request_input, REGRESSION_OUTPUT)
     result = regression_pb2.RegressionResult()
     for value in values.reshape(-1).tolist():
         result.regressions.add(value=value)

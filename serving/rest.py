@@ -72,7 +72,7 @@ class RestApp:
             return orjson.dumps(self._status(name, version, label))
         servable = self.repository.servable(name, version, label)
         request = json_tensors.parse(body)
-        json_tensors.check_signature_name(request)
+        json_tensors.check_signature_name(request.get("signature_name"))
         if verb in EXAMPLE_METHODS:
             result = await EXAMPLE_METHODS[verb](self.runner, servable, input_from_json(request))
             return methods.results_json(result)

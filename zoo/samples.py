@@ -42,12 +42,19 @@ def write_png(picture: np.ndarray, path: str | os.PathLike[str]) -> None:
 
 def write_gif(frames: list[Path], path: str | os.PathLike[str], ms_per_frame: int = 300) -> None:
     """An endlessly looping GIF of the PNG `frames`, holding the last one a little longer."""
-    images = [Image.open(frame) for frame in frames]
+    images = [_read(frame) for frame in frames]
     durations = [ms_per_frame] * (len(images) - 1) + [ms_per_frame * 5]
     with atomic_path(path) as tmp:
         images[0].save(
             tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
         )
+
+
+def _read(path: Path) -> Image.Image:
+    """A picture's pixels, with its file closed again (a long run has hundreds of frames)."""
+    with Image.open(path) as image:
+        image.load()
+        return image.copy()
 
 
 class SampleGrids(keras.callbacks.Callback):
