@@ -47,20 +47,21 @@ def bench_gan(name: str, runs_dir: Path, epochs: int | None) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    head = (
-        "| model | epochs | wall time | Fréchet distance | floor (real) | ceiling (untrained) "
-        "| distance / ceiling | smallest class share | mean confidence |\n"
-        "|---|---|---|---|---|---|---|---|---|"
-    )
-    rows = [head]
-    for r in results:
-        rows.append(
-            f"| {r['model']} | {r['epochs']} | {r['wall_seconds'] / 60:.1f} min "
-            f"| {r['frechet_distance']:.2f} | {r['frechet_floor']:.2f} | {r['frechet_ceiling']:.2f} "
-            f"| {r['frechet_distance'] / r['frechet_ceiling']:.3f} "
-            f"| {r['min_class_share']:.2%} | {r['mean_confidence']:.2%} |"
-        )
-    return "\n".join(rows)
+    head = ["model", "epochs", "wall time", "Fréchet distance", "floor (real)"]
+    head += ["ceiling (untrained)", "distance / ceiling", "smallest class share", "mean confidence"]
+    rows = [
+        [
+            r["model"],
+            str(r["epochs"]),
+            f"{r['wall_seconds'] / 60:.1f} min",
+            *(f"{r[k]:.2f}" for k in ("frechet_distance", "frechet_floor", "frechet_ceiling")),
+            f"{r['frechet_distance'] / r['frechet_ceiling']:.3f}",
+            f"{r['min_class_share']:.2%}",
+            f"{r['mean_confidence']:.2%}",
+        ]
+        for r in results
+    ]
+    return results_file.markdown_table(head, rows)
 
 
 def main() -> None:

@@ -24,6 +24,12 @@ def save(path: Path, name: str, result: dict[str, Any]) -> None:
     runs.write_json(path, {**load(path), name: result})
 
 
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, as the README shows the benchmarks' results."""
+    lines = [head, ["---"] * len(head), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
 def provenance() -> dict[str, Any]:
     """The machine and package versions a result was measured with."""
     return {

@@ -84,22 +84,25 @@ def bench_model(name: str, runs_dir: Path, feed_examples: int, resume: Path | No
 
 
 def table(results: list[dict]) -> str:
-    head = (
-        "| model | test accuracy | slide | epochs | wall time | train images/s "
-        "| tf.data images/s | NumPy images/s | tf.data / NumPy |\n"
-        "|---|---|---|---|---|---|---|---|---|"
-    )
-    rows = [head]
+    head = ["model", "test accuracy", "slide", "epochs", "wall time", "train images/s"]
+    head += ["tf.data images/s", "NumPy images/s", "tf.data / NumPy"]
+    rows = []
     for r in results:
-        slide = f"{r['slide_accuracy']:.2%}" if r["slide_accuracy"] else "-"
-        ratio = r["feed_tfdata_images_per_second"] / r["feed_numpy_images_per_second"]
+        tfdata, numpy = r["feed_tfdata_images_per_second"], r["feed_numpy_images_per_second"]
         rows.append(
-            f"| {r['model']} | {r['test_accuracy']:.2%} | {slide} | {r['epochs']} "
-            f"| {r['wall_seconds'] / 60:.1f} min | {r['train_images_per_second']:,.0f} "
-            f"| {r['feed_tfdata_images_per_second']:,.0f} | {r['feed_numpy_images_per_second']:,.0f} "
-            f"| {ratio:.2f}x |"
+            [
+                r["model"],
+                f"{r['test_accuracy']:.2%}",
+                f"{r['slide_accuracy']:.2%}" if r["slide_accuracy"] else "-",
+                str(r["epochs"]),
+                f"{r['wall_seconds'] / 60:.1f} min",
+                f"{r['train_images_per_second']:,.0f}",
+                f"{tfdata:,.0f}",
+                f"{numpy:,.0f}",
+                f"{tfdata / numpy:.2f}x",
+            ]
         )
-    return "\n".join(rows)
+    return results_file.markdown_table(head, rows)
 
 
 def main() -> None:
