@@ -89,6 +89,14 @@ def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():
     np.testing.assert_allclose(d_real, linear(real), rtol=1e-6)
 
 
+def test_r1_refuses_a_discriminator_whose_sigmoid_is_not_its_own_layer():
+    fused = dense_stack(
+        "discriminator", IMAGE_SHAPE, [keras.layers.Flatten(), keras.layers.Dense(1, "sigmoid")]
+    )
+    with pytest.raises(ValueError, match="ends in its sigmoid layer"):
+        GAN(image_generator((8,), "glorot_uniform"), fused, r1_weight=10.0)
+
+
 def test_r1_flattens_the_discriminator_around_real_digits():
     """The same 16 steps with and without the penalty: with it, D's slopes at real digits are smaller."""
     slopes = {}

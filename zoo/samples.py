@@ -53,8 +53,7 @@ def write_gif(frames: list[Path], path: str | os.PathLike[str], ms_per_frame: in
 def _read(path: Path) -> Image.Image:
     """A picture's pixels, with its file closed again (a long run has hundreds of frames)."""
     with Image.open(path) as image:
-        image.load()
-        return image.copy()
+        return image.copy()  # copying reads the pixels
 
 
 class SampleGrids(keras.callbacks.Callback):

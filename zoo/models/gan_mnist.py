@@ -78,6 +78,8 @@ class GAN(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if r1_weight and not isinstance(discriminator.layers[-1], keras.layers.Activation):
+            raise ValueError("the R1 penalty needs a discriminator that ends in its sigmoid layer")
         self.generator = generator
         self.discriminator = discriminator
         self.latent = latent
