@@ -369,13 +369,43 @@ def export(run: str | None, fmt: str, **options) -> None:
     metavar="MODEL:LABEL=VERSION,...",
     help="Version labels for /labels/LABEL and gRPC's version_label, e.g. cnn-mnist:stable=1.",
 )
-def serve(models: str | None, version_labels: str | None, **options) -> None:
+@click.option(
+    "--enable-batching/--no-batching",
+    default=True,
+    show_default=True,
+    help="Merge concurrent requests to a model version into batches (TF Serving's batching).",
+)
+@click.option(
+    "--batching-parameters-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TF Serving's batching parameters (text format: max_batch_size { value: 64 } ...); "
+    "a model folder's own batching_parameters.txt overrides it for that model.",
+)
+def serve(
+    models: str | None,
+    version_labels: str | None,
+    enable_batching: bool,
+    batching_parameters_file: Path | None,
+    **options,
+) -> None:
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
+    from dataclasses import replace
+
+    from serving import batching
     from serving import version_labels as labels
     from serving.server import serve as run_server
 
+    parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)
+    if batching_parameters_file:
+        parameters = batching.read_file(batching_parameters_file, parameters)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    run_server(models=names, log=click.echo, version_labels=labels.parse(version_labels), **options)
+    run_server(
+        models=names,
+        log=click.echo,
+        version_labels=labels.parse(version_labels),
+        batching_parameters=parameters,
+        **options,
+    )
 
 
 @cli.command()

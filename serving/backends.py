@@ -2,39 +2,46 @@
 
 ONNX Runtime is the default: on this CPU it runs the same graph several times faster than TensorFlow
 and releases the GIL while it computes. `--backend tf` runs the SavedModel exactly as TF Serving would.
+
+ONNX Runtime's session options, chosen for a small CPU server (docs/PERFORMANCE.md measures them):
+every graph optimization (ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout
+transforms), one intra-op and one inter-op thread, sequential execution and no spinning. Parallelism
+comes from the batch threads (one per core by default) and from batching itself: a thread pool per
+run would only fight the batch threads for the same cores, and spinning threads burn a core that
+the event loop needs for parsing requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from serving.batching import BatchingParameters
 from serving.signature import SIGNATURE_NAME, ModelSignature
 
 BACKENDS = ("onnx", "tf")
-# One request's graph on one core: the server gets its parallelism from concurrent requests, and a
-# multi-threaded op pool per request only adds contention on a small machine.
-INTRA_OP_THREADS = 1
 
 
 class Backend:
-    """A servable: its signature and `run`, which checks the request before the runtime sees it."""
+    """A servable: its signature, and `run_batch`, which computes every output for checked inputs.
+
+    The repository sets `batching`, the version's batching parameters, when it loads it.
+    """
 
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
+    batching: BatchingParameters
 
     def __init__(self, version_dir: Path) -> None:
         self.path = version_dir
         self.version = int(version_dir.name)
         self.signature = ModelSignature.read(version_dir)
+        self._outputs = self.signature.output_names
 
-    def run(
-        self, inputs: Mapping[str, np.ndarray], outputs: Iterable[str] = ()
-    ) -> dict[str, np.ndarray]:
-        """The named outputs (all when `outputs` is empty) for checked inputs."""
-        self.signature.check_inputs(inputs)
-        return self._run(inputs, self.signature.check_outputs(outputs))
+    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output, for inputs that `signature.check_inputs` accepted."""
+        return self._run(inputs, self._outputs)
 
     def _run(
         self, inputs: Mapping[str, np.ndarray], outputs: tuple[str, ...]
@@ -51,16 +58,14 @@ class OnnxBackend(Backend):
         import onnxruntime
 
         super().__init__(version_dir)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = INTRA_OP_THREADS
-        options.inter_op_num_threads = 1
         model = version_dir / self.signature.files.get("onnx", "model.onnx")
         self._session = onnxruntime.InferenceSession(
-            str(model), options, providers=["CPUExecutionProvider"]
+            str(model), session_options(), providers=["CPUExecutionProvider"]
         )
+        self._names = list(self._outputs)
 
     def _run(self, inputs, outputs):
-        return dict(zip(outputs, self._session.run(list(outputs), dict(inputs)), strict=True))
+        return dict(zip(outputs, self._session.run(self._names, inputs), strict=True))
 
 
 class TfBackend(Backend):
@@ -77,6 +82,20 @@ class TfBackend(Backend):
     def _run(self, inputs, outputs):
         answers = self._function(**inputs)
         return {name: answers[name].numpy() for name in outputs}
+
+
+def session_options():
+    """The ONNX Runtime options stated in this module's docstring."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
 
 
 def load(version_dir: Path, backend: str) -> Backend:

@@ -29,6 +29,12 @@ class NotFound(ServingError):
     code = NOT_FOUND
 
 
+class Unavailable(ServingError):
+    """The model's batch queue is full: refused at once, for the client to retry (REST 503)."""
+
+    code = UNAVAILABLE
+
+
 class ServerError(ZooError):
     """The server cannot start: no models, a port in use. One line for the CLI, exit code 2."""
 

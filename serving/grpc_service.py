@@ -1,13 +1,12 @@
 """TF Serving's gRPC API with its official protos: PredictionService and ModelService on grpc.aio.
 
-Tensors go through `tf.make_ndarray` / `tf.make_tensor_proto`, so both `tensor_content` and the
-repeated value fields are understood exactly as TensorFlow understands them.
+Tensors go through `tensor_proto`, which reads `tensor_content` and the repeated value fields as
+`tf.make_ndarray` does, straight into NumPy, and answers in `tensor_content`.
 """
 
 from __future__ import annotations
 
 import grpc
-import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -20,14 +19,18 @@ from tensorflow_serving.apis import (
 )
 
 from serving.backends import Backend
-from serving.errors import NOT_FOUND, InvalidArgument, ServingError
+from serving.errors import NOT_FOUND, UNAVAILABLE, InvalidArgument, ServingError
 from serving.json_tensors import check_signature_name
 from serving.metadata import signature_def_map
 from serving.methods import classify, regress
 from serving.repository import Repository
 from serving.runner import Runner
+from serving.tensor_proto import from_ndarray, to_ndarray
 
-GRPC_STATUS = {NOT_FOUND: grpc.StatusCode.NOT_FOUND}  # the rest are INVALID_ARGUMENT
+GRPC_STATUS = {  # the rest are INVALID_ARGUMENT
+    NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
 SIGNATURE_DEF = "signature_def"
 
 
@@ -59,14 +62,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = _servable(self.repository, request.model_spec)
             check_signature_name(request.model_spec.signature_name)
-            inputs = {name: _ndarray(name, proto) for name, proto in request.inputs.items()}
+            inputs = {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
             outputs = await self.runner.run(servable, inputs, request.output_filter)
         except ServingError as exc:
             await _abort(context, exc)
         response = predict_pb2.PredictResponse()
         _answer_spec(request.model_spec, servable, response.model_spec)
         for name, value in outputs.items():
-            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+            from_ndarray(value, response.outputs[name])
         return response
 
     async def Classify(
@@ -140,13 +143,6 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             entry.status.error_code = 2 if status.error else 0  # tensorflow.error.Code UNKNOWN / OK
             entry.status.error_message = status.error
         return response
-
-
-def _ndarray(name: str, proto) -> object:
-    try:
-        return tf.make_ndarray(proto)
-    except Exception:  # TensorFlow raises TypeError, ValueError or its own errors for bad protos
-        raise InvalidArgument(f"tensor parsing error: {name}") from None
 
 
 def add_services(server: grpc.aio.Server, repository: Repository, runner: Runner) -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from export.repository import versions
+from serving import batching
 from serving.backends import Backend, load
+from serving.batching import BatchingParameters
 from serving.errors import InvalidArgument, NotFound
 from serving.version_labels import VersionLabels
 
@@ -33,6 +35,9 @@ class Repository:
     """The servables of `model_dir` (only `models` when given), loaded with one backend kind.
 
     `version_labels` (model -> label -> version) lets requests name a version by label.
+    Each version is batched with `batching`, updated by its model folder's own
+    `batching_parameters.txt` when there is one (read when the version loads; a bad file fails
+    that version's load, as a broken model would).
     """
 
     def __init__(
@@ -42,8 +47,10 @@ class Repository:
         models: Sequence[str] | None = None,
         log: Callable[[str], None] = print,
         version_labels: VersionLabels | None = None,
+        batching_parameters: BatchingParameters | None = None,
     ) -> None:
         self.model_dir = model_dir
+        self.batching = batching_parameters or BatchingParameters.default()
         self.version_labels = version_labels or {}
         self.backend = backend
         self.only = set(models) if models else None
@@ -86,12 +93,18 @@ class Repository:
 
     def _load(self, name: str, version: int, into: dict[int, Backend]) -> None:
         try:
-            into[version] = load(self.model_dir / name / str(version), self.backend)
+            servable = load(self.model_dir / name / str(version), self.backend)
+            servable.batching = self._batching(name)
+            into[version] = servable
         except Exception as exc:  # a broken version must not stop the others from serving
             self._failed[(name, version)] = f"{type(exc).__name__}: {exc}"
             self.log(f"{name}: version {version} failed to load: {self._failed[(name, version)]}")
         else:
             self.log(f"{name}: version {version} loaded ({self.backend})")
+
+    def _batching(self, name: str) -> BatchingParameters:
+        own = self.model_dir / name / batching.FILE_NAME
+        return batching.read_file(own, self.batching) if own.is_file() else self.batching
 
     def servable(self, name: str, version: int | None = None, label: str | None = None) -> Backend:
         """The version a request names, the latest by default; NotFound as TF Serving words it."""

@@ -1,5 +1,6 @@
 """TF Serving's REST API as a bare ASGI app: status, metadata, :predict, :classify and :regress
-under /v1/models/, and KServe's v2 protocol (kserve.py) under /v2/.
+under /v1/models/, KServe's v2 protocol (kserve.py) under /v2/, and the server's Prometheus metrics
+at /monitoring/prometheus/metrics.
 
 A bare ASGI callable on uvicorn (httptools, uvloop) is the fastest of the stacks that
 bench/http_stack.py compares (fastest in every quiet run, up to 1.65x; docs/serving.md); one
@@ -14,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from serving import json_tensors, methods
-from serving.errors import NOT_FOUND, ServingError
+from serving import json_tensors, methods, metrics
+from serving.errors import NOT_FOUND, UNAVAILABLE, ServingError
 from serving.examples import input_from_json
 from serving.kserve import KServeApi
 from serving.metadata import signature_def_map, to_json
@@ -27,10 +28,12 @@ ROUTE = re.compile(
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
 )
-HTTP_STATUS = {NOT_FOUND: 404}  # every other refusal of a request is a 400, as in TF Serving
+# every other refusal of a request is a 400, as in TF Serving
+HTTP_STATUS = {NOT_FOUND: 404, UNAVAILABLE: 503}
 EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
 log = logging.getLogger(__name__)
-HEADERS = [(b"content-type", b"application/json")]
+JSON = b"application/json"
+METRICS = metrics.CONTENT_TYPE.encode()
 
 
 class RestApp:
@@ -44,14 +47,18 @@ class RestApp:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
             return
+        content_type = JSON
         try:
-            status, answer = 200, await self._answer(scope, receive)
+            if scope["path"] == metrics.PATH and scope["method"] == "GET":
+                status, answer, content_type = 200, self.runner.metrics.text(), METRICS
+            else:
+                status, answer = 200, await self._answer(scope, receive)
         except ServingError as exc:
             status, answer = HTTP_STATUS.get(exc.code, 400), json_tensors.error(str(exc))
         except Exception as exc:  # a bug, not the client's fault: say so, log it, keep serving
             log.exception("%s %s failed", scope["method"], scope["path"])
             status, answer = 500, json_tensors.error(f"internal error: {type(exc).__name__}: {exc}")
-        headers = [*HEADERS, (b"content-length", str(len(answer)).encode())]
+        headers = [(b"content-type", content_type), (b"content-length", str(len(answer)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
@@ -71,6 +78,12 @@ class RestApp:
         if not verb:
             return orjson.dumps(self._status(name, version, label))
         servable = self.repository.servable(name, version, label)
+        if verb == "predict":
+            fast = json_tensors.fast_predict_inputs(body, servable.signature)
+            if fast is not None:
+                fmt, inputs, signature_name = fast
+                json_tensors.check_signature_name(signature_name)
+                return json_tensors.predict_answer(fmt, await self.runner.run(servable, inputs))
         request = json_tensors.parse(body)
         json_tensors.check_signature_name(request.get("signature_name"))
         if verb in EXAMPLE_METHODS:

@@ -17,6 +17,7 @@ import grpc
 import uvicorn
 import uvloop
 
+from serving.batching import BatchingParameters, describe
 from serving.errors import ServerError
 from serving.grpc_service import add_services
 from serving.repository import Repository
@@ -46,9 +47,15 @@ def serve(
     poll_seconds: float = 2.0,
     log: Callable[[str], None] = print,
     version_labels: VersionLabels | None = None,
+    batching_parameters: BatchingParameters | None = None,
 ) -> None:
-    """Serve every model and version in `model_dir` until SIGINT or SIGTERM."""
-    repository = Repository(model_dir, backend, models, log, version_labels)
+    """Serve every model and version in `model_dir` until SIGINT or SIGTERM.
+
+    Every version is batched with `batching_parameters` (the defaults of `BatchingParameters`
+    when None), or with its model folder's own file.
+    """
+    batching_parameters = batching_parameters or BatchingParameters.default()
+    repository = Repository(model_dir, backend, models, log, version_labels, batching_parameters)
     repository.poll()
     if not repository.models:
         wanted = f" among {', '.join(models)}" if models else ""
@@ -82,7 +89,7 @@ async def _serve(
     poll_seconds: float,
     log: Callable[[str], None],
 ) -> None:
-    runner = Runner()
+    runner = Runner(repository.batching.num_batch_threads)
     grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
     add_services(grpc_server, repository, runner)
     try:
@@ -105,6 +112,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     rest_host, rest_port = rest_socket.getsockname()[:2]
     log(f"REST on http://{rest_host}:{rest_port}/v1/models/ and /v2/, gRPC on {host}:{grpc_port}")
+    log(f"  batching: {describe(repository.batching)}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
         log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")

@@ -1,0 +1,77 @@
+"""TensorProto to and from NumPy for the gRPC front end, without TensorFlow on the request path.
+
+A request's tensor is read as `tf.make_ndarray` reads it: `tensor_content` as the raw little-endian
+bytes, or else the typed repeated field (`float_val`, `int64_val`, ...), where fewer values than
+the shape holds are padded with the last one and none at all means zeros. Answers are written as
+`tf.make_tensor_proto` writes numeric arrays: dtype, shape, and the bytes in `tensor_content`.
+The dtype tables are built once, at import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2, types_pb2
+
+from serving.errors import InvalidArgument
+
+_NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding its values)
+    types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
+    types_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
+    types_pb2.DT_HALF: (np.dtype(np.float16), "half_val"),
+    types_pb2.DT_INT8: (np.dtype(np.int8), "int_val"),
+    types_pb2.DT_INT16: (np.dtype(np.int16), "int_val"),
+    types_pb2.DT_INT32: (np.dtype(np.int32), "int_val"),
+    types_pb2.DT_INT64: (np.dtype(np.int64), "int64_val"),
+    types_pb2.DT_UINT8: (np.dtype(np.uint8), "int_val"),
+    types_pb2.DT_UINT16: (np.dtype(np.uint16), "int_val"),
+    types_pb2.DT_UINT32: (np.dtype(np.uint32), "uint32_val"),
+    types_pb2.DT_UINT64: (np.dtype(np.uint64), "uint64_val"),
+    types_pb2.DT_BOOL: (np.dtype(np.bool_), "bool_val"),
+}
+_DATATYPE = {dtype: datatype for datatype, (dtype, _) in _NUMPY.items()}
+
+
+def to_ndarray(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """The request tensor `name` as an array, or TF Serving's parsing error."""
+    found = _NUMPY.get(proto.dtype)
+    if found is None:
+        raise InvalidArgument(
+            f"tensor parsing error: {name}: {_dtype_name(proto.dtype)} tensors are not supported"
+        )
+    dtype, field = found
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if any(size < 0 for size in shape):
+        raise InvalidArgument(f"tensor parsing error: {name}: shape {list(shape)}")
+    size = int(np.prod(shape))
+    if proto.tensor_content:
+        values = np.frombuffer(proto.tensor_content, dtype.newbyteorder("<"))
+    else:
+        repeated = getattr(proto, field)
+        if field == "half_val":  # the bits of each half, as integers
+            values = np.fromiter(repeated, np.uint16, len(repeated)).view(np.float16)
+        else:
+            values = np.fromiter(repeated, dtype, len(repeated))
+        if not values.size:
+            return np.zeros(shape, dtype)
+        if values.size < size:
+            values = np.pad(values, (0, size - values.size), "edge")
+    if values.size != size:
+        raise InvalidArgument(
+            f"tensor parsing error: {name}: {values.size} values for shape {list(shape)}"
+        )
+    return values.reshape(shape).astype(dtype, copy=False)
+
+
+def _dtype_name(datatype: int) -> str:
+    try:
+        return types_pb2.DataType.Name(datatype)
+    except ValueError:
+        return f"dtype {datatype}"
+
+
+def from_ndarray(array: np.ndarray, into: tensor_pb2.TensorProto) -> None:
+    """Write a numeric answer into `into`: dtype, shape and `tensor_content`."""
+    into.dtype = _DATATYPE[array.dtype.newbyteorder("=")]
+    for size in array.shape:
+        into.tensor_shape.dim.add(size=size)
+    into.tensor_content = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
