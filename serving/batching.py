@@ -9,11 +9,14 @@ The parameters are TF Serving's, with its meanings:
   queue empty and a thread free runs at once, so one client never waits;
 - `max_enqueued_batches`: the queue's bound, in batches; a request that finds it full is refused
   at once (UNAVAILABLE, REST 503) rather than left to pile up;
-- `num_batch_threads`: how many batches run at a time;
+- `num_batch_threads`: how many batches run at a time, each in a thread of its own. zoo serve also
+  takes 0: batches run on the event loop itself, one at a time. That is the default on one core,
+  where a thread could only take turns with the loop and every hand-over costs two thread
+  switches; with more cores the default is one batch thread per core beyond the loop's;
 - `allowed_batch_sizes`: the sizes a batch is padded up to (the last must be `max_batch_size`),
   for runtimes that like a few fixed shapes.
 
-Batches form on their own under load: while every batch thread is busy, the requests that arrive
+Batches form on their own under load: while every batch thread is busy (or the loop is running one), the requests that arrive
 wait in the queue and go out together when a thread frees up. Scheduling is deferred to the end of
 the event loop's current turn, so the requests that arrived in one turn form one batch.
 
@@ -55,16 +58,17 @@ class BatchingParameters:
     max_batch_size: int = 64
     batch_timeout_micros: int = 0
     max_enqueued_batches: int = 100
-    num_batch_threads: int = 1
+    num_batch_threads: int = 0
     allowed_batch_sizes: tuple[int, ...] = ()
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_enqueued_batches", "num_batch_threads"):
+        for name in ("max_batch_size", "max_enqueued_batches"):
             if getattr(self, name) < 1:
                 raise ServerError(f"batching parameter {name} must be at least 1")
-        if self.batch_timeout_micros < 0:
-            raise ServerError("batching parameter batch_timeout_micros must not be negative")
+        for name in ("batch_timeout_micros", "num_batch_threads"):
+            if getattr(self, name) < 0:
+                raise ServerError(f"batching parameter {name} must not be negative")
         sizes = self.allowed_batch_sizes
         if sizes and (list(sizes) != sorted(set(sizes)) or sizes[0] < 1):
             raise ServerError("allowed_batch_sizes must be positive and strictly increasing")
@@ -76,8 +80,8 @@ class BatchingParameters:
 
     @classmethod
     def default(cls) -> BatchingParameters:
-        """zoo serve's defaults: one batch thread per core this process may use."""
-        return cls(num_batch_threads=available_cores())
+        """zoo serve's defaults: the event loop keeps a core, each other core a batch thread."""
+        return cls(num_batch_threads=available_cores() - 1)
 
     def updated(self, text: str, source: str) -> BatchingParameters:
         """These parameters with the fields that `text` (TF Serving's text format) sets."""
@@ -140,13 +144,15 @@ def read_file(path: Path, base: BatchingParameters) -> BatchingParameters:
 
 def describe(parameters: BatchingParameters) -> str:
     """One line for the server's log: the parameters in force, or that batching is off."""
+    threads = parameters.num_batch_threads
+    where = f"{threads} batch thread{'s' * (threads > 1)}" if threads else "on the event loop"
     if not parameters.enabled:
-        return f"off (each request runs alone, {parameters.num_batch_threads} at a time)"
+        return f"off (each request runs alone, {where})"
     sizes = ", ".join(map(str, parameters.allowed_batch_sizes)) or "any"
     return (
         f"max_batch_size {parameters.max_batch_size}, batch_timeout_micros "
         f"{parameters.batch_timeout_micros}, max_enqueued_batches {parameters.max_enqueued_batches}, "
-        f"num_batch_threads {parameters.num_batch_threads}, allowed_batch_sizes {sizes}"
+        f"num_batch_threads {threads} ({where}), allowed_batch_sizes {sizes}"
     )
 
 
@@ -181,14 +187,15 @@ class Batcher:
     """The queue and batch scheduler of one model version.
 
     `run_batch` computes every output for checked inputs; it is called in `executor`, at most
-    `num_batch_threads` batches at a time. All methods are called on the event loop.
+    `num_batch_threads` batches at a time, or on the loop when `executor` is None. All methods are
+    called on the event loop.
     """
 
     def __init__(
         self,
         run_batch: RunBatch,
         parameters: BatchingParameters,
-        executor: Executor,
+        executor: Executor | None,
         observe: Callable[[int], None] = lambda size: None,
     ) -> None:
         self._run_batch = run_batch
@@ -196,7 +203,7 @@ class Batcher:
         self._executor = executor
         self._observe = observe
         self._queue: deque[_Batch] = deque()
-        self._idle = parameters.num_batch_threads
+        self._idle = parameters.num_batch_threads if executor else 1
         self._pending: asyncio.Handle | None = None  # a scheduling call already on its way
         self._timer: asyncio.TimerHandle | None = None  # a batch timeout being waited for
 
@@ -275,7 +282,11 @@ class Batcher:
             self._pending = loop.call_soon(self._schedule)
 
     def _schedule(self) -> None:
-        """Hand the queue's batches to free batch threads, oldest first."""
+        """Hand the queue's batches to free batch threads, oldest first.
+
+        On the loop itself, one batch runs per turn of the loop, so the requests that arrive
+        meanwhile are read (and join the next batch) before it runs.
+        """
         self._pending = self._timer = None
         loop = asyncio.get_running_loop()
         timeout = self.parameters.batch_timeout_micros / 1e6
@@ -288,17 +299,18 @@ class Batcher:
                     return
             self._queue.popleft()
             self._idle -= 1
-            self._execute(batch, loop)
-
-    def _execute(self, batch: _Batch, loop) -> None:
-        try:
-            inputs = self._merged(batch)
-        except Exception as exc:  # out of memory, say: its requests fail, the queue goes on
-            self._finish(batch, exc, {})
-            return
-        self._observe(batch.size)
-        done = loop.run_in_executor(self._executor, self._run_batch, inputs)
-        done.add_done_callback(lambda finished: self._finished(batch, finished))
+            try:
+                inputs = self._merged(batch)
+                self._observe(batch.size)
+                if self._executor is None:
+                    self._finish(batch, None, self._run_batch(inputs))
+                    self._schedule_soon(loop)
+                    return
+                done = loop.run_in_executor(self._executor, self._run_batch, inputs)
+            except Exception as exc:  # the model failed, or out of memory: its requests fail
+                self._finish(batch, exc, {})
+                continue
+            done.add_done_callback(lambda finished, batch=batch: self._finished(batch, finished))
 
     def _merged(self, batch: _Batch) -> Inputs:
         """One input array per name: the parts in order, padded to an allowed batch size."""
@@ -314,11 +326,13 @@ class Batcher:
         return merged
 
     def _finished(self, batch: _Batch, finished: asyncio.Future) -> None:
+        """A batch thread is done: answer its requests and give it the next batch."""
         error = finished.exception()
         self._finish(batch, error, {} if error else finished.result())
+        self._schedule()
 
     def _finish(self, batch: _Batch, error: BaseException | None, answers: Outputs) -> None:
-        """Give each part its rows of the answers (or the error), then schedule the next batch."""
+        """Give each part its rows of the answers (or the error), and free its thread."""
         self._idle += 1
         start = 0
         for _, size, future in batch.parts:
@@ -329,7 +343,6 @@ class Batcher:
             else:
                 future.set_result({k: v[start : start + size] for k, v in answers.items()})
             start += size
-        self._schedule()
 
 
 def _key(inputs: Inputs) -> tuple:

@@ -102,6 +102,65 @@ def _rectangular(document: Any, body: bytes, tensor: TensorSpec):
     return fmt, {tensor.name: values.astype(tensor.dtype).reshape(shape)}, name
 
 
+_DATA = b'"data"'
+
+
+def parse_flat_data(body: bytes, signature: ModelSignature) -> dict[str, Any] | None:
+    """A KServe v2 infer body whose one input's `data` is a flat array of numbers, as orjson would
+    give it but with that array already a float64 NumPy array; None for any other body.
+
+    The array's text is found after the body's one `"data"` key: between its "[" and the next "]"
+    there must be only numbers, commas and whitespace, as many numbers as simdjson read.
+    """
+    if len(signature.inputs) != 1 or signature.inputs[0].dtype.kind != "f":
+        return None
+    at = body.find(_DATA)
+    if at < 0 or body.find(_DATA, at + 1) >= 0:
+        return None
+    start = body.find(b"[", at)
+    end = body.find(b"]", start) + 1
+    if start < 0 or end == 0 or body[at + len(_DATA) : start].strip(b" \t\n\r") != b":":
+        return None
+    flat = body[start:end].translate(None, _NUMBER_OR_SPACE)
+    global _parser
+    try:
+        document = _parser.parse(body)
+    except RuntimeError:
+        _parser = simdjson.Parser()
+        return None
+    except ValueError:
+        return None
+    try:
+        return _with_flat_data(document, flat)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    finally:
+        del document
+
+
+def _with_flat_data(document: Any, flat: bytes) -> dict[str, Any] | None:
+    inputs = document["inputs"]
+    if not isinstance(inputs, simdjson.Array) or len(inputs) != 1:
+        return None
+    (tensor,) = inputs
+    data = tensor["data"]
+    if not isinstance(data, simdjson.Array) or not len(data) or flat != _skeleton((len(data),)):
+        return None
+    values = np.frombuffer(data.as_buffer(of_type="d"), np.float64)
+    given = {k: _plain(tensor[k]) for k in tensor if k != "data"}
+    request = {k: _plain(document[k]) for k in document if k != "inputs"}
+    return {**request, "inputs": [{**given, "data": values}]}
+
+
+def _plain(value: Any) -> Any:
+    """A simdjson value as the Python objects orjson would make of it."""
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
+
+
 def _shape(value: Any) -> tuple[int, ...] | None:
     """The shape an array would have, read down its first elements; None if it is no array of
     numbers or has an empty dimension."""

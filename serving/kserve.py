@@ -9,6 +9,7 @@ bodies are not JSON and get a 400.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from importlib import metadata
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from export.repository import DATATYPES
+from export.repository import DATATYPES as DATATYPE_NAMES
 from serving import json_tensors
 from serving.backends import Backend
 from serving.errors import InvalidArgument, ServingError
@@ -29,6 +30,7 @@ ROUTE = re.compile(
     r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer)?)?"
 )
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
+DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
 
 
 class KServeApi:
@@ -57,7 +59,8 @@ class KServeApi:
         if verb == "/ready":
             return json_tensors.dumps({"name": name, "ready": True})
         if verb == "/infer":
-            return await self._infer(name, servable, json_tensors.parse(body))
+            request = json_tensors.parse_flat_data(body, servable.signature)
+            return await self._infer(name, servable, request or json_tensors.parse(body))
         return json_tensors.dumps(self._metadata(name, servable))
 
     def _health(self, kind: str) -> bool:
@@ -90,7 +93,7 @@ class KServeApi:
             "outputs": [
                 {
                     "name": key,
-                    "datatype": DATATYPES[value.dtype.name],
+                    "datatype": DATATYPES[value.dtype],
                     "shape": list(value.shape),
                     "data": value.reshape(-1),
                 }
@@ -103,7 +106,7 @@ class KServeApi:
 
 
 def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
-    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype.name], "shape": tensor.shape}
+    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": tensor.shape}
 
 
 def _input(tensor: Any, signature: ModelSignature) -> tuple[str, np.ndarray]:
@@ -111,13 +114,13 @@ def _input(tensor: Any, signature: ModelSignature) -> tuple[str, np.ndarray]:
     if not isinstance(tensor, dict) or any(field not in tensor for field in TENSOR_FIELDS):
         raise InvalidArgument(f"each input must be an object with {', '.join(TENSOR_FIELDS)}")
     name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
-    expected = DATATYPES[signature.input(name).dtype.name]
+    expected = DATATYPES[signature.input(name).dtype]
     if datatype != expected:
         raise InvalidArgument(f"input {name}: datatype {datatype}, the model expects {expected}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {shape}")
     values = json_tensors.array(name, tensor["data"], signature)
-    if values.size != int(np.prod(shape)):
+    if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
     return name, values.reshape(shape)
 

@@ -42,8 +42,16 @@ class Metrics:
             registry=self.registry,
         )
 
-    def count_request(self, model: str, version: int, status: str) -> None:
-        self._requests.labels(model, str(version), status).inc()
+    def request_counter(self, model: str, version: int) -> Callable[[str], None]:
+        """The function that counts one request to a version, by the status it ended with."""
+        counters: dict[str, Callable[[], None]] = {}
+
+        def count(status: str) -> None:
+            if status not in counters:
+                counters[status] = self._requests.labels(model, str(version), status).inc
+            counters[status]()
+
+        return count
 
     def batch_size_observer(self, model: str, version: int) -> Callable[[int], None]:
         """The function a version's batcher calls with the size of each batch it runs."""

@@ -9,7 +9,7 @@ event loop keeps parsing and answering requests meanwhile.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,38 +22,61 @@ from serving.metrics import Metrics
 OK = "OK"
 
 
+class _Served:
+    """What `Runner.run` needs of a version on every request, looked up once."""
+
+    __slots__ = ("batcher", "count")
+
+    def __init__(self, batcher: Batcher, count: Callable[[str], None]) -> None:
+        self.batcher = batcher
+        self.count = count
+
+
 class Runner:
-    """The batchers of the loaded versions, over one pool of `threads` batch threads."""
+    """The batchers of the loaded versions, over one shared pool of batch threads.
+
+    The pool has the server's `threads` (or more, if the first model to want threads asks for
+    more); a version whose `num_batch_threads` is 0 runs its batches on the event loop.
+    """
 
     def __init__(self, threads: int, metrics: Metrics | None = None) -> None:
-        self._pool = ThreadPoolExecutor(threads, "batch")
+        self._threads = threads
+        self._pool: ThreadPoolExecutor | None = None
         self.metrics = metrics or Metrics()
         # A version's batcher lives as long as the version: an unloaded one goes with its servable.
-        self._batchers: weakref.WeakKeyDictionary[Backend, Batcher] = weakref.WeakKeyDictionary()
+        self._served: weakref.WeakKeyDictionary[Backend, _Served] = weakref.WeakKeyDictionary()
 
     async def run(
         self, servable: Backend, inputs: Mapping[str, np.ndarray], outputs: Iterable[str] = ()
     ) -> dict[str, np.ndarray]:
         """The named outputs (all when `outputs` is empty) of `servable` for `inputs`."""
-        model = servable.path.parent.name  # its name in the repository
+        served = self._served.get(servable) or self._serve(servable)
         try:
             servable.signature.check_inputs(inputs)
             names = servable.signature.check_outputs(outputs)
-            answers = await self.batcher(servable).run(inputs)
+            answers = await served.batcher.run(inputs)
         except ServingError as exc:
-            self.metrics.count_request(model, servable.version, exc.code)
+            served.count(exc.code)
             raise
-        self.metrics.count_request(model, servable.version, OK)
+        served.count(OK)
         return {name: answers[name] for name in names}
 
     def batcher(self, servable: Backend) -> Batcher:
-        batcher = self._batchers.get(servable)
-        if batcher is None:
-            model = servable.path.parent.name  # its name in the repository
-            observe = self.metrics.batch_size_observer(model, servable.version)
-            batcher = Batcher(servable.run_batch, servable.batching, self._pool, observe)
-            self._batchers[servable] = batcher
-        return batcher
+        """The version's batcher (made on its first request)."""
+        return (self._served.get(servable) or self._serve(servable)).batcher
+
+    def _serve(self, servable: Backend) -> _Served:
+        model = servable.path.parent.name  # its name in the repository
+        observe = self.metrics.batch_size_observer(model, servable.version)
+        wanted = servable.batching.num_batch_threads
+        if wanted and self._pool is None:
+            self._pool = ThreadPoolExecutor(max(wanted, self._threads), "batch")
+        pool = self._pool if wanted else None
+        batcher = Batcher(servable.run_batch, servable.batching, pool, observe)
+        served = _Served(batcher, self.metrics.request_counter(model, servable.version))
+        self._served[servable] = served
+        return served
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._pool:
+            self._pool.shutdown(wait=True)

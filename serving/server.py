@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 from collections.abc import Callable, Sequence
@@ -103,6 +104,9 @@ async def _serve(
         lifespan="off",
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # no proxy in front by default: its middleware costs every request
+        server_header=False,
+        timeout_graceful_shutdown=GRACE_SECONDS,
     )
     rest = _Uvicorn(config)
     rest_task = asyncio.create_task(rest.serve(sockets=[rest_socket]))
@@ -116,6 +120,9 @@ async def _serve(
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
         log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")
+    # Everything loaded so far (TensorFlow's modules, the models) lives as long as the server: keep
+    # the cyclic garbage collector from walking it again, which paused requests for ~0.2 s.
+    gc.freeze()
     poller = asyncio.create_task(_poll(repository, poll_seconds))
     await stop.wait()
     log("shutting down")

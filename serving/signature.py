@@ -6,6 +6,7 @@ ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or cras
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -57,11 +58,11 @@ class ModelSignature:
             files=described["files"],
         )
 
-    @property
+    @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.inputs)
 
-    @property
+    @functools.cached_property
     def output_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.outputs)
 

@@ -9,6 +9,8 @@ The dtype tables are built once, at import.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
@@ -42,7 +44,7 @@ def to_ndarray(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = tuple(d.size for d in proto.tensor_shape.dim)
     if any(size < 0 for size in shape):
         raise InvalidArgument(f"tensor parsing error: {name}: shape {list(shape)}")
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     if proto.tensor_content:
         values = np.frombuffer(proto.tensor_content, dtype.newbyteorder("<"))
     else:

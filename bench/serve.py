@@ -1,0 +1,414 @@
+"""How fast is `zoo serve`? Requests/s and latency per protocol, concurrency and batching, in one run
+beside the in-process ONNX Runtime ceiling and a FastAPI + ONNX Runtime baseline.
+
+    python bench/serve.py [--seconds 5] [--concurrency 1 16 64] [--models cnn-mnist cnn-bn-cifar10]
+
+Everything runs on this machine over loopback and stops by itself. The models are trained for one
+short epoch and exported with the zoo CLI (any weights serve at the same speed). Each server under
+test is pinned to core 1 (`taskset -c 1`) and each load generator to core 0, so "one core" means one
+core: wrk (Debian's package) for REST, h2load (Debian's nghttp2-client) for gRPC, POSTing a
+length-prefixed PredictRequest with content-type application/grpc. One image per request.
+
+- Latency percentiles are the measured ones: wrk 4 reports the latency of each request it sent
+  (it makes no coordinated-omission correction; that is wrk2), and h2load's per-request log is read
+  for gRPC.
+- Errors are wrk's socket errors, timeouts and non-2xx answers; for gRPC, h2load's failed requests
+  plus the answers whose grpc-status was not OK, which h2load cannot see in the trailers: the
+  server's own `:tensorflow:serving:request_count` by status, read before and after each run.
+- The mean batch size is the server's `:tensorflow:serving:batching:processed_batch_size`
+  histogram over the run (sum / count).
+- The ceiling is ONNX Runtime in this process, pinned to core 1, with the server's session
+  options, at batch 1 and 32; the baseline is FastAPI on uvicorn calling `session.run` once per
+  request on the TF Serving REST body, measured with the same wrk command.
+
+The table is printed and written to bench/results/serve.md with the machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import results_file
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "serve.md"
+SERVER_CORE, CLIENT_CORE = "1", "0"
+PROTOCOLS = ("tfs-rest", "v2-rest", "tfs-grpc")
+GRPC_PATH = "/tensorflow.serving.PredictionService/Predict"
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local file = io.open(os.getenv("ZOO_BODY"), "rb")
+wrk.body = file:read("*a")
+file:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("ZOO %d %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    e.connect + e.read + e.write, e.timeout, e.status, latency:percentile(50),
+    latency:percentile(99), latency.max))
+end
+"""
+READY_SECONDS = 120
+
+
+def zoo(*args: str) -> None:
+    subprocess.run([str(Path(sys.executable).parent / "zoo"), *args], check=True, cwd=ROOT)
+
+
+def prepare(work: Path, models: list[str]) -> Path:
+    """Train each model for one short epoch and export it, unless an export is already there."""
+    model_dir = work / "models"
+    for name in models:
+        if not (model_dir / name / "1").is_dir():
+            runs = str(work / "runs")
+            zoo("train", name, "--epochs", "1", "--limit", "512", "--runs-dir", runs)
+            zoo("export", name, "--runs-dir", runs, "--model-dir", str(model_dir))
+    return model_dir
+
+
+def example(model_dir: Path, name: str) -> np.ndarray:
+    """One real test image of the model's data set, as raw 0-255 pixels, batch of one."""
+    import zoo as zoo_library
+    from zoo import data
+
+    spec = zoo_library.get_spec(name)
+    images, _ = data.load(spec.dataset, "test")
+    return np.asarray(images[:1], np.float32).reshape(1, *spec.input.shape)
+
+
+def bodies(name: str, image: np.ndarray, work: Path) -> dict[str, Path]:
+    """The request body of each protocol, written once to a file the load generators read."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving.tensor_proto import from_ndarray
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    from_ndarray(image, request.inputs["images"])
+    message = request.SerializeToString()
+    contents = {
+        "tfs-rest": json.dumps({"instances": image.tolist()}).encode(),
+        "v2-rest": json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "images",
+                        "shape": list(image.shape),
+                        "datatype": "FP32",
+                        "data": image.ravel().tolist(),
+                    }
+                ]
+            }
+        ).encode(),
+        "tfs-grpc": b"\0" + len(message).to_bytes(4, "big") + message,
+    }
+    paths = {}
+    for protocol, content in contents.items():
+        paths[protocol] = work / f"{name}.{protocol}.body"
+        paths[protocol].write_bytes(content)
+    return paths
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no answer from {url}")
+
+
+@contextlib.contextmanager
+def pinned_server(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CORE, *command], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_ready(ready_url, process)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def metrics(rest: str) -> dict[tuple[str, tuple], float]:
+    """The server's Prometheus samples: (name, sorted labels) -> value."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{rest}/monitoring/prometheus/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def server_counts(before: dict, after: dict, model: str) -> tuple[float, float]:
+    """(answers that were not OK, mean batch size) of `model` between two metric readings."""
+
+    def delta(name: str, **labels: str) -> float:
+        return sum(
+            after[key] - before.get(key, 0.0)
+            for key in after
+            if key[0] == name and all((k, v) in key[1] for k, v in labels.items())
+        )
+
+    requests = ":tensorflow:serving:request_count_total"
+    failed = delta(requests, model_name=model) - delta(requests, model_name=model, status="OK")
+    batch = ":tensorflow:serving:batching:processed_batch_size"
+    count = delta(f"{batch}_count", model_name=model)
+    return failed, (delta(f"{batch}_sum", model_name=model) / count if count else float("nan"))
+
+
+def wrk(url: str, body: Path, connections: int, seconds: float, script: Path) -> dict:
+    command = [
+        *("taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"),
+        *("--timeout", "5s", "-s", str(script), url),
+    ]
+    output = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ZOO_BODY": str(body)},
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    requests, duration, socket_errors, timeouts, status, p50, p99, _ = map(
+        int, re.search(r"^ZOO (.*)$", output, re.M)[1].split()
+    )
+    return {
+        "rps": requests / (duration / 1e6),
+        "p50_ms": p50 / 1e3,
+        "p99_ms": p99 / 1e3,
+        "errors": socket_errors + timeouts + status,
+    }
+
+
+def h2load(url: str, body: Path, connections: int, seconds: float, work: Path) -> dict:
+    log = work / "h2load.log"
+    command = [
+        *("taskset", "-c", CLIENT_CORE, "h2load", "-t1", f"-c{connections}", "-m1"),
+        *("-D", f"{seconds:g}", "-d", str(body), "--log-file", str(log)),
+        *("-H", "content-type: application/grpc", "-H", "te: trailers", url),
+    ]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=seconds + 60
+    ).stdout
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", output)
+    failed = int(done[1]) - int(done[2])
+    entries = np.loadtxt(log, dtype=np.int64, ndmin=2)  # start (µs), HTTP status, elapsed (µs)
+    span = (entries[:, 0].max() + entries[:, 2].max() - entries[:, 0].min()) / 1e6
+    latencies = entries[:, 2] / 1e3
+    return {
+        "rps": len(entries) / span,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "p99_ms": float(np.percentile(latencies, 99)),
+        "errors": failed + int((entries[:, 1] != 200).sum()),
+    }
+
+
+def load(protocol, urls, body, connections, seconds, work, script) -> dict:
+    if protocol == "tfs-grpc":
+        return h2load(urls[protocol], body, connections, seconds, work)
+    return wrk(urls[protocol], body, connections, seconds, script)
+
+
+def measure_zoo(model_dir, models, files, args, work, script, batching: bool) -> list[dict]:
+    rest_port, grpc_port = free_port(), free_port()
+    rest = f"http://127.0.0.1:{rest_port}"
+    command = [
+        *(str(Path(sys.executable).parent / "zoo"), "serve", "--model-dir", str(model_dir)),
+        *("--rest-port", str(rest_port), "--grpc-port", str(grpc_port)),
+        "--enable-batching" if batching else "--no-batching",
+    ]
+    rows = []
+    log = work / f"serve-{'batching' if batching else 'no-batching'}.log"
+    with pinned_server(command, f"{rest}/v1/models/{models[0]}", log):
+        for name in models:
+            urls = {
+                "tfs-rest": f"{rest}/v1/models/{name}:predict",
+                "v2-rest": f"{rest}/v2/models/{name}/infer",
+                "tfs-grpc": f"http://127.0.0.1:{grpc_port}{GRPC_PATH}",
+            }
+            for protocol in PROTOCOLS:
+                body = files[name][protocol]
+                load(protocol, urls, body, 4, 1, work, script)  # warm up
+                for connections in args.concurrency:
+                    before = metrics(rest)
+                    result = load(protocol, urls, body, connections, args.seconds, work, script)
+                    failed, mean_batch = server_counts(before, metrics(rest), name)
+                    if protocol == "tfs-grpc":
+                        result["errors"] += int(failed)
+                    row = {"model": name, "path": f"zoo {protocol}", "batching": batching}
+                    rows.append({**row, "c": connections, **result, "mean_batch": mean_batch})
+                    print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def measure_baseline(model_dir, models, files, args, work, script) -> list[dict]:
+    rows = []
+    for name in models:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/v1/models/{name}:predict"
+        baseline = Path(__file__).with_name("fastapi_baseline.py")
+        command = [sys.executable, str(baseline), str(model_dir / name / "1"), str(port)]
+        with pinned_server(command, f"http://127.0.0.1:{port}/health", work / "fastapi.log"):
+            body = files[name]["tfs-rest"]
+            wrk(url, body, 4, 1, script)
+            for connections in args.concurrency:
+                result = wrk(url, body, connections, args.seconds, script)
+                row = {"model": name, "path": "FastAPI + ORT", "batching": False}
+                rows.append({**row, "c": connections, **result, "mean_batch": 1.0})
+                print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def ceiling(version_dir: str) -> dict[str, float]:
+    """Images/s of in-process ONNX Runtime with the server's options, batch 1 and batch 32."""
+    import onnxruntime
+
+    from serving.backends import session_options
+
+    session = onnxruntime.InferenceSession(
+        str(Path(version_dir) / "model.onnx"), session_options(), providers=["CPUExecutionProvider"]
+    )
+    (given,) = session.get_inputs()
+    example_shape = [int(d) for d in given.shape[1:]]
+    rates = {}
+    for batch in (1, 32):
+        x = np.random.default_rng(0).uniform(0, 255, (batch, *example_shape)).astype(np.float32)
+        for _ in range(20):
+            session.run(None, {given.name: x})
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < 2.0:
+            session.run(None, {given.name: x})
+            runs += 1
+        rates[f"batch {batch}"] = runs * batch / (time.perf_counter() - start)
+    return rates
+
+
+def format_row(row: dict, ceiling_rate: float | None = None, baseline: float | None = None) -> str:
+    cells = [
+        row["model"],
+        row["path"],
+        "on" if row["batching"] else "off",
+        str(row["c"]),
+        f"{row['rps']:,.0f}",
+        f"{row['p50_ms']:.2f}",
+        f"{row['p99_ms']:.2f}",
+        str(row["errors"]),
+        "-" if row["mean_batch"] != row["mean_batch"] else f"{row['mean_batch']:.1f}",
+    ]
+    if ceiling_rate:
+        cells.append(f"{row['rps'] / ceiling_rate:.2f}")
+    if baseline:
+        cells.append(f"{row['rps'] / baseline:.2f}x")
+    return " | ".join(cells)
+
+
+HEAD = [
+    "model",
+    "server, protocol",
+    "batching",
+    "c",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "mean batch",
+    "of ceiling",
+    "vs FastAPI",
+]
+
+
+def table(rows: list[dict], ceilings: dict[str, dict[str, float]]) -> str:
+    baseline = {(r["model"], r["c"]): r["rps"] for r in rows if r["path"] == "FastAPI + ORT"}
+    lines = []
+    for row in rows:
+        cells = format_row(
+            row, ceilings[row["model"]]["batch 32"], baseline[row["model"], row["c"]]
+        )
+        lines.append(cells.split(" | "))
+    ceiling_lines = [
+        f"- {name}: in-process ONNX Runtime, one core: "
+        + ", ".join(f"{rate:,.0f} img/s at {batch}" for batch, rate in rates.items())
+        for name, rates in ceilings.items()
+    ]
+    note = "'of ceiling': req/s over the in-process rate at batch 32 (one image per request)."
+    return "\n".join([results_file.markdown_table(HEAD, lines), "", *ceiling_lines, "", note])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="each load run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--models", nargs="+", default=["cnn-mnist", "cnn-bn-cifar10"])
+    parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "serve")
+    parser.add_argument("--ceiling", metavar="VERSION_DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ceiling:
+        print(json.dumps(ceiling(args.ceiling)))
+        return
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    model_dir = prepare(args.work, args.models)
+    files = {n: bodies(n, example(model_dir, n), args.work) for n in args.models}
+    script = args.work / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    ceilings = {}
+    for name in args.models:
+        command = ["taskset", "-c", SERVER_CORE, sys.executable, __file__]
+        answer = subprocess.run(
+            [*command, "--ceiling", str(model_dir / name / "1")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ceilings[name] = json.loads(answer.stdout.splitlines()[-1])
+        print(name, "ceiling", ceilings[name], flush=True)
+    rows = measure_baseline(model_dir, args.models, files, args, args.work, script)
+    for batching in (True, False):
+        rows += measure_zoo(model_dir, args.models, files, args, args.work, script, batching)
+    rows.sort(key=lambda r: (args.models.index(r["model"]), r["path"], not r["batching"], r["c"]))
+    text = table(rows, ceilings)
+    print(text)
+    provenance = results_file.provenance()
+    header = (
+        f"# python bench/serve.py --seconds {args.seconds:g} --concurrency "
+        f"{' '.join(map(str, args.concurrency))}   ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{provenance['machine']}; server on core {SERVER_CORE}, load generator on core {CLIENT_CORE})\n"
+        f"# {', '.join(f'{k} {v}' for k, v in provenance['versions'].items())}\n\n"
+    )
+    with tempfile.NamedTemporaryFile("w", dir=RESULTS.parent, delete=False) as out:
+        out.write(header + text + "\n")
+    os.replace(out.name, RESULTS)
+
+
+if __name__ == "__main__":
+    main()
