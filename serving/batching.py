@@ -184,21 +184,23 @@ def batch_size(inputs: Inputs) -> int:
 
 
 class Batcher:
-    """The queue and batch scheduler of one model version.
+    """The queue and batch scheduler of one model version, on the event loop `loop`.
 
     `run_batch` computes every output for checked inputs; it is called in `executor`, at most
     `num_batch_threads` batches at a time, or on the loop when `executor` is None. All methods are
-    called on the event loop.
+    called on the loop.
     """
 
     def __init__(
         self,
         run_batch: RunBatch,
         parameters: BatchingParameters,
+        loop: asyncio.AbstractEventLoop,
         executor: Executor | None,
         observe: Callable[[int], None] = lambda size: None,
     ) -> None:
         self._run_batch = run_batch
+        self._loop = loop
         self.parameters = parameters
         self._executor = executor
         self._observe = observe
@@ -214,15 +216,13 @@ class Batcher:
 
     async def run(self, inputs: Inputs) -> Outputs:
         """Every output for `inputs`, computed in whichever batches they join."""
-        size = batch_size(inputs)
-        loop = asyncio.get_running_loop()
-        parts = self._split(inputs, size)
-        futures = self._enqueue(parts, loop)
-        self._schedule_soon(loop)
+        parts = self._split(inputs, batch_size(inputs))
+        futures = [self._loop.create_future() for _ in parts]
+        self._enqueue(parts, futures)
+        self._schedule_soon()
         if len(futures) == 1:
             return await futures[0]
-        answers = await asyncio.gather(*futures)
-        return {name: np.concatenate([a[name] for a in answers]) for name in answers[0]}
+        return _joined(await asyncio.gather(*futures))
 
     def _split(self, inputs: Inputs, size: int) -> list[tuple[Inputs, int]]:
         limit = self.parameters.max_batch_size
@@ -236,8 +236,9 @@ class Batcher:
             for start in range(0, size, limit)
         ]
 
-    def _enqueue(self, parts: list[tuple[Inputs, int]], loop) -> list[asyncio.Future]:
-        """Queue a request's parts, or refuse it whole when the queue is full.
+    def _enqueue(self, parts: list[tuple[Inputs, int]], futures: list[asyncio.Future]) -> None:
+        """Queue a request's parts with the futures that get their answers, or refuse it whole
+        when the queue is full.
 
         A request is refused when it needs a new batch and `max_enqueued_batches` are already
         waiting. One that is admitted is queued whole, even if its parts take the queue past the
@@ -257,18 +258,14 @@ class Batcher:
         if not joins and len(self._queue) >= parameters.max_enqueued_batches:
             raise Unavailable(QUEUE_FULL)
         now = time.monotonic()
-        futures = []
-        for inputs, size in parts:
+        for (inputs, size), future in zip(parts, futures, strict=True):
             if not joins:
                 last = _Batch(_key(inputs), now)
                 self._queue.append(last)
-            future = loop.create_future()
             last.parts.append((inputs, size, future))
             last.size += size
-            futures.append(future)
-        return futures
 
-    def _schedule_soon(self, loop) -> None:
+    def _schedule_soon(self) -> None:
         """Schedule at the end of this turn of the loop, unless that is already on its way.
 
         A batch-timeout timer is cut short once the batch it waits for is full or closed.
@@ -279,7 +276,7 @@ class Batcher:
             self._timer.cancel()
             self._timer = None
         if self._pending is None:
-            self._pending = loop.call_soon(self._schedule)
+            self._pending = self._loop.call_soon(self._schedule)
 
     def _schedule(self) -> None:
         """Hand the queue's batches to free batch threads, oldest first.
@@ -288,14 +285,13 @@ class Batcher:
         meanwhile are read (and join the next batch) before it runs.
         """
         self._pending = self._timer = None
-        loop = asyncio.get_running_loop()
         timeout = self.parameters.batch_timeout_micros / 1e6
         while self._idle and self._queue:
             batch = self._queue[0]
             if len(self._queue) == 1 and batch.size < self.parameters.max_batch_size and timeout:
                 wait = batch.started + timeout - time.monotonic()
                 if wait > 0:  # still open and may grow: look again when its time is up
-                    self._timer = loop.call_later(wait, self._schedule)
+                    self._timer = self._loop.call_later(wait, self._schedule)
                     return
             self._queue.popleft()
             self._idle -= 1
@@ -304,9 +300,9 @@ class Batcher:
                 self._observe(batch.size)
                 if self._executor is None:
                     self._finish(batch, None, self._run_batch(inputs))
-                    self._schedule_soon(loop)
+                    self._schedule_soon()
                     return
-                done = loop.run_in_executor(self._executor, self._run_batch, inputs)
+                done = self._loop.run_in_executor(self._executor, self._run_batch, inputs)
             except Exception as exc:  # the model failed, or out of memory: its requests fail
                 self._finish(batch, exc, {})
                 continue
@@ -345,6 +341,11 @@ class Batcher:
             start += size
 
 
+def _joined(answers: list[Outputs]) -> Outputs:
+    """The answers to a split request's parts, put back together in order."""
+    return {name: np.concatenate([a[name] for a in answers]) for name in answers[0]}
+
+
 def _key(inputs: Inputs) -> tuple:
     """What requests must share to be merged: each input's name, dtype and example shape."""
-    return tuple((name, value.dtype.str, value.shape[1:]) for name, value in inputs.items())
+    return tuple((name, value.dtype, value.shape[1:]) for name, value in inputs.items())

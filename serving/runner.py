@@ -8,8 +8,10 @@ event loop keeps parsing and answering requests meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,15 +33,29 @@ class _Served:
         self.batcher = batcher
         self.count = count
 
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[None]:
+        """Count the request by how it ends: OK, or the code of the ServingError it raised."""
+        try:
+            yield
+        except ServingError as exc:
+            self.count(exc.code)
+            raise
+        self.count(OK)
+
 
 class Runner:
-    """The batchers of the loaded versions, over one shared pool of batch threads.
+    """The batchers of the loaded versions on the serving `loop`, over one shared pool of batch
+    threads.
 
     The pool has the server's `threads` (or more, if the first model to want threads asks for
     more); a version whose `num_batch_threads` is 0 runs its batches on the event loop.
     """
 
-    def __init__(self, threads: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, threads: int, metrics: Metrics | None = None
+    ) -> None:
+        self._loop = loop
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self.metrics = metrics or Metrics()
@@ -51,14 +67,9 @@ class Runner:
     ) -> dict[str, np.ndarray]:
         """The named outputs (all when `outputs` is empty) of `servable` for `inputs`."""
         served = self._served.get(servable) or self._serve(servable)
-        try:
-            servable.signature.check_inputs(inputs)
-            names = servable.signature.check_outputs(outputs)
+        with served.counted():
+            names = _checked(servable, inputs, outputs)
             answers = await served.batcher.run(inputs)
-        except ServingError as exc:
-            served.count(exc.code)
-            raise
-        served.count(OK)
         return {name: answers[name] for name in names}
 
     def batcher(self, servable: Backend) -> Batcher:
@@ -72,7 +83,7 @@ class Runner:
         if wanted and self._pool is None:
             self._pool = ThreadPoolExecutor(max(wanted, self._threads), "batch")
         pool = self._pool if wanted else None
-        batcher = Batcher(servable.run_batch, servable.batching, pool, observe)
+        batcher = Batcher(servable.run_batch, servable.batching, self._loop, pool, observe)
         served = _Served(batcher, self.metrics.request_counter(model, servable.version))
         self._served[servable] = served
         return served
@@ -80,3 +91,11 @@ class Runner:
     def close(self) -> None:
         if self._pool:
             self._pool.shutdown(wait=True)
+
+
+def _checked(
+    servable: Backend, inputs: Mapping[str, np.ndarray], outputs: Iterable[str]
+) -> tuple[str, ...]:
+    """The outputs to answer with, once the inputs are known to fit the signature."""
+    servable.signature.check_inputs(inputs)
+    return servable.signature.check_outputs(outputs)

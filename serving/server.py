@@ -90,7 +90,8 @@ async def _serve(
     poll_seconds: float,
     log: Callable[[str], None],
 ) -> None:
-    runner = Runner(repository.batching.num_batch_threads)
+    loop = asyncio.get_running_loop()
+    runner = Runner(loop, repository.batching.num_batch_threads)
     grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
     add_services(grpc_server, repository, runner)
     try:
@@ -111,7 +112,6 @@ async def _serve(
     rest = _Uvicorn(config)
     rest_task = asyncio.create_task(rest.serve(sockets=[rest_socket]))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     rest_host, rest_port = rest_socket.getsockname()[:2]
@@ -123,6 +123,7 @@ async def _serve(
     # Everything loaded so far (TensorFlow's modules, the models) lives as long as the server: keep
     # the cyclic garbage collector from walking it again, which paused requests for ~0.2 s.
     gc.freeze()
+
     poller = asyncio.create_task(_poll(repository, poll_seconds))
     await stop.wait()
     log("shutting down")

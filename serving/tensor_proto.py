@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 from serving.errors import InvalidArgument
 
@@ -72,8 +72,9 @@ def _dtype_name(datatype: int) -> str:
 
 
 def from_ndarray(array: np.ndarray, into: tensor_pb2.TensorProto) -> None:
-    """Write a numeric answer into `into`: dtype, shape and `tensor_content`."""
+    """Write a numeric answer into `into`: dtype, shape and little-endian `tensor_content`."""
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
     into.dtype = _DATATYPE[array.dtype.newbyteorder("=")]
-    for size in array.shape:
-        into.tensor_shape.dim.add(size=size)
-    into.tensor_content = np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
+    into.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape)
+    into.tensor_content = array.tobytes()
