@@ -1,7 +1,7 @@
 """How fast is `zoo serve`? Requests/s and latency per protocol, concurrency and batching, in one run
 beside the in-process ONNX Runtime ceiling and a FastAPI + ONNX Runtime baseline.
 
-    python bench/serve.py [--seconds 5] [--concurrency 1 16 64] [--models cnn-mnist cnn-bn-cifar10]
+    python bench/serve.py [--seconds 4] [--repeat 3] [--concurrency 1 16 64] [--models ...]
 
 Everything runs on this machine over loopback and stops by itself. The models are trained for one
 short epoch and exported with the zoo CLI (any weights serve at the same speed). Each server under
@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +213,7 @@ def wrk(url: str, body: Path, connections: int, seconds: float, script: Path) ->
 
 def h2load(url: str, body: Path, connections: int, seconds: float, work: Path) -> dict:
     log = work / "h2load.log"
+    log.unlink(missing_ok=True)  # h2load appends to it
     command = [
         *("taskset", "-c", CLIENT_CORE, "h2load", "-t1", f"-c{connections}", "-m1"),
         *("-D", f"{seconds:g}", "-d", str(body), "--log-file", str(log)),
@@ -220,16 +222,15 @@ def h2load(url: str, body: Path, connections: int, seconds: float, work: Path) -
     output = subprocess.run(
         command, capture_output=True, text=True, check=True, timeout=seconds + 60
     ).stdout
+    rate = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", output)[1])
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", output)
-    failed = int(done[1]) - int(done[2])
     entries = np.loadtxt(log, dtype=np.int64, ndmin=2)  # start (µs), HTTP status, elapsed (µs)
-    span = (entries[:, 0].max() + entries[:, 2].max() - entries[:, 0].min()) / 1e6
     latencies = entries[:, 2] / 1e3
     return {
-        "rps": len(entries) / span,
+        "rps": rate,
         "p50_ms": float(np.percentile(latencies, 50)),
         "p99_ms": float(np.percentile(latencies, 99)),
-        "errors": failed + int((entries[:, 1] != 200).sum()),
+        "errors": int(done[1]) - int(done[2]) + int((entries[:, 1] != 200).sum()),
     }
 
 
@@ -237,6 +238,12 @@ def load(protocol, urls, body, connections, seconds, work, script) -> dict:
     if protocol == "tfs-grpc":
         return h2load(urls[protocol], body, connections, seconds, work)
     return wrk(urls[protocol], body, connections, seconds, script)
+
+
+def median_run(measure, repeat: int) -> dict:
+    """The run with the median req/s of `repeat` runs (its latencies), with every run's errors."""
+    results = sorted((measure() for _ in range(repeat)), key=lambda r: r["rps"])
+    return {**results[len(results) // 2], "errors": sum(r["errors"] for r in results)}
 
 
 def measure_zoo(model_dir, models, files, args, work, script, batching: bool) -> list[dict]:
@@ -261,7 +268,10 @@ def measure_zoo(model_dir, models, files, args, work, script, batching: bool) ->
                 load(protocol, urls, body, 4, 1, work, script)  # warm up
                 for connections in args.concurrency:
                     before = metrics(rest)
-                    result = load(protocol, urls, body, connections, args.seconds, work, script)
+                    run = partial(
+                        load, protocol, urls, body, connections, args.seconds, work, script
+                    )
+                    result = median_run(run, args.repeat)
                     failed, mean_batch = server_counts(before, metrics(rest), name)
                     if protocol == "tfs-grpc":
                         result["errors"] += int(failed)
@@ -282,7 +292,8 @@ def measure_baseline(model_dir, models, files, args, work, script) -> list[dict]
             body = files[name]["tfs-rest"]
             wrk(url, body, 4, 1, script)
             for connections in args.concurrency:
-                result = wrk(url, body, connections, args.seconds, script)
+                run = partial(wrk, url, body, connections, args.seconds, script)
+                result = median_run(run, args.repeat)
                 row = {"model": name, "path": "FastAPI + ORT", "batching": False}
                 rows.append({**row, "c": connections, **result, "mean_batch": 1.0})
                 print(format_row(rows[-1]), flush=True)
@@ -366,8 +377,9 @@ def table(rows: list[dict], ceilings: dict[str, dict[str, float]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="each load run")
+    parser.add_argument("--seconds", type=float, default=4.0, help="each load run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median is kept")
     parser.add_argument("--models", nargs="+", default=["cnn-mnist", "cnn-bn-cifar10"])
     parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "serve")
     parser.add_argument("--ceiling", metavar="VERSION_DIR", help=argparse.SUPPRESS)
@@ -400,7 +412,7 @@ def main() -> None:
     print(text)
     provenance = results_file.provenance()
     header = (
-        f"# python bench/serve.py --seconds {args.seconds:g} --concurrency "
+        f"# python bench/serve.py --seconds {args.seconds:g} --repeat {args.repeat} --concurrency "
         f"{' '.join(map(str, args.concurrency))}   ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{provenance['machine']}; server on core {SERVER_CORE}, load generator on core {CLIENT_CORE})\n"
         f"# {', '.join(f'{k} {v}' for k, v in provenance['versions'].items())}\n\n"
