@@ -21,7 +21,8 @@ length-prefixed PredictRequest with content-type application/grpc. One image per
   options, at batch 1 and 32; the baseline is FastAPI on uvicorn calling `session.run` once per
   request on the TF Serving REST body, measured with the same wrk command.
 
-The table is printed and written to bench/results/serve.md with the machine and versions.
+The table is printed and written to bench/results/serve.md (`--out`) with the machine and
+versions. `tests/test_bench_serve.py` runs a short profile of it in the suite.
 """
 
 from __future__ import annotations
@@ -382,6 +383,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median is kept")
     parser.add_argument("--models", nargs="+", default=["cnn-mnist", "cnn-bn-cifar10"])
     parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "serve")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the table is written")
     parser.add_argument("--ceiling", metavar="VERSION_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling:
@@ -417,9 +419,9 @@ def main() -> None:
         f"{provenance['machine']}; server on core {SERVER_CORE}, load generator on core {CLIENT_CORE})\n"
         f"# {', '.join(f'{k} {v}' for k, v in provenance['versions'].items())}\n\n"
     )
-    with tempfile.NamedTemporaryFile("w", dir=RESULTS.parent, delete=False) as out:
+    with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False) as out:
         out.write(header + text + "\n")
-    os.replace(out.name, RESULTS)
+    os.replace(out.name, args.out)
 
 
 if __name__ == "__main__":
