@@ -209,11 +209,6 @@ class Batcher:
         self._pending: asyncio.Handle | None = None  # a scheduling call already on its way
         self._timer: asyncio.TimerHandle | None = None  # a batch timeout being waited for
 
-    @property
-    def queued(self) -> int:
-        """The examples waiting for a batch thread."""
-        return sum(batch.size for batch in self._queue)
-
     async def run(self, inputs: Inputs) -> Outputs:
         """Every output for `inputs`, computed in whichever batches they join."""
         parts = self._split(inputs, batch_size(inputs))

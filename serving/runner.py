@@ -1,9 +1,9 @@
-"""The one way every front end reaches a model: check the request, batch it, run it off the loop.
+"""The one way every front end reaches a model: check the request, count it, batch it.
 
 The REST, gRPC and KServe v2 front ends all call `Runner.run`, so they share each version's batcher
-and its queue bound; none of them calls a backend directly. Batches run in a pool of
-`num_batch_threads` threads; ONNX Runtime and TensorFlow release the GIL while they compute, so the
-event loop keeps parsing and answering requests meanwhile.
+and its queue bound; none of them calls a backend directly. Batches run on the event loop itself
+(the default on one core) or in a pool of `num_batch_threads` threads, where ONNX Runtime and
+TensorFlow release the GIL while they compute and the loop keeps parsing and answering requests.
 """
 
 from __future__ import annotations
@@ -71,10 +71,6 @@ class Runner:
             names = _checked(servable, inputs, outputs)
             answers = await served.batcher.run(inputs)
         return {name: answers[name] for name in names}
-
-    def batcher(self, servable: Backend) -> Batcher:
-        """The version's batcher (made on its first request)."""
-        return (self._served.get(servable) or self._serve(servable)).batcher
 
     def _serve(self, servable: Backend) -> _Served:
         model = servable.path.parent.name  # its name in the repository
