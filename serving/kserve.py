@@ -2,8 +2,9 @@
 
 With it, KServe, Triton and MLServer clients talk to `zoo serve` too: server liveness and
 readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major order,
-flat or nested, reshaped to `shape`). Refusals are the protocol's `{"error": ...}`: 404 for an
-unknown model or version, 400 for anything else. The binary tensor extension is not spoken; its
+flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy). Refusals are the
+protocol's `{"error": ...}`: 404 for an unknown model or version, 503 for a full batch queue, 400
+for anything else. The binary tensor extension is not spoken; its
 bodies are not JSON and get a 400.
 """
 

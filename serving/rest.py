@@ -28,8 +28,7 @@ ROUTE = re.compile(
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
 )
-# every other refusal of a request is a 400, as in TF Serving
-HTTP_STATUS = {NOT_FOUND: 404, UNAVAILABLE: 503}
+HTTP_STATUS = {NOT_FOUND: 404, UNAVAILABLE: 503}  # every other refusal is a 400, as in TF Serving
 EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
 log = logging.getLogger(__name__)
 JSON = b"application/json"
