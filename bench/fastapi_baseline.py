@@ -13,7 +13,7 @@ import onnxruntime
 import uvicorn
 from fastapi import FastAPI, Request
 
-from serving.backends import session_options
+from serving.backends import onnx_session
 
 app = FastAPI()
 session: onnxruntime.InferenceSession
@@ -39,7 +39,5 @@ async def predict(name: str, request: Request) -> dict:
 
 if __name__ == "__main__":
     version_dir, port = Path(sys.argv[1]), int(sys.argv[2])
-    session = onnxruntime.InferenceSession(
-        str(version_dir / "model.onnx"), session_options(), providers=["CPUExecutionProvider"]
-    )
+    session = onnx_session(version_dir / "model.onnx")
     uvicorn.run(app, port=port, log_level="error", access_log=False)

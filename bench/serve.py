@@ -80,7 +80,7 @@ def prepare(work: Path, models: list[str]) -> Path:
     return model_dir
 
 
-def example(model_dir: Path, name: str) -> np.ndarray:
+def example(name: str) -> np.ndarray:
     """One real test image of the model's data set, as raw 0-255 pixels, batch of one."""
     import zoo as zoo_library
     from zoo import data
@@ -303,13 +303,9 @@ def measure_baseline(model_dir, models, files, args, work, script) -> list[dict]
 
 def ceiling(version_dir: str) -> dict[str, float]:
     """Images/s of in-process ONNX Runtime with the server's options, batch 1 and batch 32."""
-    import onnxruntime
+    from serving.backends import onnx_session
 
-    from serving.backends import session_options
-
-    session = onnxruntime.InferenceSession(
-        str(Path(version_dir) / "model.onnx"), session_options(), providers=["CPUExecutionProvider"]
-    )
+    session = onnx_session(Path(version_dir) / "model.onnx")
     (given,) = session.get_inputs()
     example_shape = [int(d) for d in given.shape[1:]]
     rates = {}
@@ -392,7 +388,7 @@ def main() -> None:
 
     args.work.mkdir(parents=True, exist_ok=True)
     model_dir = prepare(args.work, args.models)
-    files = {n: bodies(n, example(model_dir, n), args.work) for n in args.models}
+    files = {n: bodies(n, example(n), args.work) for n in args.models}
     script = args.work / "post.lua"
     script.write_text(WRK_SCRIPT)
     ceilings = {}

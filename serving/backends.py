@@ -6,9 +6,9 @@ and releases the GIL while it computes. `--backend tf` runs the SavedModel exact
 ONNX Runtime's session options, chosen for a small CPU server (docs/PERFORMANCE.md measures them):
 every graph optimization (ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout
 transforms), one intra-op and one inter-op thread, sequential execution and no spinning. Parallelism
-comes from the batch threads (one per core by default) and from batching itself: a thread pool per
-run would only fight the batch threads for the same cores, and spinning threads burn a core that
-the event loop needs for parsing requests.
+comes from batching and from the batch threads (one per core beyond the event loop's): a thread
+pool per run would only fight them for the same cores, and spinning threads burn a core that the
+event loop needs for parsing requests.
 """
 
 from __future__ import annotations
@@ -37,15 +37,9 @@ class Backend:
         self.path = version_dir
         self.version = int(version_dir.name)
         self.signature = ModelSignature.read(version_dir)
-        self._outputs = self.signature.output_names
 
     def run_batch(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every output, for inputs that `signature.check_inputs` accepted."""
-        return self._run(inputs, self._outputs)
-
-    def _run(
-        self, inputs: Mapping[str, np.ndarray], outputs: tuple[str, ...]
-    ) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
 
@@ -55,17 +49,12 @@ class OnnxBackend(Backend):
     platform = "onnxruntime_onnx"
 
     def __init__(self, version_dir: Path) -> None:
-        import onnxruntime
-
         super().__init__(version_dir)
-        model = version_dir / self.signature.files.get("onnx", "model.onnx")
-        self._session = onnxruntime.InferenceSession(
-            str(model), session_options(), providers=["CPUExecutionProvider"]
-        )
-        self._names = list(self._outputs)
+        self._session = onnx_session(version_dir / self.signature.files.get("onnx", "model.onnx"))
+        self._names = list(self.signature.output_names)
 
-    def _run(self, inputs, outputs):
-        return dict(zip(outputs, self._session.run(self._names, inputs), strict=True))
+    def run_batch(self, inputs):
+        return dict(zip(self._names, self._session.run(self._names, inputs), strict=True))
 
 
 class TfBackend(Backend):
@@ -79,13 +68,14 @@ class TfBackend(Backend):
         super().__init__(version_dir)
         self._function = tf.saved_model.load(str(version_dir)).signatures[SIGNATURE_NAME]
 
-    def _run(self, inputs, outputs):
+    def run_batch(self, inputs):
         answers = self._function(**inputs)
-        return {name: answers[name].numpy() for name in outputs}
+        return {name: answers[name].numpy() for name in self.signature.output_names}
 
 
-def session_options():
-    """The ONNX Runtime options stated in this module's docstring."""
+def onnx_session(model: Path):
+    """An ONNX Runtime CPU session on `model` with the options stated in this module's docstring
+    (also what bench/serve.py measures its ceiling and baseline with)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -95,7 +85,7 @@ def session_options():
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return options
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 def load(version_dir: Path, backend: str) -> Backend:

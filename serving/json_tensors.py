@@ -14,7 +14,7 @@ mixed arrays, odd keys) is read by orjson and NumPy as before, with the same err
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -52,26 +52,37 @@ _SIGNATURE_NAME = "signature_name"
 _parser = simdjson.Parser()  # one parser, reused: its buffers are allocated once
 
 
-def fast_predict_inputs(
-    body: bytes, signature: ModelSignature
-) -> tuple[str, dict[str, np.ndarray], str | None] | None:
-    """(format, inputs, signature name) of the common :predict body; None for any other body."""
-    if len(signature.inputs) != 1 or signature.inputs[0].dtype.kind != "f":
-        return None
+def _one_float_input(signature: ModelSignature) -> TensorSpec | None:
+    """The signature's input when it has one, of a float dtype: what the fast paths read."""
+    (tensor, *others) = signature.inputs
+    return None if others or tensor.dtype.kind != "f" else tensor
+
+
+def _read_fast(body: bytes, read: Callable[[Any], Any]) -> Any:
+    """`read` of simdjson's document of `body`, or None when simdjson cannot parse the body or
+    `read` finds something it does not expect: the general path then reads it, with its errors."""
     global _parser
     try:
         document = _parser.parse(body)
     except RuntimeError:  # the parser is still held (by a traceback, say): use a fresh one
         _parser = simdjson.Parser()
         return None
-    except ValueError:  # not JSON, or a number simdjson will not read: the slow path says which
+    except ValueError:  # not JSON, or a number simdjson will not read
         return None
     try:
-        return _rectangular(document, body, signature.inputs[0])
-    except (ValueError, TypeError, KeyError, IndexError):
+        return read(document)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
     finally:
-        del document
+        del document  # its values point into the parser, which the next parse reuses
+
+
+def fast_predict_inputs(
+    body: bytes, signature: ModelSignature
+) -> tuple[str, dict[str, np.ndarray], str | None] | None:
+    """(format, inputs, signature name) of the common :predict body; None for any other body."""
+    tensor = _one_float_input(signature)
+    return tensor and _read_fast(body, lambda document: _rectangular(document, body, tensor))
 
 
 def _rectangular(document: Any, body: bytes, tensor: TensorSpec):
@@ -112,7 +123,7 @@ def parse_flat_data(body: bytes, signature: ModelSignature) -> dict[str, Any] | 
     The array's text is found after the body's one `"data"` key: between its "[" and the next "]"
     there must be only numbers, commas and whitespace, as many numbers as simdjson read.
     """
-    if len(signature.inputs) != 1 or signature.inputs[0].dtype.kind != "f":
+    if _one_float_input(signature) is None:
         return None
     at = body.find(_DATA)
     if at < 0 or body.find(_DATA, at + 1) >= 0:
@@ -122,20 +133,7 @@ def parse_flat_data(body: bytes, signature: ModelSignature) -> dict[str, Any] | 
     if start < 0 or end == 0 or body[at + len(_DATA) : start].strip(b" \t\n\r") != b":":
         return None
     flat = body[start:end].translate(None, _NUMBER_OR_SPACE)
-    global _parser
-    try:
-        document = _parser.parse(body)
-    except RuntimeError:
-        _parser = simdjson.Parser()
-        return None
-    except ValueError:
-        return None
-    try:
-        return _with_flat_data(document, flat)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return None
-    finally:
-        del document
+    return _read_fast(body, lambda document: _with_flat_data(document, flat))
 
 
 def _with_flat_data(document: Any, flat: bytes) -> dict[str, Any] | None:
