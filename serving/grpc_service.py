@@ -1,7 +1,8 @@
 """TF Serving's gRPC API with its official protos: PredictionService and ModelService on grpc.aio.
 
 Tensors go through `tensor_proto`, which reads `tensor_content` and the repeated value fields as
-`tf.make_ndarray` does, straight into NumPy, and answers in `tensor_content`.
+`tf.make_ndarray` does, straight into NumPy, and answers in `tensor_content`. KServe v2's
+GRPCInferenceService (`kserve_grpc`) is registered beside them, on the same port.
 """
 
 from __future__ import annotations
@@ -17,20 +18,19 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
+from tritonclient.grpc import service_pb2_grpc
 
 from serving.backends import Backend
-from serving.errors import NOT_FOUND, UNAVAILABLE, InvalidArgument, ServingError
+from serving.errors import InvalidArgument, ServingError
+from serving.grpc_status import abort
 from serving.json_tensors import check_signature_name
+from serving.kserve_grpc import KServeService
 from serving.metadata import signature_def_map
 from serving.methods import classify, regress
 from serving.repository import Repository
 from serving.runner import Runner
 from serving.tensor_proto import from_ndarray, to_ndarray
 
-GRPC_STATUS = {  # the rest are INVALID_ARGUMENT
-    NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-}
 SIGNATURE_DEF = "signature_def"
 
 
@@ -43,10 +43,6 @@ def _answer_spec(spec: model_pb2.ModelSpec, servable: Backend, into: model_pb2.M
     into.name = spec.name
     into.version.value = servable.version
     into.signature_name = spec.signature_name or "serving_default"
-
-
-async def _abort(context: grpc.aio.ServicerContext, exc: ServingError) -> None:
-    await context.abort(GRPC_STATUS.get(exc.code, grpc.StatusCode.INVALID_ARGUMENT), str(exc))
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -65,7 +61,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             inputs = {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
             outputs = await self.runner.run(servable, inputs, request.output_filter)
         except ServingError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
         response = predict_pb2.PredictResponse()
         _answer_spec(request.model_spec, servable, response.model_spec)
         for name, value in outputs.items():
@@ -91,7 +87,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             check_signature_name(request.model_spec.signature_name)
             result = await method(self.runner, servable, request.input)
         except ServingError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
         _answer_spec(request.model_spec, servable, response.model_spec)
         response.result.CopyFrom(result)
         return response
@@ -109,7 +105,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     "GetModelMetadataRequest must specify at least one metadata_field"
                 )
         except ServingError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _answer_spec(request.model_spec, servable, response.model_spec)
         response.metadata[SIGNATURE_DEF].Pack(signature_def_map(servable.signature))
@@ -133,7 +129,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
                 spec.version_label or None,
             )
         except ServingError as exc:
-            await _abort(context, exc)
+            await abort(context, exc)
         response = get_model_status_pb2.GetModelStatusResponse()
         states = get_model_status_pb2.ModelVersionStatus.State
         for status in found:
@@ -146,8 +142,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def add_services(server: grpc.aio.Server, repository: Repository, runner: Runner) -> None:
-    """Register both services on a grpc.aio server."""
+    """Register TF Serving's two services and KServe v2's on a grpc.aio server (one port)."""
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(repository, runner), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        KServeService(repository, runner), server
+    )

@@ -4,7 +4,8 @@ With it, KServe, Triton and MLServer clients talk to `zoo serve` too: server liv
 readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major order,
 flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy). Refusals are the
 protocol's `{"error": ...}`: 404 for an unknown model or version, 503 for a full batch queue, 400
-for anything else. The binary tensor extension is not spoken; its
+for anything else. Triton's model configuration extension answers `GET .../config` (`v2_model`
+reads it). The binary tensor extension is not spoken; its
 bodies are not JSON and get a 400.
 """
 
@@ -13,25 +14,23 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 
-from export.repository import DATATYPES as DATATYPE_NAMES
-from serving import json_tensors
+from serving import json_tensors, v2_model
 from serving.backends import Backend
 from serving.errors import InvalidArgument, ServingError
 from serving.repository import Repository
 from serving.runner import Runner
-from serving.signature import ModelSignature, TensorSpec
+from serving.signature import ModelSignature
+from serving.v2_model import DATATYPES
 
 ROUTE = re.compile(
     r"/v2(?:/health/(?P<health>live|ready)"
-    r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer)?)?"
+    r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer|/config)?)?"
 )
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
-DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
 
 
 class KServeApi:
@@ -51,34 +50,24 @@ class KServeApi:
         if route["health"]:
             return json_tensors.dumps({route["health"]: self._health(route["health"])})
         if route["name"] is None:
-            return json_tensors.dumps(
-                {"name": "zoo", "version": metadata.version("keras-zoo"), "extensions": []}
-            )
+            return json_tensors.dumps(v2_model.server_metadata())
         name = route["name"]
         version = int(route["version"]) if route["version"] else None
         servable = self.repository.servable(name, version)
         if verb == "/ready":
             return json_tensors.dumps({"name": name, "ready": True})
+        if verb == "/config":
+            return json_tensors.dumps(v2_model.config_json(v2_model.model_config(name, servable)))
         if verb == "/infer":
             request = json_tensors.parse_flat_data(body, servable.signature)
             return await self._infer(name, servable, request or json_tensors.parse(body))
-        return json_tensors.dumps(self._metadata(name, servable))
+        return json_tensors.dumps(v2_model.model_metadata(self.repository, name, servable))
 
     def _health(self, kind: str) -> bool:
-        """Live while the process answers; ready while at least one model is being served."""
-        if kind == "ready" and not self.repository.models:
+        """Live while the process answers; ready as `v2_model.server_ready` says."""
+        if kind == "ready" and not v2_model.server_ready(self.repository):
             raise ServingError("no model is loaded")
         return True
-
-    def _metadata(self, name: str, servable: Backend) -> dict[str, Any]:
-        signature = servable.signature
-        return {
-            "name": name,
-            "versions": [str(v) for v in self.repository.models.get(name, [])],
-            "platform": servable.platform,
-            "inputs": [_tensor_metadata(t) for t in signature.inputs],
-            "outputs": [_tensor_metadata(t) for t in signature.outputs],
-        }
 
     async def _infer(self, name: str, servable: Backend, request: Mapping[str, Any]) -> bytes:
         given = request.get("inputs")
@@ -106,18 +95,12 @@ class KServeApi:
         return json_tensors.dumps(answer)
 
 
-def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
-    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": tensor.shape}
-
-
 def _input(tensor: Any, signature: ModelSignature) -> tuple[str, np.ndarray]:
     """One request input as an array of its declared shape, checked against the model's input."""
     if not isinstance(tensor, dict) or any(field not in tensor for field in TENSOR_FIELDS):
         raise InvalidArgument(f"each input must be an object with {', '.join(TENSOR_FIELDS)}")
     name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
-    expected = DATATYPES[signature.input(name).dtype]
-    if datatype != expected:
-        raise InvalidArgument(f"input {name}: datatype {datatype}, the model expects {expected}")
+    v2_model.input_dtype(name, datatype, signature)
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {shape}")
     values = json_tensors.array(name, tensor["data"], signature)

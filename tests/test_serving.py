@@ -16,9 +16,12 @@ from pathlib import Path
 import grpc
 import keras
 import numpy as np
+import onnxruntime
 import pytest
 import tensorflow as tf
+import tritonclient.grpc as triton_grpc
 from conftest import run_zoo
+from google.protobuf import json_format, text_format
 from helpers import assert_one_line_error
 from PIL import Image
 from tensorflow.core.framework import tensor_pb2
@@ -32,6 +35,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 from test_export import fake_run
+from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
+from tritonclient.utils import InferenceServerException
 
 import zoo
 from export import export_run
@@ -727,3 +732,275 @@ def test_tf_backend_serves_the_savedmodel_with_the_same_answers(tf_server, serve
     assert tf_server.rest("/v2/models/cnn-mnist")[1]["platform"] == "tensorflow_savedmodel"
     status, answer = tf_server.rest("/v1/models/cnn-mnist:predict", '{"instances": [[1]]}')
     assert status == 400 and "shape" in answer["error"]
+
+
+# KServe v2 over gRPC, with tritonclient.grpc unmodified, and Triton's model configuration.
+
+
+@pytest.fixture(scope="module")
+def triton(server):
+    client = triton_grpc.InferenceServerClient(server.grpc_target)
+    yield client
+    client.close()
+
+
+def v2_stub(server: Server) -> service_pb2_grpc.GRPCInferenceServiceStub:
+    return service_pb2_grpc.GRPCInferenceServiceStub(grpc.insecure_channel(server.grpc_target))
+
+
+def onnx_answers(server: Server, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+    """What ONNX Runtime, in this process, answers on the served version's model.onnx."""
+    session = onnxruntime.InferenceSession(str(server.model_dir / name / "1" / "model.onnx"))
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, {session.get_inputs()[0].name: raw}), strict=True))
+
+
+def tensors(metadata) -> list[dict]:
+    return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in metadata]
+
+
+def test_kserve_v2_grpc_health_and_metadata_agree_with_rest(server, triton):
+    assert triton.is_server_live() and triton.is_server_ready()
+    assert triton.is_model_ready("cnn-mnist") and triton.is_model_ready("cnn-mnist", "1")
+    assert not triton.is_model_ready("nope") and not triton.is_model_ready("cnn-mnist", "9")
+    metadata = triton.get_server_metadata()
+    rest = server.rest("/v2")[1]
+    assert (metadata.name, metadata.version, list(metadata.extensions)) == (
+        rest["name"],
+        rest["version"],
+        rest["extensions"],
+    )
+    assert "model_configuration" in metadata.extensions
+    for name in MODELS:
+        metadata = triton.get_model_metadata(name)
+        status, rest = server.rest(f"/v2/models/{name}")
+        assert status == 200
+        assert (metadata.name, list(metadata.versions), metadata.platform) == (
+            rest["name"],
+            rest["versions"],
+            rest["platform"],
+        )
+        assert tensors(metadata.inputs) == rest["inputs"]
+        assert tensors(metadata.outputs) == rest["outputs"]
+    assert triton.get_model_metadata("cnn-mnist", "1").inputs[0].shape == [-1, 28, 28, 1]
+    with pytest.raises(InferenceServerException) as error:
+        triton.get_inference_statistics()
+    assert error.value.status() == "StatusCode.UNIMPLEMENTED"
+
+
+def test_kserve_v2_grpc_infer_raw_matches_onnx_runtime(server, triton):
+    for name in MODELS:
+        raw = examples(name, 3).astype(np.float32)
+        expected = onnx_answers(server, name, raw)
+        given = triton_grpc.InferInput(
+            triton.get_model_metadata(name).inputs[0].name, raw.shape, "FP32"
+        )
+        given.set_data_from_numpy(raw)
+        result = triton.infer(name, [given], model_version="1", request_id="r1")
+        response = result.get_response()
+        assert (response.model_name, response.model_version, response.id) == (name, "1", "r1")
+        assert sorted(o.name for o in response.outputs) == sorted(expected)
+        for output, value in expected.items():
+            assert result.as_numpy(output).dtype == value.dtype
+            np.testing.assert_allclose(result.as_numpy(output), value, rtol=0, atol=1e-5)
+
+    raw = examples("cnn-mnist", 2).astype(np.float32)
+    given = triton_grpc.InferInput("images", raw.shape, "FP32")
+    given.set_data_from_numpy(raw)
+    result = triton.infer(
+        "cnn-mnist", [given], outputs=[triton_grpc.InferRequestedOutput("classes")]
+    )
+    assert [o.name for o in result.get_response().outputs] == ["classes"]
+    assert result.as_numpy("probabilities") is None
+    assert (
+        result.as_numpy("classes").tolist()
+        == onnx_answers(server, "cnn-mnist", raw)["classes"].tolist()
+    )
+
+
+def typed_request(
+    model: str, name: str, raw: np.ndarray, **fields
+) -> service_pb2.ModelInferRequest:
+    request = service_pb2.ModelInferRequest(model_name=model, **fields)
+    tensor = request.inputs.add(name=name, datatype="FP32", shape=raw.shape)
+    tensor.contents.fp32_contents.extend(raw.ravel().tolist())
+    return request
+
+
+def test_kserve_v2_grpc_infer_typed_contents_answers_typed(server):
+    raw = examples("softmax-classification", 3).astype(np.float32)
+    expected = onnx_answers(server, "softmax-classification", raw)
+    request = typed_request("softmax-classification", "features", raw, id="typed")
+    response = v2_stub(server).ModelInfer(request, timeout=30)
+    assert response.id == "typed" and not response.raw_output_contents
+    outputs = {o.name: o for o in response.outputs}
+    probabilities = outputs["probabilities"]
+    assert (probabilities.datatype, list(probabilities.shape)) == ("FP32", [3, 3])
+    np.testing.assert_allclose(
+        np.reshape(probabilities.contents.fp32_contents, (3, 3)),
+        expected["probabilities"],
+        rtol=0,
+        atol=1e-5,
+    )
+    assert outputs["classes"].datatype == "INT64"
+    assert list(outputs["classes"].contents.int64_contents) == expected["classes"].tolist()
+
+
+def raw_request(model: str, name: str, raw: np.ndarray, datatype: str = "FP32", **fields):
+    request = service_pb2.ModelInferRequest(model_name=model, **fields)
+    request.inputs.add(name=name, datatype=datatype, shape=raw.shape)
+    request.raw_input_contents.append(raw.tobytes())
+    return request
+
+
+one = np.ones((1, 1), np.float32)
+both = raw_request("linear-regression", "features", one)
+both.inputs[0].contents.fp32_contents.append(1)
+BAD_V2_GRPC = [
+    (raw_request("nope", "features", one), grpc.StatusCode.NOT_FOUND, "Latest(nope)"),
+    (
+        raw_request("linear-regression", "features", one, model_version="9"),
+        grpc.StatusCode.NOT_FOUND,
+        "Specific(linear-regression, 9)",
+    ),
+    (
+        raw_request("linear-regression", "features", one, model_version="latest"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "model version must be an integer",
+    ),
+    (
+        raw_request("linear-regression", "features", one.astype(np.float64), "FP64"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "datatype FP64, the model expects FP32",
+    ),
+    (
+        raw_request("linear-regression", "features", np.ones((1, 2), np.float32)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the signature expects [-1, 1]",
+    ),
+    (
+        service_pb2.ModelInferRequest(
+            model_name="linear-regression",
+            inputs=[{"name": "features", "datatype": "FP32", "shape": [1, 1]}],
+            raw_input_contents=[b"\0" * 8],
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "8 bytes of raw_input_contents, the shape [1, 1] of FP32 needs 4",
+    ),
+    (
+        service_pb2.ModelInferRequest(
+            model_name="linear-regression",
+            inputs=[
+                {
+                    "name": "features",
+                    "datatype": "FP32",
+                    "shape": [1, 1],
+                    "contents": {"fp32_contents": [1, 2]},
+                }
+            ],
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "2 values do not fill the shape [1, 1]",
+    ),
+    (both, grpc.StatusCode.INVALID_ARGUMENT, "contents and raw_input_contents are both given"),
+    (
+        raw_request("linear-regression", "x", one),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "alias not found",
+    ),
+    (
+        raw_request("linear-regression", "features", one, outputs=[{"name": "y"}]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "output tensor alias not found",
+    ),
+    (
+        service_pb2.ModelInferRequest(model_name="linear-regression"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "'inputs'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_", "code", "fragment"), BAD_V2_GRPC)
+def test_bad_kserve_v2_grpc_requests_get_codes_and_messages(server, request_, code, fragment):
+    stub = v2_stub(server)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.ModelInfer(request_, timeout=30)
+    assert error.value.code() == code and fragment in error.value.details(), error.value.details()
+    assert stub.ModelInfer(raw_request("linear-regression", "features", one), timeout=30).outputs
+
+
+def test_tritonclient_sees_kserve_v2_grpc_errors(triton):
+    raw = np.zeros((1, 2), np.float32)
+    given = triton_grpc.InferInput("features", raw.shape, "FP32")
+    given.set_data_from_numpy(raw)
+    with pytest.raises(InferenceServerException) as error:
+        triton.infer("nope", [given])
+    assert error.value.status() == "StatusCode.NOT_FOUND"
+    assert "Servable not found for request: Latest(nope)" in error.value.message()
+    with pytest.raises(InferenceServerException) as error:
+        triton.infer("linear-regression", [given])
+    assert error.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "has shape [1, 2]" in error.value.message()
+    given = triton_grpc.InferInput("features", [1, 1], "FP64")
+    given.set_data_from_numpy(np.zeros((1, 1), np.float64))
+    with pytest.raises(InferenceServerException) as error:
+        triton.infer("linear-regression", [given])
+    assert error.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "datatype FP64, the model expects FP32" in error.value.message()
+    with pytest.raises(InferenceServerException) as error:
+        triton.get_model_config("nope")
+    assert error.value.status() == "StatusCode.NOT_FOUND"
+
+
+def test_v2_model_config_over_rest_and_grpc_is_config_pbtxt(server, triton):
+    on_disk = text_format.Parse(
+        (server.model_dir / "cnn-mnist" / "config.pbtxt").read_text(),
+        model_config_pb2.ModelConfig(),
+    )
+    assert triton.get_model_config("cnn-mnist").config == on_disk
+    assert triton.get_model_config("cnn-mnist", "1").config == on_disk
+
+    status, config = server.rest("/v2/models/cnn-mnist/config")
+    assert status == 200, config
+    assert json_format.ParseDict(config, model_config_pb2.ModelConfig()) == on_disk
+    assert (config["name"], config["platform"], config["max_batch_size"]) == (
+        "cnn-mnist",
+        "onnxruntime_onnx",
+        256,
+    )
+    images = config["input"][0]
+    assert (images["name"], images["data_type"], images["dims"]) == (
+        "images",
+        "TYPE_FP32",
+        [28, 28, 1],
+    )
+    probabilities, classes = config["output"]
+    assert probabilities["label_filename"] == "labels.txt" and probabilities["dims"] == [10]
+    assert (classes["data_type"], classes["dims"], classes["reshape"]) == (
+        "TYPE_INT64",
+        [1],
+        {"shape": []},
+    )
+    assert config["default_model_filename"] == ""  # scalar fields are all printed, as Triton does
+    assert server.rest("/v2/models/cnn-mnist/versions/1/config") == (200, config)
+    status, answer = server.rest("/v2/models/cnn-mnist/versions/9/config")
+    assert status == 404 and "Specific(cnn-mnist, 9)" in answer["error"]
+    status, answer = server.rest("/v2/models/nope/config")
+    assert status == 404 and "Latest(nope)" in answer["error"]
+
+
+def test_v2_config_of_a_model_without_config_pbtxt_is_what_zoo_export_writes(server):
+    root = server.model_dir / "unconfigured"
+    staged = root / ".tmp-1"  # servers ignore non-numeric folders
+    shutil.copytree(server.model_dir / "cnn-mnist" / "1", staged)
+    shutil.copy(server.model_dir / "cnn-mnist" / "labels.txt", root / "labels.txt")
+    os.rename(staged, root / "1")
+    try:
+        wait_for(server, "/v2/models/unconfigured", 200)
+        status, config = server.rest("/v2/models/unconfigured/config")
+        assert status == 200, config
+        assert config == {**server.rest("/v2/models/cnn-mnist/config")[1], "name": "unconfigured"}
+    finally:
+        shutil.rmtree(root)
+    wait_for(server, "/v2/models/unconfigured", 404)

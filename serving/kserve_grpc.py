@@ -1,0 +1,181 @@
+"""KServe's Open Inference Protocol (v2) over gRPC: `inference.GRPCInferenceService`, from the stubs
+that tritonclient ships generated from the official proto, on the same port as TF Serving's services.
+
+ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelConfig (Triton's model
+configuration extension) and ModelInfer are answered, from `v2_model` as the REST front end answers
+them; the other RPCs (statistics, repository control, shared memory, tracing, streaming) keep the
+stub's UNIMPLEMENTED. `model_version` is a string, "" for the default version.
+
+An input comes either in `raw_input_contents` (its little-endian bytes, row-major, one entry per
+input, in the order of `inputs`: what tritonclient sends) or in the typed field of `contents` for
+its datatype (`fp32_contents`, `int64_contents`, ...). Outputs are answered the same way the
+inputs came: raw, as Triton does and as tritonclient's `as_numpy` reads them, or typed. Refusals
+are NOT_FOUND for an unknown model or version, UNAVAILABLE for a full batch queue and
+INVALID_ARGUMENT for anything else, with the REST front end's messages.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from google.protobuf import json_format
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from serving import v2_model
+from serving.backends import Backend
+from serving.errors import InvalidArgument, NotFound, ServingError
+from serving.grpc_status import abort
+from serving.repository import Repository
+from serving.runner import Runner
+from serving.signature import ModelSignature
+from serving.v2_model import DATATYPES
+
+# The typed field of InferTensorContents for each datatype; FP16 (and BYTES) travel only raw.
+CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+}
+InferRequest = service_pb2.ModelInferRequest
+
+
+class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
+    """The v2 RPCs over the repository and the runner, as `serving.kserve` has them over REST."""
+
+    def __init__(self, repository: Repository, runner: Runner) -> None:
+        self.repository = repository
+        self.runner = runner
+
+    def _servable(self, name: str, version: str) -> Backend:
+        if version and not version.isdigit():
+            raise InvalidArgument(f"model version must be an integer or empty, got {version!r}")
+        return self.repository.servable(name, int(version) if version else None)
+
+    async def ServerLive(self, request, context) -> service_pb2.ServerLiveResponse:
+        return service_pb2.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request, context) -> service_pb2.ServerReadyResponse:
+        return service_pb2.ServerReadyResponse(ready=v2_model.server_ready(self.repository))
+
+    async def ModelReady(
+        self, request: service_pb2.ModelReadyRequest, context
+    ) -> service_pb2.ModelReadyResponse:
+        """Not ready (rather than an error) for a model or version that is not served, as Triton."""
+        try:
+            self._servable(request.name, request.version)
+        except NotFound:
+            return service_pb2.ModelReadyResponse(ready=False)
+        except ServingError as exc:
+            await abort(context, exc)
+        return service_pb2.ModelReadyResponse(ready=True)
+
+    async def ServerMetadata(self, request, context) -> service_pb2.ServerMetadataResponse:
+        return service_pb2.ServerMetadataResponse(**v2_model.server_metadata())
+
+    async def ModelMetadata(
+        self, request: service_pb2.ModelMetadataRequest, context
+    ) -> service_pb2.ModelMetadataResponse:
+        try:
+            servable = self._servable(request.name, request.version)
+        except ServingError as exc:
+            await abort(context, exc)
+        described = v2_model.model_metadata(self.repository, request.name, servable)
+        return json_format.ParseDict(described, service_pb2.ModelMetadataResponse())
+
+    async def ModelConfig(
+        self, request: service_pb2.ModelConfigRequest, context
+    ) -> service_pb2.ModelConfigResponse:
+        try:
+            servable = self._servable(request.name, request.version)
+            config = v2_model.model_config(request.name, servable)
+        except ServingError as exc:
+            await abort(context, exc)
+        return service_pb2.ModelConfigResponse(config=config)
+
+    async def ModelInfer(self, request: InferRequest, context) -> service_pb2.ModelInferResponse:
+        try:
+            servable = self._servable(request.model_name, request.model_version)
+            inputs = _inputs(request, servable.signature)
+            wanted = [output.name for output in request.outputs]
+            outputs = await self.runner.run(servable, inputs, wanted)
+        except ServingError as exc:
+            await abort(context, exc)
+        response = service_pb2.ModelInferResponse(
+            model_name=request.model_name, model_version=str(servable.version), id=request.id
+        )
+        raw = bool(request.raw_input_contents) or any(
+            DATATYPES[value.dtype] not in CONTENTS for value in outputs.values()
+        )
+        for name, value in outputs.items():
+            datatype = DATATYPES[value.dtype]
+            tensor = response.outputs.add(name=name, datatype=datatype, shape=value.shape)
+            if raw:
+                little = np.ascontiguousarray(value, value.dtype.newbyteorder("<"))
+                response.raw_output_contents.append(little.tobytes())
+            else:
+                getattr(tensor.contents, CONTENTS[datatype]).extend(value.ravel().tolist())
+        return response
+
+
+def _inputs(request: InferRequest, signature: ModelSignature) -> dict[str, np.ndarray]:
+    """The request's inputs as arrays of their shapes, checked against the model's inputs."""
+    raw = request.raw_input_contents
+    if not request.inputs:
+        raise InvalidArgument("'inputs' must hold at least one input tensor")
+    if raw and len(raw) != len(request.inputs):
+        raise InvalidArgument(
+            f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs: "
+            "give one per input, in the order of 'inputs'"
+        )
+    inputs = {}
+    for index, tensor in enumerate(request.inputs):
+        name, shape = tensor.name, tuple(tensor.shape)
+        dtype = v2_model.input_dtype(name, tensor.datatype, signature)
+        if any(size < 0 for size in shape):
+            raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {list(shape)}")
+        if raw:
+            if tensor.HasField("contents"):
+                raise InvalidArgument(
+                    f"input {name}: contents and raw_input_contents are both given; use one"
+                )
+            values = _from_raw(name, tensor.datatype, raw[index], dtype, shape)
+        else:
+            values = _from_contents(tensor, dtype)
+        if values.size != math.prod(shape):
+            raise InvalidArgument(
+                f"input {name}: {values.size} values do not fill the shape {list(shape)}"
+            )
+        if name in inputs:
+            raise InvalidArgument("an input is given more than once")
+        inputs[name] = values.reshape(shape)
+    return inputs
+
+
+def _from_raw(name: str, datatype: str, data: bytes, dtype: np.dtype, shape) -> np.ndarray:
+    needed = math.prod(shape) * dtype.itemsize
+    if len(data) != needed:
+        raise InvalidArgument(
+            f"input {name}: {len(data)} bytes of raw_input_contents, "
+            f"the shape {list(shape)} of {datatype} needs {needed}"
+        )
+    return np.frombuffer(data, dtype.newbyteorder("<")).astype(dtype, copy=False)
+
+
+def _from_contents(tensor: InferRequest.InferInputTensor, dtype: np.dtype) -> np.ndarray:
+    field = CONTENTS.get(tensor.datatype)
+    if field is None:
+        raise InvalidArgument(
+            f"input {tensor.name}: {tensor.datatype} has no typed contents; "
+            "send it in raw_input_contents"
+        )
+    values = getattr(tensor.contents, field)
+    return np.fromiter(values, dtype, len(values))

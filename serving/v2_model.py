@@ -1,0 +1,130 @@
+"""KServe v2's view of the repository, for both of its front ends (REST `kserve`, gRPC `kserve_grpc`).
+
+The datatype names, the server and model metadata, the readiness rule and Triton's model
+configuration are answered here once, as plain data that each front end writes in its own encoding,
+so REST and gRPC cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from google.protobuf import json_format, text_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from tritonclient.grpc import model_config_pb2
+
+from export.repository import CONFIG, LABELS, triton_config
+from export.repository import DATATYPES as DATATYPE_NAMES
+from export.serving import Signature, Tensor
+from serving.backends import Backend
+from serving.errors import InvalidArgument, ServingError
+from serving.repository import Repository
+from serving.signature import ModelSignature, TensorSpec
+
+DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
+EXTENSIONS = ("model_configuration",)  # Triton's name for GET .../config and gRPC ModelConfig
+_INT64 = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
+
+
+def server_metadata() -> dict[str, Any]:
+    return {"name": "zoo", "version": metadata.version("keras-zoo"), "extensions": list(EXTENSIONS)}
+
+
+def server_ready(repository: Repository) -> bool:
+    """Ready while at least one model is being served (live is simply the process answering)."""
+    return bool(repository.models)
+
+
+def model_metadata(repository: Repository, name: str, servable: Backend) -> dict[str, Any]:
+    """The model metadata of the protocol; shapes keep -1 for the dynamic batch dimension."""
+    signature = servable.signature
+    return {
+        "name": name,
+        "versions": [str(v) for v in repository.models.get(name, [])],
+        "platform": servable.platform,
+        "inputs": [_tensor_metadata(t) for t in signature.inputs],
+        "outputs": [_tensor_metadata(t) for t in signature.outputs],
+    }
+
+
+def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
+    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": list(tensor.shape)}
+
+
+def input_dtype(name: str, datatype: str, signature: ModelSignature) -> np.dtype:
+    """The dtype of the model's input `name`, once the request's `datatype` is known to be its."""
+    dtype = signature.input(name).dtype
+    if datatype != DATATYPES[dtype]:
+        raise InvalidArgument(
+            f"input {name}: datatype {datatype}, the model expects {DATATYPES[dtype]}"
+        )
+    return dtype
+
+
+def model_config(name: str, servable: Backend) -> model_config_pb2.ModelConfig:
+    """Triton's model configuration: what the model folder's config.pbtxt says.
+
+    A model without one (a version folder copied in by hand) gets the config.pbtxt that `zoo export`
+    would have written for it, derived from the version's signature, as Triton itself auto-completes
+    a missing configuration from an ONNX or SavedModel model: a client asking how to batch and feed
+    the model gets a true answer rather than a 404. Triton also fills in defaults of its own
+    (instance groups, the backend); this answers only what the file says.
+    """
+    config = model_config_pb2.ModelConfig()
+    path = servable.path.parent / CONFIG
+    text = path.read_text() if path.is_file() else _derived(name, servable)
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as exc:
+        raise ServingError(f"{name}: {CONFIG} is not a Triton model configuration: {exc}") from None
+    config.name = config.name or name
+    return config
+
+
+def _derived(name: str, servable: Backend) -> str:
+    signature = servable.signature
+    if len(signature.inputs) != 1:  # zoo export writes one input, and so does triton_config
+        raise ServingError(f"{name}: no {CONFIG}, and {len(signature.inputs)} inputs to describe")
+    (given,) = (_tensor(t) for t in signature.inputs)
+    exported = Signature(given, tuple(_tensor(t) for t in signature.outputs))
+    labels = (servable.path.parent / LABELS).is_file()  # label_filename must name a file there
+    return triton_config(name, exported, "onnx" in signature.files, labels)
+
+
+def _tensor(tensor: TensorSpec) -> Tensor:
+    return Tensor(tensor.name, tensor.dtype.name, tensor.shape)
+
+
+def config_json(config: model_config_pb2.ModelConfig) -> dict[str, Any]:
+    """The configuration as Triton's REST API prints it: protobuf's JSON with the field names of the
+    proto and every scalar field, but 64-bit integers (dims, shapes) as numbers, not strings."""
+    printed = json_format.MessageToDict(
+        config, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return _numbers(config.DESCRIPTOR, printed)
+
+
+def _numbers(descriptor: Descriptor, printed: dict[str, Any]) -> dict[str, Any]:
+    for key, value in printed.items():
+        field = descriptor.fields_by_name[key]
+        if field.type in _INT64:
+            printed[key] = [int(v) for v in value] if isinstance(value, list) else int(value)
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
+            entry = field.message_type.fields_by_name["value"]
+            if entry.message_type is not None:
+                printed[key] = {k: _numbers(entry.message_type, v) for k, v in value.items()}
+            elif entry.type in _INT64:
+                printed[key] = {k: int(v) for k, v in value.items()}
+        elif field.message_type is not None and field.message_type.file.package == "inference":
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                _numbers(field.message_type, item)
+    return printed
