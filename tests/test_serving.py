@@ -853,23 +853,23 @@ def raw_request(model: str, name: str, raw: np.ndarray, datatype: str = "FP32", 
     return request
 
 
-one = np.ones((1, 1), np.float32)
-both = raw_request("linear-regression", "features", one)
+single = np.ones((1, 1), np.float32)
+both = raw_request("linear-regression", "features", single)
 both.inputs[0].contents.fp32_contents.append(1)
 BAD_V2_GRPC = [
-    (raw_request("nope", "features", one), grpc.StatusCode.NOT_FOUND, "Latest(nope)"),
+    (raw_request("nope", "features", single), grpc.StatusCode.NOT_FOUND, "Latest(nope)"),
     (
-        raw_request("linear-regression", "features", one, model_version="9"),
+        raw_request("linear-regression", "features", single, model_version="9"),
         grpc.StatusCode.NOT_FOUND,
         "Specific(linear-regression, 9)",
     ),
     (
-        raw_request("linear-regression", "features", one, model_version="latest"),
+        raw_request("linear-regression", "features", single, model_version="latest"),
         grpc.StatusCode.INVALID_ARGUMENT,
         "model version must be an integer",
     ),
     (
-        raw_request("linear-regression", "features", one.astype(np.float64), "FP64"),
+        raw_request("linear-regression", "features", single.astype(np.float64), "FP64"),
         grpc.StatusCode.INVALID_ARGUMENT,
         "datatype FP64, the model expects FP32",
     ),
@@ -904,12 +904,12 @@ BAD_V2_GRPC = [
     ),
     (both, grpc.StatusCode.INVALID_ARGUMENT, "contents and raw_input_contents are both given"),
     (
-        raw_request("linear-regression", "x", one),
+        raw_request("linear-regression", "x", single),
         grpc.StatusCode.INVALID_ARGUMENT,
         "alias not found",
     ),
     (
-        raw_request("linear-regression", "features", one, outputs=[{"name": "y"}]),
+        raw_request("linear-regression", "features", single, outputs=[{"name": "y"}]),
         grpc.StatusCode.INVALID_ARGUMENT,
         "output tensor alias not found",
     ),
@@ -927,7 +927,7 @@ def test_bad_kserve_v2_grpc_requests_get_codes_and_messages(server, request_, co
     with pytest.raises(grpc.RpcError) as error:
         stub.ModelInfer(request_, timeout=30)
     assert error.value.code() == code and fragment in error.value.details(), error.value.details()
-    assert stub.ModelInfer(raw_request("linear-regression", "features", one), timeout=30).outputs
+    assert stub.ModelInfer(raw_request("linear-regression", "features", single), timeout=30).outputs
 
 
 def test_tritonclient_sees_kserve_v2_grpc_errors(triton):
