@@ -2,26 +2,26 @@
 
 With it, KServe, Triton and MLServer clients talk to `zoo serve` too: server liveness and
 readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major order,
-flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy). Refusals are the
-protocol's `{"error": ...}`: 404 for an unknown model or version, 503 for a full batch queue, 400
-for anything else. The binary tensor extension is not spoken; its
-bodies are not JSON and get a 400.
+flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy) or binary tensors
+(`binary_tensors`, the extension Triton's client uses by default). Refusals are the protocol's
+`{"error": ...}`: 404 for an unknown path, model or version, 405 for a known path asked with the
+wrong method, 503 for a full batch queue, 400 for anything else.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
 from export.repository import DATATYPES as DATATYPE_NAMES
-from serving import json_tensors
+from serving import binary_tensors, json_tensors
 from serving.backends import Backend
-from serving.errors import InvalidArgument, ServingError
+from serving.errors import InvalidArgument, NotFound, ServingError, check_method
+from serving.metrics import MODEL_INFER, REST
 from serving.repository import Repository
 from serving.runner import Runner
 from serving.signature import ModelSignature, TensorSpec
@@ -31,6 +31,7 @@ ROUTE = re.compile(
     r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer)?)?"
 )
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
+EXTENSIONS = ["binary_tensor_data"]
 DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
 
 
@@ -43,26 +44,31 @@ class KServeApi:
         self.repository = repository
         self.runner = runner
 
-    async def answer(self, method: str, path: str, body: bytes) -> bytes:
+    async def answer(
+        self, method: str, path: str, body: bytes, header_length: bytes | None
+    ) -> tuple[bytes, int | None]:
+        """The answer's body, and the length of its JSON header when binary outputs follow it
+        (None for a JSON answer). `header_length` is the request's
+        Inference-Header-Content-Length, when it has binary inputs."""
         route = ROUTE.fullmatch(path)
-        verb = route and route["verb"]
-        if route is None or method != ("POST" if verb == "/infer" else "GET"):
-            raise ServingError(f"Malformed request: {method} {path}")
+        if route is None:
+            raise NotFound(f"Not found: {method} {path}")
+        verb = route["verb"]
+        check_method(method, path, "POST" if verb == "/infer" else "GET")
         if route["health"]:
-            return json_tensors.dumps({route["health"]: self._health(route["health"])})
+            return json_tensors.dumps({route["health"]: self._health(route["health"])}), None
         if route["name"] is None:
             return json_tensors.dumps(
-                {"name": "zoo", "version": metadata.version("keras-zoo"), "extensions": []}
-            )
+                {"name": "zoo", "version": metadata.version("keras-zoo"), "extensions": EXTENSIONS}
+            ), None
         name = route["name"]
         version = int(route["version"]) if route["version"] else None
         servable = self.repository.servable(name, version)
         if verb == "/ready":
-            return json_tensors.dumps({"name": name, "ready": True})
+            return json_tensors.dumps({"name": name, "ready": True}), None
         if verb == "/infer":
-            request = json_tensors.parse_flat_data(body, servable.signature)
-            return await self._infer(name, servable, request or json_tensors.parse(body))
-        return json_tensors.dumps(self._metadata(name, servable))
+            return await self._infer(name, servable, body, header_length)
+        return json_tensors.dumps(self._metadata(name, servable)), None
 
     def _health(self, kind: str) -> bool:
         """Live while the process answers; ready while at least one model is being served."""
@@ -80,56 +86,88 @@ class KServeApi:
             "outputs": [_tensor_metadata(t) for t in signature.outputs],
         }
 
-    async def _infer(self, name: str, servable: Backend, request: Mapping[str, Any]) -> bytes:
+    async def _infer(
+        self, name: str, servable: Backend, body: bytes, header_length: bytes | None
+    ) -> tuple[bytes, int | None]:
+        signature = servable.signature
+        if header_length is None:
+            request = json_tensors.parse_flat_data(body, signature) or json_tensors.parse(body)
+            chunks = binary_tensors.Chunks(memoryview(b""))
+        else:
+            header, binary = binary_tensors.split(body, header_length)
+            request, chunks = json_tensors.parse(header), binary_tensors.Chunks(binary)
         given = request.get("inputs")
         if not isinstance(given, list) or not given:
             raise InvalidArgument("'inputs' must be a non-empty array of input tensors")
-        inputs = dict(_input(tensor, servable.signature) for tensor in given)
+        inputs = dict(_input(tensor, signature, chunks) for tensor in given)
+        chunks.check_used()
         if len(inputs) != len(given):
             raise InvalidArgument("an input is given more than once")
-        outputs = await self.runner.run(servable, inputs, _requested(request.get("outputs", [])))
-        answer = {
-            "model_name": name,
-            "model_version": str(servable.version),
-            "outputs": [
-                {
-                    "name": key,
-                    "datatype": DATATYPES[value.dtype],
-                    "shape": list(value.shape),
-                    "data": value.reshape(-1),
-                }
-                for key, value in outputs.items()
-            ],
-        }
+        requested = _requested(request.get("outputs", []))
+        outputs = await self.runner.run(
+            servable, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
+        )
+        answer: dict[str, Any] = {"model_name": name, "model_version": str(servable.version)}
         if "id" in request:
             answer["id"] = request["id"]
-        return json_tensors.dumps(answer)
+        answer["outputs"], blobs = [], []
+        for key, value in outputs.items():
+            tensor = {"name": key, "datatype": DATATYPES[value.dtype], "shape": list(value.shape)}
+            if binary_tensors.wants_binary(request, requested.get(key)):
+                blobs.append(binary_tensors.little_endian(value))
+                tensor["parameters"] = {binary_tensors.SIZE: len(blobs[-1])}
+            else:
+                tensor["data"] = value.reshape(-1)
+            answer["outputs"].append(tensor)
+        header = json_tensors.dumps(answer)
+        if not blobs:
+            return header, None
+        return b"".join([header, *blobs]), len(header)
 
 
 def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
     return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": tensor.shape}
 
 
-def _input(tensor: Any, signature: ModelSignature) -> tuple[str, np.ndarray]:
-    """One request input as an array of its declared shape, checked against the model's input."""
-    if not isinstance(tensor, dict) or any(field not in tensor for field in TENSOR_FIELDS):
-        raise InvalidArgument(f"each input must be an object with {', '.join(TENSOR_FIELDS)}")
+def _input(
+    tensor: Any, signature: ModelSignature, chunks: binary_tensors.Chunks
+) -> tuple[str, np.ndarray]:
+    """One request input as an array of its declared shape, checked against the model's input:
+    from its JSON `data`, or from the binary part when its parameters give a binary_data_size."""
+    size = _parameters(tensor).get(binary_tensors.SIZE)
+    fields = TENSOR_FIELDS if size is None else TENSOR_FIELDS[:-1]
+    if not isinstance(tensor, dict) or any(field not in tensor for field in fields):
+        raise InvalidArgument(
+            f"each input must be an object with {', '.join(TENSOR_FIELDS)} "
+            f"(or parameters.{binary_tensors.SIZE} instead of data)"
+        )
     name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
-    expected = DATATYPES[signature.input(name).dtype]
-    if datatype != expected:
-        raise InvalidArgument(f"input {name}: datatype {datatype}, the model expects {expected}")
+    dtype = signature.input(name).dtype
+    if datatype != DATATYPES[dtype]:
+        raise InvalidArgument(
+            f"input {name}: datatype {datatype}, the model expects {DATATYPES[dtype]}"
+        )
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {shape}")
+    if size is not None:
+        return name, chunks.array(name, size, dtype, shape)
     values = json_tensors.array(name, tensor["data"], signature)
     if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
     return name, values.reshape(shape)
 
 
-def _requested(outputs: Any) -> list[str]:
-    """The names in the request's `outputs` (all outputs when it names none)."""
+def _parameters(tensor: Any) -> dict[str, Any]:
+    parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
+    if parameters is not None and not isinstance(parameters, dict):
+        raise InvalidArgument("'parameters' must be an object")
+    return parameters or {}
+
+
+def _requested(outputs: Any) -> dict[str, dict[str, Any]]:
+    """The request's `outputs` by name (all outputs when it names none)."""
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
     ):
         raise InvalidArgument("'outputs' must be an array of objects with a name")
-    return [o["name"] for o in outputs]
+    return {o["name"]: o for o in outputs}
