@@ -20,7 +20,7 @@ import numpy as np
 from export.repository import DATATYPES as DATATYPE_NAMES
 from serving import binary_tensors, json_tensors
 from serving.backends import Backend
-from serving.errors import InvalidArgument, NotFound, ServingError, check_method
+from serving.errors import InvalidArgument, NotFound, Unavailable, check_method
 from serving.metrics import MODEL_INFER, REST
 from serving.repository import Repository
 from serving.runner import Runner
@@ -73,7 +73,7 @@ class KServeApi:
     def _health(self, kind: str) -> bool:
         """Live while the process answers; ready while at least one model is being served."""
         if kind == "ready" and not self.repository.models:
-            raise ServingError("no model is loaded")
+            raise Unavailable("no model is loaded")
         return True
 
     def _metadata(self, name: str, servable: Backend) -> dict[str, Any]:
