@@ -73,10 +73,20 @@ class Chunks:
 def wants_binary(request: Mapping[str, Any], output: Mapping[str, Any] | None) -> bool:
     """Whether an output is answered in binary: its own `binary_data`, else the request's
     `binary_data_output`."""
-    own = (output or {}).get("parameters") or {}
+    own = parameters(output)
     if "binary_data" in own:
         return own["binary_data"] is True
-    return (request.get("parameters") or {}).get("binary_data_output") is True
+    return parameters(request).get("binary_data_output") is True
+
+
+def parameters(tensor_or_request: Any) -> Mapping[str, Any]:
+    """Its `parameters` object ({} when there is none; a 400 when it is not an object)."""
+    if not isinstance(tensor_or_request, dict):
+        return {}
+    found = tensor_or_request.get("parameters")
+    if found is not None and not isinstance(found, dict):
+        raise InvalidArgument(f"'parameters' must be an object, got {found!r}")
+    return found or {}
 
 
 def little_endian(value: np.ndarray) -> bytes:

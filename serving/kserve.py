@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -94,8 +95,8 @@ class KServeApi:
             request = json_tensors.parse_flat_data(body, signature) or json_tensors.parse(body)
             chunks = binary_tensors.Chunks(memoryview(b""))
         else:
-            header, binary = binary_tensors.split(body, header_length)
-            request, chunks = json_tensors.parse(header), binary_tensors.Chunks(binary)
+            header, tail = binary_tensors.split(body, header_length)
+            request, chunks = json_tensors.parse(header), binary_tensors.Chunks(tail)
         given = request.get("inputs")
         if not isinstance(given, list) or not given:
             raise InvalidArgument("'inputs' must be a non-empty array of input tensors")
@@ -104,25 +105,40 @@ class KServeApi:
         if len(inputs) != len(given):
             raise InvalidArgument("an input is given more than once")
         requested = _requested(request.get("outputs", []))
+        binary = {
+            output: binary_tensors.wants_binary(request, requested.get(output))
+            for output in requested or signature.output_names
+        }
         outputs = await self.runner.run(
             servable, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
         )
-        answer: dict[str, Any] = {"model_name": name, "model_version": str(servable.version)}
-        if "id" in request:
-            answer["id"] = request["id"]
-        answer["outputs"], blobs = [], []
-        for key, value in outputs.items():
-            tensor = {"name": key, "datatype": DATATYPES[value.dtype], "shape": list(value.shape)}
-            if binary_tensors.wants_binary(request, requested.get(key)):
-                blobs.append(binary_tensors.little_endian(value))
-                tensor["parameters"] = {binary_tensors.SIZE: len(blobs[-1])}
-            else:
-                tensor["data"] = value.reshape(-1)
-            answer["outputs"].append(tensor)
-        header = json_tensors.dumps(answer)
-        if not blobs:
-            return header, None
-        return b"".join([header, *blobs]), len(header)
+        return _answer(name, servable.version, request.get("id"), outputs, binary)
+
+
+def _answer(
+    name: str,
+    version: int,
+    request_id: Any,
+    outputs: Mapping[str, np.ndarray],
+    binary: Mapping[str, bool],
+) -> tuple[bytes, int | None]:
+    """The infer answer's body, and its JSON header's length when binary outputs follow it."""
+    answer: dict[str, Any] = {"model_name": name, "model_version": str(version)}
+    if request_id is not None:
+        answer["id"] = request_id
+    answer["outputs"], blobs = [], []
+    for key, value in outputs.items():
+        tensor = {"name": key, "datatype": DATATYPES[value.dtype], "shape": list(value.shape)}
+        if binary[key]:
+            blobs.append(binary_tensors.little_endian(value))
+            tensor["parameters"] = {binary_tensors.SIZE: len(blobs[-1])}
+        else:
+            tensor["data"] = value.reshape(-1)
+        answer["outputs"].append(tensor)
+    header = json_tensors.dumps(answer)
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
 
 
 def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
@@ -134,7 +150,7 @@ def _input(
 ) -> tuple[str, np.ndarray]:
     """One request input as an array of its declared shape, checked against the model's input:
     from its JSON `data`, or from the binary part when its parameters give a binary_data_size."""
-    size = _parameters(tensor).get(binary_tensors.SIZE)
+    size = binary_tensors.parameters(tensor).get(binary_tensors.SIZE)
     fields = TENSOR_FIELDS if size is None else TENSOR_FIELDS[:-1]
     if not isinstance(tensor, dict) or any(field not in tensor for field in fields):
         raise InvalidArgument(
@@ -155,13 +171,6 @@ def _input(
     if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
     return name, values.reshape(shape)
-
-
-def _parameters(tensor: Any) -> dict[str, Any]:
-    parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
-    if parameters is not None and not isinstance(parameters, dict):
-        raise InvalidArgument("'parameters' must be an object")
-    return parameters or {}
 
 
 def _requested(outputs: Any) -> dict[str, dict[str, Any]]:
