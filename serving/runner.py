@@ -21,7 +21,7 @@ from serving.batching import Batcher
 from serving.errors import ServingError
 from serving.metrics import Metrics, Requests
 
-OK = "OK"
+OK, INTERNAL = "OK", "INTERNAL"
 
 
 class _Served:
@@ -76,7 +76,8 @@ class Runner:
         """The named outputs (all when `outputs` is empty) of `servable` for `inputs`.
 
         The request is counted, with its latency, by `api` (metrics.PREDICT, ...), `entrypoint`
-        (metrics.REST or GRPC) and how it ended: OK, or the code of the ServingError it raised.
+        (metrics.REST or GRPC) and how it ended: OK, the code of the ServingError it raised, or
+        INTERNAL when the model failed.
         """
         started = time.perf_counter()
         served = self._served.get(servable) or self._serve(servable)
@@ -86,6 +87,9 @@ class Runner:
             answers = await served.batcher.run(inputs)
         except ServingError as exc:
             requests.done(exc.code, started)
+            raise
+        except Exception:  # the model itself failed: TF Serving's INTERNAL
+            requests.done(INTERNAL, started)
             raise
         requests.done(OK, started)
         return {name: answers[name] for name in names}
