@@ -7,7 +7,9 @@ Everything runs on this machine over loopback and stops by itself. The models ar
 short epoch and exported with the zoo CLI (any weights serve at the same speed). Each server under
 test is pinned to core 1 (`taskset -c 1`) and each load generator to core 0, so "one core" means one
 core: wrk (Debian's package) for REST, h2load (Debian's nghttp2-client) for gRPC, POSTing a
-length-prefixed PredictRequest with content-type application/grpc. One image per request.
+length-prefixed PredictRequest with content-type application/grpc. One image per request; KServe
+v2 both as JSON (`v2-rest`) and with the binary tensor extension (`v2-binary`: the image's raw
+bytes after the JSON header, answers binary too, as tritonclient.http sends by default).
 
 - Latency percentiles are the measured ones: wrk 4 reports the latency of each request it sent
   (it makes no coordinated-omission correction; that is wrk2), and h2load's per-request log is read
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -47,11 +50,13 @@ import results_file
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve.md"
 SERVER_CORE, CLIENT_CORE = "1", "0"
-PROTOCOLS = ("tfs-rest", "v2-rest", "tfs-grpc")
+PROTOCOLS = ("tfs-rest", "v2-rest", "v2-binary", "tfs-grpc")
 GRPC_PATH = "/tensorflow.serving.PredictionService/Predict"
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+local header_length = os.getenv("ZOO_HEADER_LENGTH")  -- KServe v2's binary tensor extension
+if header_length then wrk.headers["Inference-Header-Content-Length"] = header_length end
 local file = io.open(os.getenv("ZOO_BODY"), "rb")
 wrk.body = file:read("*a")
 file:close()
@@ -90,8 +95,17 @@ def example(name: str) -> np.ndarray:
     return np.asarray(images[:1], np.float32).reshape(1, *spec.input.shape)
 
 
-def bodies(name: str, image: np.ndarray, work: Path) -> dict[str, Path]:
-    """The request body of each protocol, written once to a file the load generators read."""
+@dataclass(frozen=True)
+class Body:
+    """A request body in a file the load generators read, and the length of its JSON header
+    when binary tensors follow it (KServe v2's binary tensor extension)."""
+
+    path: Path
+    header_length: int | None = None
+
+
+def bodies(name: str, image: np.ndarray, work: Path) -> dict[str, Body]:
+    """The request body of each protocol, written once to a file."""
     from tensorflow_serving.apis import predict_pb2
 
     from serving.tensor_proto import from_ndarray
@@ -100,27 +114,25 @@ def bodies(name: str, image: np.ndarray, work: Path) -> dict[str, Path]:
     request.model_spec.name = name
     from_ndarray(image, request.inputs["images"])
     message = request.SerializeToString()
+    v2_tensor = {"name": "images", "shape": list(image.shape), "datatype": "FP32"}
+    binary_header = json.dumps(
+        {
+            "inputs": [{**v2_tensor, "parameters": {"binary_data_size": image.nbytes}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
     contents = {
         "tfs-rest": json.dumps({"instances": image.tolist()}).encode(),
-        "v2-rest": json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "images",
-                        "shape": list(image.shape),
-                        "datatype": "FP32",
-                        "data": image.ravel().tolist(),
-                    }
-                ]
-            }
-        ).encode(),
+        "v2-rest": json.dumps({"inputs": [{**v2_tensor, "data": image.ravel().tolist()}]}).encode(),
+        "v2-binary": binary_header + image.astype("<f4").tobytes(),
         "tfs-grpc": b"\0" + len(message).to_bytes(4, "big") + message,
     }
-    paths = {}
+    files = {}
     for protocol, content in contents.items():
-        paths[protocol] = work / f"{name}.{protocol}.body"
-        paths[protocol].write_bytes(content)
-    return paths
+        path = work / f"{name}.{protocol}.body"
+        path.write_bytes(content)
+        files[protocol] = Body(path, len(binary_header) if protocol == "v2-binary" else None)
+    return files
 
 
 def free_port() -> int:
@@ -188,7 +200,7 @@ def server_counts(before: dict, after: dict, model: str) -> tuple[float, float]:
     return failed, (delta(f"{batch}_sum", model_name=model) / count if count else float("nan"))
 
 
-def wrk(url: str, body: Path, connections: int, seconds: float, script: Path) -> dict:
+def wrk(url: str, body: Body, connections: int, seconds: float, script: Path) -> dict:
     command = [
         *("taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"),
         *("--timeout", "5s", "-s", str(script), url),
@@ -197,7 +209,7 @@ def wrk(url: str, body: Path, connections: int, seconds: float, script: Path) ->
         command,
         capture_output=True,
         text=True,
-        env={**os.environ, "ZOO_BODY": str(body)},
+        env={**os.environ, "ZOO_BODY": str(body.path), **_header_length(body)},
         check=True,
         timeout=seconds + 60,
     ).stdout
@@ -212,12 +224,16 @@ def wrk(url: str, body: Path, connections: int, seconds: float, script: Path) ->
     }
 
 
-def h2load(url: str, body: Path, connections: int, seconds: float, work: Path) -> dict:
+def _header_length(body: Body) -> dict[str, str]:
+    return {} if body.header_length is None else {"ZOO_HEADER_LENGTH": str(body.header_length)}
+
+
+def h2load(url: str, body: Body, connections: int, seconds: float, work: Path) -> dict:
     log = work / "h2load.log"
     log.unlink(missing_ok=True)  # h2load appends to it
     command = [
         *("taskset", "-c", CLIENT_CORE, "h2load", "-t1", f"-c{connections}", "-m1"),
-        *("-D", f"{seconds:g}", "-d", str(body), "--log-file", str(log)),
+        *("-D", f"{seconds:g}", "-d", str(body.path), "--log-file", str(log)),
         *("-H", "content-type: application/grpc", "-H", "te: trailers", url),
     ]
     output = subprocess.run(
@@ -262,6 +278,7 @@ def measure_zoo(model_dir, models, files, args, work, script, batching: bool) ->
             urls = {
                 "tfs-rest": f"{rest}/v1/models/{name}:predict",
                 "v2-rest": f"{rest}/v2/models/{name}/infer",
+                "v2-binary": f"{rest}/v2/models/{name}/infer",
                 "tfs-grpc": f"http://127.0.0.1:{grpc_port}{GRPC_PATH}",
             }
             for protocol in PROTOCOLS:

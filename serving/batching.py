@@ -187,8 +187,9 @@ class Batcher:
     """The queue and batch scheduler of one model version, on the event loop `loop`.
 
     `run_batch` computes every output for checked inputs; it is called in `executor`, at most
-    `num_batch_threads` batches at a time, or on the loop when `executor` is None. All methods are
-    called on the loop.
+    `num_batch_threads` batches at a time, or on the loop when `executor` is None. `observe` is
+    given the size of each batch it runs, `queued` the queue's length when it changes (the
+    metrics). All methods are called on the loop.
     """
 
     def __init__(
@@ -198,12 +199,14 @@ class Batcher:
         loop: asyncio.AbstractEventLoop,
         executor: Executor | None,
         observe: Callable[[int], None] = lambda size: None,
+        queued: Callable[[int], None] = lambda length: None,
     ) -> None:
         self._run_batch = run_batch
         self._loop = loop
         self.parameters = parameters
         self._executor = executor
         self._observe = observe
+        self._queued = queued
         self._queue: deque[_Batch] = deque()
         self._idle = parameters.num_batch_threads if executor else 1
         self._pending: asyncio.Handle | None = None  # a scheduling call already on its way
@@ -259,6 +262,7 @@ class Batcher:
                 self._queue.append(last)
             last.parts.append((inputs, size, future))
             last.size += size
+        self._queued(len(self._queue))
 
     def _schedule_soon(self) -> None:
         """Schedule at the end of this turn of the loop, unless that is already on its way.
@@ -289,6 +293,7 @@ class Batcher:
                     self._timer = self._loop.call_later(wait, self._schedule)
                     return
             self._queue.popleft()
+            self._queued(len(self._queue))
             self._idle -= 1
             try:
                 inputs = self._merged(batch)

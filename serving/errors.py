@@ -1,6 +1,6 @@
 """Errors a request or a server start-up can cause, each carrying the status code TF Serving would give.
 
-The front ends map the code once each (rest.py to HTTP, grpc_service.py to gRPC), so the backends and
+The front ends map the code once each (rest.py to HTTP, grpc_status.py to gRPC), so the backends and
 the repository raise one kind of error and never think about the protocol.
 """
 
@@ -11,6 +11,7 @@ from zoo.errors import ZooError
 INVALID_ARGUMENT = "INVALID_ARGUMENT"
 NOT_FOUND = "NOT_FOUND"
 UNAVAILABLE = "UNAVAILABLE"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # REST only (405): a known path, asked the wrong way
 
 
 class ServingError(ZooError):
@@ -33,6 +34,22 @@ class Unavailable(ServingError):
     """The model's batch queue is full: refused at once, for the client to retry (REST 503)."""
 
     code = UNAVAILABLE
+
+
+class MethodNotAllowed(ServingError):
+    """A REST path that exists, asked with another method; `allowed` goes in the Allow header."""
+
+    code = METHOD_NOT_ALLOWED
+
+    def __init__(self, method: str, path: str, allowed: str) -> None:
+        super().__init__(f"Method {method} is not allowed on {path}: use {allowed}")
+        self.allowed = allowed
+
+
+def check_method(method: str, path: str, allowed: str) -> None:
+    """Refuse a request to a known REST path whose method is not the one it takes."""
+    if method != allowed:
+        raise MethodNotAllowed(method, path, allowed)
 
 
 class ServerError(ZooError):

@@ -27,6 +27,7 @@ from serving.json_tensors import check_signature_name
 from serving.kserve_grpc import KServeService
 from serving.metadata import signature_def_map
 from serving.methods import classify, regress
+from serving.metrics import GRPC, PREDICT
 from serving.repository import Repository
 from serving.runner import Runner
 from serving.tensor_proto import from_ndarray, to_ndarray
@@ -59,7 +60,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             servable = _servable(self.repository, request.model_spec)
             check_signature_name(request.model_spec.signature_name)
             inputs = {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
-            outputs = await self.runner.run(servable, inputs, request.output_filter)
+            outputs = await self.runner.run(
+                servable, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC
+            )
         except ServingError as exc:
             await abort(context, exc)
         response = predict_pb2.PredictResponse()
@@ -85,7 +88,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = _servable(self.repository, request.model_spec)
             check_signature_name(request.model_spec.signature_name)
-            result = await method(self.runner, servable, request.input)
+            result = await method(self.runner, servable, request.input, GRPC)
         except ServingError as exc:
             await abort(context, exc)
         _answer_spec(request.model_spec, servable, response.model_spec)

@@ -2,11 +2,11 @@
 
 With it, KServe, Triton and MLServer clients talk to `zoo serve` too: server liveness and
 readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major order,
-flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy). Refusals are the
-protocol's `{"error": ...}`: 404 for an unknown model or version, 503 for a full batch queue, 400
-for anything else. Triton's model configuration extension answers `GET .../config` (`v2_model`
-reads it). The binary tensor extension is not spoken; its
-bodies are not JSON and get a 400.
+flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy) or binary tensors
+(`binary_tensors`, the extension Triton's client uses by default). Refusals are the protocol's
+`{"error": ...}`: 404 for an unknown path, model or version, 405 for a known path asked with the
+wrong method, 503 for a full batch queue, 400 for anything else. Triton's model configuration
+extension answers `GET .../config` (`v2_model` reads it).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from serving import json_tensors, v2_model
+from serving import binary_tensors, json_tensors, v2_model
 from serving.backends import Backend
-from serving.errors import InvalidArgument, ServingError
+from serving.errors import InvalidArgument, NotFound, Unavailable, check_method
+from serving.metrics import MODEL_INFER, REST
 from serving.repository import Repository
 from serving.runner import Runner
 from serving.signature import ModelSignature
@@ -42,77 +43,121 @@ class KServeApi:
         self.repository = repository
         self.runner = runner
 
-    async def answer(self, method: str, path: str, body: bytes) -> bytes:
+    async def answer(
+        self, method: str, path: str, body: bytes, header_length: bytes | None
+    ) -> tuple[bytes, int | None]:
+        """The answer's body, and the length of its JSON header when binary outputs follow it
+        (None for a JSON answer). `header_length` is the request's
+        Inference-Header-Content-Length, when it has binary inputs."""
         route = ROUTE.fullmatch(path)
-        verb = route and route["verb"]
-        if route is None or method != ("POST" if verb == "/infer" else "GET"):
-            raise ServingError(f"Malformed request: {method} {path}")
+        if route is None:
+            raise NotFound(f"Not found: {method} {path}")
+        verb = route["verb"]
+        check_method(method, path, "POST" if verb == "/infer" else "GET")
         if route["health"]:
-            return json_tensors.dumps({route["health"]: self._health(route["health"])})
+            return json_tensors.dumps({route["health"]: self._health(route["health"])}), None
         if route["name"] is None:
-            return json_tensors.dumps(v2_model.server_metadata())
+            return json_tensors.dumps(v2_model.server_metadata()), None
         name = route["name"]
         version = int(route["version"]) if route["version"] else None
         servable = self.repository.servable(name, version)
         if verb == "/ready":
-            return json_tensors.dumps({"name": name, "ready": True})
+            return json_tensors.dumps({"name": name, "ready": True}), None
         if verb == "/config":
-            return json_tensors.dumps(v2_model.config_json(v2_model.model_config(name, servable)))
+            config = v2_model.model_config(name, servable)
+            return json_tensors.dumps(v2_model.config_json(config)), None
         if verb == "/infer":
-            request = json_tensors.parse_flat_data(body, servable.signature)
-            return await self._infer(name, servable, request or json_tensors.parse(body))
-        return json_tensors.dumps(v2_model.model_metadata(self.repository, name, servable))
+            return await self._infer(name, servable, body, header_length)
+        return json_tensors.dumps(v2_model.model_metadata(self.repository, name, servable)), None
 
     def _health(self, kind: str) -> bool:
         """Live while the process answers; ready as `v2_model.server_ready` says."""
         if kind == "ready" and not v2_model.server_ready(self.repository):
-            raise ServingError("no model is loaded")
+            raise Unavailable("no model is loaded")
         return True
 
-    async def _infer(self, name: str, servable: Backend, request: Mapping[str, Any]) -> bytes:
+    async def _infer(
+        self, name: str, servable: Backend, body: bytes, header_length: bytes | None
+    ) -> tuple[bytes, int | None]:
+        signature = servable.signature
+        if header_length is None:
+            request = json_tensors.parse_flat_data(body, signature) or json_tensors.parse(body)
+            chunks = binary_tensors.Chunks(memoryview(b""))
+        else:
+            header, tail = binary_tensors.split(body, header_length)
+            request, chunks = json_tensors.parse(header), binary_tensors.Chunks(tail)
         given = request.get("inputs")
         if not isinstance(given, list) or not given:
             raise InvalidArgument("'inputs' must be a non-empty array of input tensors")
-        inputs = dict(_input(tensor, servable.signature) for tensor in given)
+        inputs = dict(_input(tensor, signature, chunks) for tensor in given)
+        chunks.check_used()
         if len(inputs) != len(given):
             raise InvalidArgument("an input is given more than once")
-        outputs = await self.runner.run(servable, inputs, _requested(request.get("outputs", [])))
-        answer = {
-            "model_name": name,
-            "model_version": str(servable.version),
-            "outputs": [
-                {
-                    "name": key,
-                    "datatype": DATATYPES[value.dtype],
-                    "shape": list(value.shape),
-                    "data": value.reshape(-1),
-                }
-                for key, value in outputs.items()
-            ],
+        requested = _requested(request.get("outputs", []))
+        binary = {
+            output: binary_tensors.wants_binary(request, requested.get(output))
+            for output in requested or signature.output_names
         }
-        if "id" in request:
-            answer["id"] = request["id"]
-        return json_tensors.dumps(answer)
+        outputs = await self.runner.run(
+            servable, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
+        )
+        return _answer(name, servable.version, request.get("id"), outputs, binary)
 
 
-def _input(tensor: Any, signature: ModelSignature) -> tuple[str, np.ndarray]:
-    """One request input as an array of its declared shape, checked against the model's input."""
-    if not isinstance(tensor, dict) or any(field not in tensor for field in TENSOR_FIELDS):
-        raise InvalidArgument(f"each input must be an object with {', '.join(TENSOR_FIELDS)}")
+def _answer(
+    name: str,
+    version: int,
+    request_id: Any,
+    outputs: Mapping[str, np.ndarray],
+    binary: Mapping[str, bool],
+) -> tuple[bytes, int | None]:
+    """The infer answer's body, and its JSON header's length when binary outputs follow it."""
+    answer: dict[str, Any] = {"model_name": name, "model_version": str(version)}
+    if request_id is not None:
+        answer["id"] = request_id
+    answer["outputs"], blobs = [], []
+    for key, value in outputs.items():
+        tensor = {"name": key, "datatype": DATATYPES[value.dtype], "shape": list(value.shape)}
+        if binary[key]:
+            blobs.append(binary_tensors.little_endian(value))
+            tensor["parameters"] = {binary_tensors.SIZE: len(blobs[-1])}
+        else:
+            tensor["data"] = value.reshape(-1)
+        answer["outputs"].append(tensor)
+    header = json_tensors.dumps(answer)
+    if not blobs:
+        return header, None
+    return b"".join([header, *blobs]), len(header)
+
+
+def _input(
+    tensor: Any, signature: ModelSignature, chunks: binary_tensors.Chunks
+) -> tuple[str, np.ndarray]:
+    """One request input as an array of its declared shape, checked against the model's input:
+    from its JSON `data`, or from the binary part when its parameters give a binary_data_size."""
+    size = binary_tensors.parameters(tensor).get(binary_tensors.SIZE)
+    fields = TENSOR_FIELDS if size is None else TENSOR_FIELDS[:-1]
+    if not isinstance(tensor, dict) or any(field not in tensor for field in fields):
+        raise InvalidArgument(
+            f"each input must be an object with {', '.join(TENSOR_FIELDS)} "
+            f"(or parameters.{binary_tensors.SIZE} instead of data)"
+        )
     name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
-    v2_model.input_dtype(name, datatype, signature)
+    dtype = v2_model.input_dtype(name, datatype, signature)
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {shape}")
+    if size is not None:
+        return name, chunks.array(name, size, dtype, shape)
     values = json_tensors.array(name, tensor["data"], signature)
     if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
     return name, values.reshape(shape)
 
 
-def _requested(outputs: Any) -> list[str]:
-    """The names in the request's `outputs` (all outputs when it names none)."""
+def _requested(outputs: Any) -> dict[str, dict[str, Any]]:
+    """The request's `outputs` by name (all outputs when it names none)."""
     if not isinstance(outputs, list) or not all(
         isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
     ):
         raise InvalidArgument("'outputs' must be an array of objects with a name")
-    return [o["name"] for o in outputs]
+    return {o["name"]: o for o in outputs}

@@ -22,10 +22,11 @@ import numpy as np
 from google.protobuf import json_format
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from serving import v2_model
+from serving import binary_tensors, v2_model
 from serving.backends import Backend
 from serving.errors import InvalidArgument, NotFound, ServingError
 from serving.grpc_status import abort
+from serving.metrics import GRPC, MODEL_INFER
 from serving.repository import Repository
 from serving.runner import Runner
 from serving.signature import ModelSignature
@@ -106,7 +107,9 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
             servable = self._servable(request.model_name, request.model_version)
             inputs = _inputs(request, servable.signature)
             wanted = [output.name for output in request.outputs]
-            outputs = await self.runner.run(servable, inputs, wanted)
+            outputs = await self.runner.run(
+                servable, inputs, wanted, api=MODEL_INFER, entrypoint=GRPC
+            )
         except ServingError as exc:
             await abort(context, exc)
         response = service_pb2.ModelInferResponse(
@@ -119,8 +122,7 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
             datatype = DATATYPES[value.dtype]
             tensor = response.outputs.add(name=name, datatype=datatype, shape=value.shape)
             if raw:
-                little = np.ascontiguousarray(value, value.dtype.newbyteorder("<"))
-                response.raw_output_contents.append(little.tobytes())
+                response.raw_output_contents.append(binary_tensors.little_endian(value))
             else:
                 getattr(tensor.contents, CONTENTS[datatype]).extend(value.ravel().tolist())
         return response

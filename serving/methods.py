@@ -17,6 +17,7 @@ from export.serving import CLASSIFIER_OUTPUTS, OUTPUTS
 from serving.backends import Backend
 from serving.errors import InvalidArgument
 from serving.examples import input_arrays
+from serving.metrics import CLASSIFY, REGRESS
 from serving.runner import Runner
 from serving.signature import METHOD, ModelSignature
 
@@ -28,13 +29,13 @@ RESULTS = "results"  # the key of TF Serving's REST answer to both methods
 
 
 async def classify(
-    runner: Runner, servable: Backend, request_input: input_pb2.Input
+    runner: Runner, servable: Backend, request_input: input_pb2.Input, entrypoint: str
 ) -> classification_pb2.ClassificationResult:
     """Every class's (label, score) for each Example, in the model's class order."""
     signature = servable.signature
     if SCORES not in signature.output_names:
         raise _wrong_kind("classification", CLASSIFY_METHOD, signature)
-    scores = await _run(runner, servable, request_input, SCORES)
+    scores = await _run(runner, servable, request_input, SCORES, CLASSIFY, entrypoint)
     labels = _labels(signature, scores.shape[-1])
     result = classification_pb2.ClassificationResult()
     for row in scores.tolist():
@@ -45,13 +46,13 @@ async def classify(
 
 
 async def regress(
-    runner: Runner, servable: Backend, request_input: input_pb2.Input
+    runner: Runner, servable: Backend, request_input: input_pb2.Input, entrypoint: str
 ) -> regression_pb2.RegressionResult:
     """One value for each Example."""
     signature = servable.signature
     if signature.output_names != (REGRESSION_OUTPUT,):
         raise _wrong_kind("regression", REGRESS_METHOD, signature)
-    values = await _run(runner, servable, request_input, REGRESSION_OUTPUT)
+    values = await _run(runner, servable, request_input, REGRESSION_OUTPUT, REGRESS, entrypoint)
     result = regression_pb2.RegressionResult()
     for value in values.reshape(-1).tolist():
         result.regressions.add(value=value)
@@ -59,10 +60,15 @@ async def regress(
 
 
 async def _run(
-    runner: Runner, servable: Backend, request_input: input_pb2.Input, output: str
+    runner: Runner,
+    servable: Backend,
+    request_input: input_pb2.Input,
+    output: str,
+    api: str,
+    entrypoint: str,
 ) -> np.ndarray:
     inputs = input_arrays(request_input, servable.signature)
-    return (await runner.run(servable, inputs, (output,)))[output]
+    return (await runner.run(servable, inputs, (output,), api=api, entrypoint=entrypoint))[output]
 
 
 def _labels(signature: ModelSignature, classes: int) -> tuple[str, ...]:

@@ -1,32 +1,88 @@
-"""What the server counts, in Prometheus' text format at TF Serving's `/monitoring/prometheus/metrics`.
+"""What the server counts, in Prometheus' text format at TF Serving's `/monitoring/prometheus/metrics`
+and at `/metrics`, where Prometheus looks by default.
 
-Names follow TF Serving's (its `/tensorflow/serving/batching/processed_batch_size` is Prometheus'
-`:tensorflow:serving:batching:processed_batch_size`). Each server has its own registry, so servers
-started in one process (tests) never share counts.
+Names follow TF Serving's where it has the metric (its `/tensorflow/serving/request_count` is
+Prometheus' `:tensorflow:serving:request_count`), with zoo's labels added: the version, and for
+requests the API and the entry point, as TF Serving's request_latency has them. Latencies are in
+microseconds, TF Serving's unit. Two are zoo's own, named in the same style: the batch queue's
+length and the versions loaded.
+
+Each server has its own registry, so servers started in one process (tests) never share counts.
+Under `zoo serve --workers N` every worker counts into prometheus_client's multiprocess files
+(`PROMETHEUS_MULTIPROC_DIR`, set by the supervisor before the workers start), and whichever
+worker answers a scrape reports the sum over all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 
-PATH = "/monitoring/prometheus/metrics"
+PATHS = ("/monitoring/prometheus/metrics", "/metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 BATCH_SIZES = tuple(2**i for i in range(11))  # 1 ... 1024 examples
+LATENCIES = tuple(100 * 2**i for i in range(19))  # 100 µs ... 26 s, in microseconds
+# The `API` label: TF Serving's method names, and Triton's for KServe v2's inference.
+PREDICT, CLASSIFY, REGRESS, MODEL_INFER = "Predict", "Classify", "Regress", "ModelInfer"
+REST, GRPC = "REST", "GRPC"  # the `entrypoint` label, as TF Serving spells it
+
+
+class Requests:
+    """What one API, through one entry point, does to one version: counts by status, latency."""
+
+    __slots__ = ("_counter", "_counts", "_labels", "_observe")
+
+    def __init__(self, counter: Counter, latency: Histogram, labels: Sequence[str]) -> None:
+        self._counter = counter
+        self._labels = labels
+        self._counts: dict[str, Callable[[], None]] = {}
+        self._observe = latency.labels(*labels).observe
+
+    def done(self, status: str, started: float) -> None:
+        """Count a request that ended with `status` (OK or an error code), begun at `started`
+        (time.perf_counter)."""
+        self._observe((time.perf_counter() - started) * 1e6)
+        count = self._counts.get(status)
+        if count is None:
+            count = self._counts[status] = self._counter.labels(*self._labels, status).inc
+        count()
 
 
 class Metrics:
     """The server's Prometheus registry and its instruments."""
 
     def __init__(self) -> None:
+        # TF Serving reports no `_created` timestamps; without them a scrape is half as long.
+        disable_created_metrics()
         self.registry = CollectorRegistry()
+        requests = ["model_name", "version", "API", "entrypoint"]
+        self._requests = Counter(
+            ":tensorflow:serving:request_count",
+            "Requests that reached a model version, by how they ended (OK or the error code)",
+            [*requests, "status"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            ":tensorflow:serving:request_latency",
+            "Time from a request reaching its model version to its answer (microseconds): "
+            "checks, batch queue and inference",
+            requests,
+            buckets=LATENCIES,
+            registry=self.registry,
+        )
         self._batch_size = Histogram(
             ":tensorflow:serving:batching:processed_batch_size",
             "Examples in each batch a model version ran (before padding)",
@@ -34,28 +90,45 @@ class Metrics:
             buckets=BATCH_SIZES,
             registry=self.registry,
         )
-
-        self._requests = Counter(
-            ":tensorflow:serving:request_count",
-            "Requests that reached a model version, by how they ended (OK or the error code)",
-            ["model_name", "version", "status"],
+        self._queue = Gauge(
+            ":tensorflow:serving:batching:queue_size",
+            "Batches waiting to run (max_enqueued_batches bounds it), summed over workers",
+            ["model_name", "version"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
+        self._loaded = Gauge(
+            ":tensorflow:serving:model_versions_loaded",
+            "Versions of each model being served",
+            ["model_name"],
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self._models: set[str] = set()  # every model ever loaded: a removed one is set to 0
 
-    def request_counter(self, model: str, version: int) -> Callable[[str], None]:
-        """The function that counts one request to a version, by the status it ended with."""
-        counters: dict[str, Callable[[], None]] = {}
-
-        def count(status: str) -> None:
-            if status not in counters:
-                counters[status] = self._requests.labels(model, str(version), status).inc
-            counters[status]()
-
-        return count
+    def requests(self, model: str, version: int, api: str, entrypoint: str) -> Requests:
+        return Requests(self._requests, self._latency, (model, str(version), api, entrypoint))
 
     def batch_size_observer(self, model: str, version: int) -> Callable[[int], None]:
         """The function a version's batcher calls with the size of each batch it runs."""
         return self._batch_size.labels(model, str(version)).observe
 
+    def queue_size_setter(self, model: str, version: int) -> Callable[[int], None]:
+        """The function a version's batcher calls with its queue's length when it changes."""
+        return self._queue.labels(model, str(version)).set
+
+    def versions_loaded(self, models: Mapping[str, Sequence[int]]) -> None:
+        """Record the repository's models after a poll; a model that is gone reads 0."""
+        for name in self._models - set(models):
+            self._loaded.labels(name).set(0)
+        for name, versions in models.items():
+            self._loaded.labels(name).set(len(versions))
+        self._models |= set(models)
+
     def text(self) -> bytes:
-        return generate_latest(self.registry)
+        directory = os.environ.get(MULTIPROCESS_DIR)
+        if directory is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, directory)
+        return generate_latest(registry)

@@ -119,8 +119,14 @@ class Repository:
         return table[version]
 
     def labelled(self, name: str, version: int | None, label: str | None) -> int | None:
-        """The version a request names by number or by label (None: the latest)."""
+        """The version a request names by number or by label (None: the latest).
+
+        Version 0 means the latest too, unless a version 0 is being served: some TF Serving
+        clients send 0 for "latest", and OpenVINO Model Server reads it so.
+        """
         if label is None:
+            if version == 0 and 0 not in self._servables.get(name, {}):
+                return None
             return version
         if label not in self.version_labels.get(name, {}):
             raise InvalidArgument(f"Unrecognized servable version label: {label}")

@@ -1,6 +1,7 @@
 """TF Serving's REST API as a bare ASGI app: status, metadata, :predict, :classify and :regress
 under /v1/models/, KServe's v2 protocol (kserve.py) under /v2/, and the server's Prometheus metrics
-at /monitoring/prometheus/metrics.
+at /monitoring/prometheus/metrics and /metrics. An unknown path is a 404, a known one asked with
+the wrong method a 405 with an Allow header, each with `{"error": ...}`.
 
 A bare ASGI callable on uvicorn (httptools, uvloop) is the fastest of the stacks that
 bench/http_stack.py compares (fastest in every quiet run, up to 1.65x; docs/serving.md); one
@@ -9,14 +10,26 @@ regular expression routes, because the API has one URL shape.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
+import zlib
 from typing import Any
 
+import numpy as np
 import orjson
 
-from serving import json_tensors, methods, metrics
-from serving.errors import NOT_FOUND, UNAVAILABLE, ServingError
+from serving import binary_tensors, json_tensors, methods, metrics
+from serving.backends import Backend
+from serving.errors import (
+    NOT_FOUND,
+    UNAVAILABLE,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    ServingError,
+    check_method,
+)
 from serving.examples import input_from_json
 from serving.kserve import KServeApi
 from serving.metadata import signature_def_map, to_json
@@ -32,11 +45,13 @@ HTTP_STATUS = {NOT_FOUND: 404, UNAVAILABLE: 503}  # every other refusal is a 400
 EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
 log = logging.getLogger(__name__)
 JSON = b"application/json"
+OCTET_STREAM = b"application/octet-stream"
+DECOMPRESS = {b"gzip": gzip.decompress, b"deflate": zlib.decompress}
 METRICS = metrics.CONTENT_TYPE.encode()
 
 
 class RestApp:
-    """The ASGI application; every answer is JSON, every refusal `{"error": ...}`."""
+    """The ASGI application; every refusal is `{"error": ...}`."""
 
     def __init__(self, repository: Repository, runner: Runner) -> None:
         self.repository = repository
@@ -46,30 +61,49 @@ class RestApp:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
             return
-        content_type = JSON
+        headers = [(b"content-type", JSON)]
         try:
-            if scope["path"] == metrics.PATH and scope["method"] == "GET":
-                status, answer, content_type = 200, self.runner.metrics.text(), METRICS
-            else:
-                status, answer = 200, await self._answer(scope, receive)
+            status, (answer, headers) = 200, await self._answer(scope, receive)
+        except MethodNotAllowed as exc:
+            status, answer = 405, json_tensors.error(str(exc))
+            headers.append((b"allow", exc.allowed.encode()))
         except ServingError as exc:
             status, answer = HTTP_STATUS.get(exc.code, 400), json_tensors.error(str(exc))
         except Exception as exc:  # a bug, not the client's fault: say so, log it, keep serving
             log.exception("%s %s failed", scope["method"], scope["path"])
             status, answer = 500, json_tensors.error(f"internal error: {type(exc).__name__}: {exc}")
-        headers = [(b"content-type", content_type), (b"content-length", str(len(answer)).encode())]
+        headers.append((b"content-length", str(len(answer)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
-    async def _answer(self, scope, receive) -> bytes:
+    async def _answer(self, scope, receive) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The answer's body and headers."""
         method, path = scope["method"], scope["path"]
-        body = await _body(receive) if method == "POST" else b""
+        if path in metrics.PATHS:
+            check_method(method, path, "GET")
+            return self.runner.metrics.text(), [(b"content-type", METRICS)]
+        headers = dict(scope["headers"])
+        body = await _body(receive, headers.get(b"content-encoding")) if method == "POST" else b""
         if path.startswith(KServeApi.PREFIX):
-            return await self.kserve.answer(method, path, body)
+            length = headers.get(binary_tensors.HEADER)
+            answer, header_length = await self.kserve.answer(method, path, body, length)
+            if header_length is None:
+                return answer, [(b"content-type", JSON)]
+            return answer, [
+                (b"content-type", OCTET_STREAM),
+                (binary_tensors.HEADER, str(header_length).encode()),
+            ]
+        return await self._tf_serving(method, path, body), [(b"content-type", JSON)]
+
+    async def _tf_serving(self, method: str, path: str, body: bytes) -> bytes:
         route = ROUTE.fullmatch(path)
-        verb = route and route["verb"]
-        if route is None or method != ("POST" if verb else "GET"):
-            raise ServingError(f"Malformed request: {method} {path}")
+        if route is None:
+            raise NotFound(
+                f"Not found: {method} {path} (zoo serves /v1/models/..., /v2/..., "
+                f"{' and '.join(metrics.PATHS)})"
+            )
+        verb = route["verb"]
+        check_method(method, path, "POST" if verb else "GET")
         name, label = route["name"], route["label"]
         version = int(route["version"]) if route["version"] else None
         if route["metadata"]:
@@ -82,14 +116,21 @@ class RestApp:
             if fast is not None:
                 fmt, inputs, signature_name = fast
                 json_tensors.check_signature_name(signature_name)
-                return json_tensors.predict_answer(fmt, await self.runner.run(servable, inputs))
+                return json_tensors.predict_answer(fmt, await self._predict(servable, inputs))
         request = json_tensors.parse(body)
         json_tensors.check_signature_name(request.get("signature_name"))
         if verb in EXAMPLE_METHODS:
-            result = await EXAMPLE_METHODS[verb](self.runner, servable, input_from_json(request))
+            result = await EXAMPLE_METHODS[verb](
+                self.runner, servable, input_from_json(request), metrics.REST
+            )
             return methods.results_json(result)
         fmt, inputs = json_tensors.predict_inputs(request, servable.signature)
-        return json_tensors.predict_answer(fmt, await self.runner.run(servable, inputs))
+        return json_tensors.predict_answer(fmt, await self._predict(servable, inputs))
+
+    async def _predict(
+        self, servable: Backend, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        return await self.runner.run(servable, inputs, api=metrics.PREDICT, entrypoint=metrics.REST)
 
     def _metadata(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
         servable = self.repository.servable(name, version, label)
@@ -114,10 +155,23 @@ class RestApp:
         }
 
 
-async def _body(receive) -> bytes:
+async def _body(receive, encoding: bytes | None) -> bytes:
+    """The request's body, decompressed when it says it is gzip or deflate (as Triton's clients
+    send it when asked to compress)."""
     chunks = []
     while True:
         message = await receive()
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
-            return b"".join(chunks)
+            break
+    body = b"".join(chunks)
+    if encoding is None or encoding == b"identity":
+        return body
+    if encoding not in DECOMPRESS:
+        raise InvalidArgument(
+            f"Content-Encoding {encoding.decode(errors='replace')} is not supported: use gzip or deflate"
+        )
+    try:
+        return DECOMPRESS[encoding](body)
+    except (OSError, zlib.error, EOFError) as exc:
+        raise InvalidArgument(f"the body is not valid {encoding.decode()}: {exc}") from None

@@ -9,9 +9,9 @@ TensorFlow release the GIL while they compute and the loop keeps parsing and ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,29 +19,31 @@ import numpy as np
 from serving.backends import Backend
 from serving.batching import Batcher
 from serving.errors import ServingError
-from serving.metrics import Metrics
+from serving.metrics import Metrics, Requests
 
-OK = "OK"
+OK, INTERNAL = "OK", "INTERNAL"
 
 
 class _Served:
     """What `Runner.run` needs of a version on every request, looked up once."""
 
-    __slots__ = ("batcher", "count")
+    __slots__ = ("_metrics", "_requests", "batcher", "model", "version")
 
-    def __init__(self, batcher: Batcher, count: Callable[[str], None]) -> None:
+    def __init__(self, batcher: Batcher, metrics: Metrics, model: str, version: int) -> None:
         self.batcher = batcher
-        self.count = count
+        self._metrics = metrics
+        self.model, self.version = model, version
+        self._requests: dict[tuple[str, str], Requests] = {}
 
-    @contextlib.contextmanager
-    def counted(self) -> Iterator[None]:
-        """Count the request by how it ends: OK, or the code of the ServingError it raised."""
-        try:
-            yield
-        except ServingError as exc:
-            self.count(exc.code)
-            raise
-        self.count(OK)
+    def requests(self, api: str, entrypoint: str) -> Requests:
+        """The counters of this version's `api` requests through `entrypoint`."""
+        key = (api, entrypoint)
+        found = self._requests.get(key)
+        if found is None:
+            found = self._requests[key] = self._metrics.requests(
+                self.model, self.version, api, entrypoint
+            )
+        return found
 
 
 class Runner:
@@ -63,24 +65,45 @@ class Runner:
         self._served: weakref.WeakKeyDictionary[Backend, _Served] = weakref.WeakKeyDictionary()
 
     async def run(
-        self, servable: Backend, inputs: Mapping[str, np.ndarray], outputs: Iterable[str] = ()
+        self,
+        servable: Backend,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Iterable[str] = (),
+        *,
+        api: str,
+        entrypoint: str,
     ) -> dict[str, np.ndarray]:
-        """The named outputs (all when `outputs` is empty) of `servable` for `inputs`."""
+        """The named outputs (all when `outputs` is empty) of `servable` for `inputs`.
+
+        The request is counted, with its latency, by `api` (metrics.PREDICT, ...), `entrypoint`
+        (metrics.REST or GRPC) and how it ended: OK, the code of the ServingError it raised, or
+        INTERNAL when the model failed.
+        """
+        started = time.perf_counter()
         served = self._served.get(servable) or self._serve(servable)
-        with served.counted():
+        requests = served.requests(api, entrypoint)
+        try:
             names = _checked(servable, inputs, outputs)
             answers = await served.batcher.run(inputs)
+        except ServingError as exc:
+            requests.done(exc.code, started)
+            raise
+        except Exception:  # the model itself failed: TF Serving's INTERNAL
+            requests.done(INTERNAL, started)
+            raise
+        requests.done(OK, started)
         return {name: answers[name] for name in names}
 
     def _serve(self, servable: Backend) -> _Served:
         model = servable.path.parent.name  # its name in the repository
         observe = self.metrics.batch_size_observer(model, servable.version)
+        queued = self.metrics.queue_size_setter(model, servable.version)
         wanted = servable.batching.num_batch_threads
         if wanted and self._pool is None:
             self._pool = ThreadPoolExecutor(max(wanted, self._threads), "batch")
         pool = self._pool if wanted else None
-        batcher = Batcher(servable.run_batch, servable.batching, self._loop, pool, observe)
-        served = _Served(batcher, self.metrics.request_counter(model, servable.version))
+        batcher = Batcher(servable.run_batch, servable.batching, self._loop, pool, observe, queued)
+        served = _Served(batcher, self.metrics, model, servable.version)
         self._served[servable] = served
         return served
 

@@ -21,6 +21,7 @@ import uvloop
 from serving.batching import BatchingParameters, describe
 from serving.errors import ServerError
 from serving.grpc_service import add_services
+from serving.metrics import Metrics
 from serving.repository import Repository
 from serving.rest import RestApp
 from serving.runner import Runner
@@ -124,7 +125,7 @@ async def _serve(
     # the cyclic garbage collector from walking it again, which paused requests for ~0.2 s.
     gc.freeze()
 
-    poller = asyncio.create_task(_poll(repository, poll_seconds))
+    poller = asyncio.create_task(_poll(repository, runner.metrics, poll_seconds))
     await stop.wait()
     log("shutting down")
     poller.cancel()
@@ -133,8 +134,9 @@ async def _serve(
     runner.close()
 
 
-async def _poll(repository: Repository, seconds: float) -> None:
+async def _poll(repository: Repository, metrics: Metrics, seconds: float) -> None:
     """Re-scan the repository off the loop: loading a model must not stall requests."""
     while True:
+        metrics.versions_loaded(repository.models)
         await asyncio.sleep(seconds)
         await asyncio.to_thread(repository.poll)

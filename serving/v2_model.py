@@ -24,7 +24,9 @@ from serving.repository import Repository
 from serving.signature import ModelSignature, TensorSpec
 
 DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
-EXTENSIONS = ("model_configuration",)  # Triton's name for GET .../config and gRPC ModelConfig
+# Triton's names: binary tensors (REST; gRPC's raw contents are its counterpart), GET .../config
+# and gRPC ModelConfig. Triton lists the same extensions on both protocols, and so does zoo.
+EXTENSIONS = ("binary_tensor_data", "model_configuration")
 _INT64 = {
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_UINT64,

@@ -14,7 +14,7 @@ import tensorflow as tf
 from conftest import run_zoo
 from helpers import assert_one_line_error
 from test_export import fake_run
-from test_serving import Server, examples, grpc_request, http, running
+from test_serving import Server, counted, examples, grpc_request, http, running, samples
 
 from export import export_run
 from serving import batching
@@ -250,8 +250,7 @@ def test_rest_and_grpc_share_one_batcher_and_the_metrics_count_it(exported, serv
     expected = servable.run_batch({"images": images})["probabilities"]
     with running(Server(exported, log="shared.log")) as server:
         rests, grpcs = concurrent_predictions(server, 12, images)
-        with urllib_open(f"{server.url}/monitoring/prometheus/metrics") as answer:
-            samples = parse_metrics(answer.read().decode())
+        found = samples(server, "/monitoring/prometheus/metrics")
     for status, answer in rests:
         assert status == 200, answer
         got = [p["probabilities"] for p in answer["predictions"]]
@@ -260,33 +259,12 @@ def test_rest_and_grpc_share_one_batcher_and_the_metrics_count_it(exported, serv
         assert code == grpc.StatusCode.OK, answer
         np.testing.assert_allclose(answer, expected, atol=TOLERANCE)
     version = {"model_name": "cnn-mnist", "version": "1"}
-    ok = sample(samples, ":tensorflow:serving:request_count_total", status="OK", **version)
-    examples_run = sample(
-        samples, ":tensorflow:serving:batching:processed_batch_size_sum", **version
-    )
-    batches = sample(samples, ":tensorflow:serving:batching:processed_batch_size_count", **version)
+    ok = counted({}, found, ":tensorflow:serving:request_count_total", status="OK", **version)
+    batch = ":tensorflow:serving:batching:processed_batch_size"
+    examples_run = counted({}, found, f"{batch}_sum", **version)
+    batches = counted({}, found, f"{batch}_count", **version)
     assert ok >= 12 and examples_run == 2 * ok  # the readiness probe sends no predictions
     assert 1 <= batches <= ok
-
-
-def urllib_open(url: str):
-    import urllib.request
-
-    return urllib.request.urlopen(url, timeout=30)
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    return samples[name, tuple(sorted(labels.items()))]
-
-
-def parse_metrics(text: str) -> dict:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_a_bad_batching_file_in_a_model_folder_fails_only_that_model(exported, tmp_path):
@@ -307,10 +285,10 @@ def test_a_bad_batching_file_in_a_model_folder_fails_only_that_model(exported, t
         body = json.dumps({"instances": examples("cnn-mnist", 9).tolist()})
         status, answer = server.rest("/v1/models/cnn-mnist:predict", body)
         assert status == 200 and len(answer["predictions"]) == 9
-        with urllib_open(f"{server.url}/monitoring/prometheus/metrics") as metrics:
-            samples = parse_metrics(metrics.read().decode())
-    batches = sample(
-        samples,
+        found = samples(server, "/metrics")
+    batches = counted(
+        {},
+        found,
         ":tensorflow:serving:batching:processed_batch_size_count",
         model_name="cnn-mnist",
         version="1",

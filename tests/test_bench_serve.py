@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "serve.py"
-PATHS = ("FastAPI + ORT", "zoo tfs-rest", "zoo v2-rest", "zoo tfs-grpc")
+PATHS = ("FastAPI + ORT", "zoo tfs-rest", "zoo v2-rest", "zoo v2-binary", "zoo tfs-grpc")
 
 
 @pytest.mark.skipif(

@@ -20,10 +20,12 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 import tritonclient.grpc as triton_grpc
+import tritonclient.http
 from conftest import run_zoo
 from google.protobuf import json_format, text_format
 from helpers import assert_one_line_error
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -490,7 +492,9 @@ BAD_V2 = [
         400,
         "alias",
     ),
-    ("/v2/models/linear-regression/explain", {}, 400, "Malformed request"),
+    ("/v2/models/linear-regression/explain", {}, 404, "Not found: POST"),
+    ("/v2/models/linear-regression", {}, 405, "use GET"),
+    ("/v2/models/linear-regression/infer", None, 405, "use POST"),
 ]
 
 
@@ -501,6 +505,155 @@ def test_bad_kserve_v2_requests_get_errors(server, path, body, code, fragment):
     assert status == code and fragment in answer["error"], answer
     good = {"inputs": [v2_input(np.ones((1, 1), np.float32), "features")]}
     assert server.rest("/v2/models/linear-regression/infer", json.dumps(good))[0] == 200
+
+
+def onnx_runtime(exported, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+    """The outputs of the exported model.onnx in this process, by name."""
+    _, results = exported
+    session = onnxruntime.InferenceSession(str(results[name].version_dir / "model.onnx"))
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(names, {session.get_inputs()[0].name: raw}), strict=True))
+
+
+def test_tritonclient_http_binary_and_json_match_onnx_runtime(server, exported):
+    """Triton's own HTTP client, unmodified: binary tensors by default, JSON when asked."""
+    client = tritonclient.http.InferenceServerClient(server.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready("cnn-mnist")
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    raw = examples("cnn-mnist", 5)
+    expected = onnx_runtime(exported, "cnn-mnist", raw)
+
+    images = tritonclient.http.InferInput("images", list(raw.shape), "FP32")
+    images.set_data_from_numpy(raw)  # binary_data=True: the client's default
+    answer = client.infer("cnn-mnist", [images])  # no outputs named: all of them, binary
+    assert all("binary_data_size" in o["parameters"] for o in answer.get_response()["outputs"])
+    for name, value in expected.items():
+        np.testing.assert_allclose(answer.as_numpy(name), value, atol=1e-5)
+
+    images.set_data_from_numpy(raw, binary_data=False)
+    outputs = [tritonclient.http.InferRequestedOutput("probabilities", binary_data=False)]
+    answer = client.infer(
+        "cnn-mnist", [images], model_version="0", outputs=outputs, request_id="json"
+    )
+    response = answer.get_response()
+    assert (response["id"], response["model_version"]) == ("json", "1")
+    assert [o["name"] for o in response["outputs"]] == ["probabilities"]
+    assert "data" in response["outputs"][0]
+    np.testing.assert_allclose(
+        answer.as_numpy("probabilities"), expected["probabilities"], atol=1e-5
+    )
+
+    images.set_data_from_numpy(raw)
+    outputs = [
+        tritonclient.http.InferRequestedOutput("classes"),
+        tritonclient.http.InferRequestedOutput("probabilities", binary_data=False),
+    ]
+    answer = client.infer(
+        "cnn-mnist", [images], outputs=outputs, request_compression_algorithm="gzip"
+    )
+    np.testing.assert_array_equal(answer.as_numpy("classes"), expected["classes"])
+    np.testing.assert_allclose(
+        answer.as_numpy("probabilities"), expected["probabilities"], atol=1e-5
+    )
+
+
+def binary_post(server: Server, path: str, header: dict, data: bytes, length=None):
+    """(status, JSON answer) of a binary-extension POST: the JSON header, then `data`."""
+    head = json.dumps(header).encode()
+    length = len(head) if length is None else length
+    request = urllib.request.Request(
+        server.url + path,
+        data=head + data,
+        headers={"Inference-Header-Content-Length": str(length)},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_bad_binary_tensor_requests_get_clear_errors(server):
+    raw = np.ones((2, 1), np.float32)
+    binary = {"name": "features", "shape": [2, 1], "datatype": "FP32"}
+    path = "/v2/models/linear-regression/infer"
+    cases = [
+        ({"inputs": [{**binary, "parameters": {"binary_data_size": 4}}]}, raw, None, "8 bytes"),
+        ({"inputs": [{**binary, "parameters": {"binary_data_size": 8}}]}, raw[:1], None, "ends 4"),
+        ({"inputs": [{**binary, "parameters": {"binary_data_size": 8}}]}, raw, 10**6, "length"),
+        ({"inputs": [v2_input(raw, "features")]}, raw, None, "8 bytes after"),
+        ({"inputs": [binary]}, raw, None, "binary_data_size instead of data"),
+    ]
+    for header, data, length, fragment in cases:
+        status, answer = binary_post(server, path, header, data.tobytes(), length)
+        assert status == 400 and fragment in answer["error"], answer
+    good = {"inputs": [{**binary, "parameters": {"binary_data_size": 8}}]}
+    status, answer = binary_post(server, path, good, raw.tobytes())
+    assert status == 200 and json.loads(answer)["outputs"][0]["shape"] == [2, 1]
+
+
+def test_version_0_means_the_default_version(server):
+    raw = np.zeros((1, 28, 28, 1), np.float32)
+    request = grpc_request("cnn-mnist", tf.make_tensor_proto(raw), version=0)
+    assert server.predictions.Predict(request, timeout=30).model_spec.version.value == 1
+    status = get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "cnn-mnist"})
+    status.model_spec.version.value = 0
+    (version,) = server.models.GetModelStatus(status, timeout=30).model_version_status
+    assert version.version == 1
+    assert (
+        server.rest("/v1/models/cnn-mnist/versions/0/metadata")[1]["model_spec"]["version"] == "1"
+    )
+    assert server.rest("/v2/models/cnn-mnist/versions/0")[0] == 200
+
+
+def samples(server: Server, path: str) -> dict[tuple[str, frozenset], float]:
+    """The server's metrics at `path`, parsed by prometheus_client: (name, labels) -> value."""
+    with urllib.request.urlopen(server.url + path, timeout=30) as answer:
+        text = answer.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def counted(before: dict, after: dict, name: str, **labels: str) -> float:
+    """How much the samples called `name` with `labels` (among others) grew."""
+    wanted = set(labels.items())
+    return sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == name and wanted <= k[1])
+
+
+def test_metrics_count_the_requests_just_sent(server):
+    before = samples(server, "/metrics")
+    body = json.dumps({"instances": examples("cnn-mnist", 2).tolist()})
+    for _ in range(3):
+        assert server.rest("/v1/models/cnn-mnist:predict", body)[0] == 200
+    assert server.rest("/v1/models/cnn-mnist/versions/9:predict", body)[0] == 404  # no version
+    assert server.rest("/v1/models/cnn-mnist:predict", '{"instances": [[1]]}')[0] == 400
+    request = grpc_request("cnn-mnist", tf.make_tensor_proto(examples("cnn-mnist", 1)))
+    server.predictions.Predict(request, timeout=30)
+    v2 = {"inputs": [v2_input(examples("cnn-mnist", 1))]}
+    assert server.rest("/v2/models/cnn-mnist/infer", json.dumps(v2))[0] == 200
+    after = samples(server, "/monitoring/prometheus/metrics")
+
+    requests = ":tensorflow:serving:request_count_total"
+    mnist = {"model_name": "cnn-mnist", "version": "1"}
+    rest = {**mnist, "API": "Predict", "entrypoint": "REST"}
+    assert counted(before, after, requests, **rest, status="OK") == 3
+    assert counted(before, after, requests, **rest, status="INVALID_ARGUMENT") == 1
+    assert counted(before, after, requests, **mnist, API="Predict", entrypoint="GRPC") == 1
+    assert counted(before, after, requests, **mnist, API="ModelInfer", entrypoint="REST") == 1
+    assert counted(before, after, requests, model_name="cnn-mnist") == 6  # not the missing version
+    latency = ":tensorflow:serving:request_latency"
+    assert counted(before, after, f"{latency}_count", **rest) == 4
+    assert counted(before, after, f"{latency}_sum", **rest) > 0
+    batches = ":tensorflow:serving:batching:processed_batch_size"
+    assert counted(before, after, f"{batches}_sum", **mnist) == 3 * 2 + 1 + 1
+    loaded = ":tensorflow:serving:model_versions_loaded"
+    assert after[(loaded, frozenset({("model_name", "cnn-mnist")}))] == 1
+    queue = ":tensorflow:serving:batching:queue_size"
+    assert after[(queue, frozenset(mnist.items()))] == 0  # every request has been answered
 
 
 BAD_REST = [
@@ -519,7 +672,11 @@ BAD_REST = [
         400,
         '"s"',
     ),
-    ("/v1/models/linear-regression:explain", "{}", 400, "Malformed request"),
+    ("/v1/models/linear-regression:explain", "{}", 404, "Not found: POST"),
+    ("/v1/models/linear-regression:predict", None, 405, "Method GET is not allowed"),
+    ("/v1/models/linear-regression/metadata", "{}", 405, "use GET"),
+    ("/v1/model", None, 404, "zoo serves /v1/models/"),
+    ("/", None, 404, "Not found: GET /"),
     ("/v1/models/cnn-mnist:classify", '{"instances": [[1]]}', 400, "'examples' is expected"),
     ("/v1/models/cnn-mnist:classify", '{"examples": []}', 400, "empty array"),
     ("/v1/models/cnn-mnist:classify", '{"examples": [{"images": [1]}]}', 400, "has 1 values"),
