@@ -28,12 +28,12 @@ from multiprocessing.connection import Connection, wait
 from prometheus_client import multiprocess
 
 from serving.errors import ServerError
+from serving.metrics import MULTIPROCESS_DIR
 from zoo.errors import ZooError
 
 # target(index, ready): serve as worker `index`, calling ready() once requests can be answered.
 Target = Callable[[int, Callable[[], None]], None]
 STOP_SECONDS = 15.0  # a worker's graceful stop (5 s each front end) and then some
-METRICS_ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"
 _spawn = multiprocessing.get_context("spawn")
 
 
@@ -137,15 +137,15 @@ def _stop(workers: list[_Worker], metrics: str) -> None:
 @contextlib.contextmanager
 def _metrics_directory() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="zoo-metrics-")
-    saved = os.environ.get(METRICS_ENVIRONMENT)
-    os.environ[METRICS_ENVIRONMENT] = path  # the workers inherit it
+    saved = os.environ.get(MULTIPROCESS_DIR)
+    os.environ[MULTIPROCESS_DIR] = path  # the workers inherit it
     try:
         yield path
     finally:
         if saved is None:
-            del os.environ[METRICS_ENVIRONMENT]
+            del os.environ[MULTIPROCESS_DIR]
         else:
-            os.environ[METRICS_ENVIRONMENT] = saved
+            os.environ[MULTIPROCESS_DIR] = saved
         shutil.rmtree(path, ignore_errors=True)
 
 

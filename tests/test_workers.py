@@ -17,7 +17,7 @@ from conftest import run_zoo
 from helpers import assert_one_line_error
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 from test_export import fake_run
-from test_serving import READY_SECONDS, Server, examples, grpc_request, running
+from test_serving import READY_SECONDS, Server, examples, grpc_request, running, samples
 
 from export import export_run
 
@@ -65,6 +65,12 @@ def test_two_workers_answer_rest_and_grpc_predict(workers):
             [p["probabilities"] for p in rest[0][1]["predictions"]],
             atol=1e-5,
         )
+    counted = sum(
+        value
+        for (name, labels), value in samples(workers, "/metrics").items()
+        if name == ":tensorflow:serving:request_count_total" and ("status", "OK") in labels
+    )
+    assert counted == 12  # whichever worker answers the scrape counts both workers' requests
     log = workers.log.read_text()
     assert log.count("cnn-mnist: version 1 loaded") == 1, log  # worker 0 speaks for both
     assert len(set(worker_pids(workers))) == 2
