@@ -445,18 +445,7 @@ def table(rows: list[dict], ceilings: dict[str, dict[str, float]]) -> str:
     return "\n".join([results_file.markdown_table(HEAD, lines), "", *ceiling_lines, "", note])
 
 
-WORKERS_HEAD = [
-    "model",
-    "server, protocol",
-    "workers",
-    "c",
-    "req/s",
-    "p50 ms",
-    "p99 ms",
-    "errors",
-    "mean batch",
-    "vs 1 worker",
-]
+WORKERS_HEAD = [*HEAD[:2], "workers", *HEAD[3:9], "vs 1 worker"]  # workers for batching
 
 
 def workers_table(rows: list[dict]) -> str:

@@ -113,7 +113,8 @@ def _start(target: Target, index: int) -> _Worker:
 
 def _run(target: Target, index: int, report: Connection) -> None:
     """The worker process: serve, or report the one-line error and exit 2 as the CLI would."""
-    # Ctrl-C reaches the whole process group: the parent stops the workers, with SIGTERM.
+    # Ctrl-C reaches the whole process group; while a worker starts, the parent's SIGTERM stops it
+    # (no KeyboardInterrupt traceback), and once it serves, its loop handles both signals.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         target(index, lambda: report.send(None))

@@ -13,20 +13,13 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+import test_batching
 from conftest import run_zoo
 from helpers import assert_one_line_error
 from tensorflow_serving.apis import prediction_service_pb2_grpc
-from test_export import fake_run
 from test_serving import READY_SECONDS, Server, examples, grpc_request, running, samples
 
-from export import export_run
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("workers")
-    export_run(fake_run(root / "runs", "cnn-mnist"), model_dir=root / "models", samples=4)
-    return root
+exported = test_batching.exported  # a repository of cnn-mnist, this module's own copy
 
 
 @pytest.fixture(scope="module")
