@@ -2,6 +2,7 @@
 beside the in-process ONNX Runtime ceiling and a FastAPI + ONNX Runtime baseline.
 
     python bench/serve.py [--seconds 4] [--repeat 3] [--concurrency 1 16 64] [--models ...]
+    python bench/serve.py --workers-only [--workers 1 2] [--workers-concurrency 16 64]
 
 Everything runs on this machine over loopback and stops by itself. The models are trained for one
 short epoch and exported with the zoo CLI (any weights serve at the same speed). Each server under
@@ -23,7 +24,13 @@ bytes after the JSON header, answers binary too, as tritonclient.http sends by d
   options, at batch 1 and 32; the baseline is FastAPI on uvicorn calling `session.run` once per
   request on the TF Serving REST body, measured with the same wrk command.
 
-The table is printed and written to bench/results/serve.md (`--out`) with the machine and
+Several workers: a second table runs `zoo serve --workers N` for each N of `--workers` with the
+server on both cores (`taskset -c 0,1`) and the same load generators, still pinned to core 0 (so
+they share it with the server: the machine's two cores, all in use), TF Serving's REST and gRPC,
+with each count's req/s over one worker's measured in the same run. `--workers-only` measures
+just that table and keeps the first one in the results file.
+
+The tables are printed and written to bench/results/serve.md (`--out`) with the machine and
 versions. `tests/test_bench_serve.py` runs a short profile of it in the suite.
 """
 
@@ -49,8 +56,10 @@ import results_file
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serve.md"
-SERVER_CORE, CLIENT_CORE = "1", "0"
+SERVER_CORE, CLIENT_CORE, BOTH_CORES = "1", "0", "0,1"
 PROTOCOLS = ("tfs-rest", "v2-rest", "v2-binary", "tfs-grpc")
+WORKER_PROTOCOLS = ("tfs-rest", "tfs-grpc")
+WORKERS_HEADING = "## Several workers"
 GRPC_PATH = "/tensorflow.serving.PredictionService/Predict"
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -141,7 +150,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen) -> None:
+def wait_ready(url: str, process: subprocess.Popen, log: Path, logged: str | None) -> None:
+    """Until `url` answers and, given `logged`, `log` has a line starting with it."""
     import urllib.request
 
     deadline = time.monotonic() + READY_SECONDS
@@ -149,19 +159,27 @@ def wait_ready(url: str, process: subprocess.Popen) -> None:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with code {process.returncode}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
-            return
+            lines = log.read_text().splitlines()
+            if logged is None or any(line.startswith(logged) for line in lines):
+                return
         time.sleep(0.2)
     raise RuntimeError(f"no answer from {url}")
 
 
 @contextlib.contextmanager
-def pinned_server(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+def pinned_server(
+    command: list[str],
+    ready_url: str,
+    log: Path,
+    cores: str = SERVER_CORE,
+    logged: str | None = None,
+) -> Iterator[None]:
     with log.open("w") as out:
         process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, *command], stdout=out, stderr=subprocess.STDOUT
+            ["taskset", "-c", cores, *command], stdout=out, stderr=subprocess.STDOUT
         )
     try:
-        wait_ready(ready_url, process)
+        wait_ready(ready_url, process, log, logged)
         yield
     finally:
         process.terminate()
@@ -263,17 +281,47 @@ def median_run(measure, repeat: int) -> dict:
     return {**results[len(results) // 2], "errors": sum(r["errors"] for r in results)}
 
 
-def measure_zoo(model_dir, models, files, args, work, script, batching: bool) -> list[dict]:
+@dataclass(frozen=True)
+class Setup:
+    """How `zoo serve` runs under test: batching or not, its processes, the cores they may use."""
+
+    batching: bool
+    workers: int = 1
+    cores: str = SERVER_CORE
+
+    def __str__(self) -> str:
+        return (
+            f"batching {'on' if self.batching else 'off'}, {self.workers} worker(s) "
+            f"on core(s) {self.cores}"
+        )
+
+
+def measure_zoo(
+    model_dir,
+    models,
+    files,
+    args,
+    work,
+    script,
+    setup: Setup,
+    protocols=PROTOCOLS,
+    concurrency=None,
+) -> list[dict]:
     rest_port, grpc_port = free_port(), free_port()
     rest = f"http://127.0.0.1:{rest_port}"
     command = [
         *(str(Path(sys.executable).parent / "zoo"), "serve", "--model-dir", str(model_dir)),
         *("--rest-port", str(rest_port), "--grpc-port", str(grpc_port)),
-        "--enable-batching" if batching else "--no-batching",
+        "--enable-batching" if setup.batching else "--no-batching",
+        *("--workers", str(setup.workers)),
     ]
     rows = []
-    log = work / f"serve-{'batching' if batching else 'no-batching'}.log"
-    with pinned_server(command, f"{rest}/v1/models/{models[0]}", log):
+    batching = "batching" if setup.batching else "no-batching"
+    log = work / f"serve-{batching}-{setup.workers}-on-{setup.cores}.log"
+    # The first worker to answer is not all of them: the parent logs when every one serves.
+    logged = f"{setup.workers} workers serving" if setup.workers > 1 else None
+    ready = f"{rest}/v1/models/{models[0]}"
+    with pinned_server(command, ready, log, setup.cores, logged):
         for name in models:
             urls = {
                 "tfs-rest": f"{rest}/v1/models/{name}:predict",
@@ -281,10 +329,10 @@ def measure_zoo(model_dir, models, files, args, work, script, batching: bool) ->
                 "v2-binary": f"{rest}/v2/models/{name}/infer",
                 "tfs-grpc": f"http://127.0.0.1:{grpc_port}{GRPC_PATH}",
             }
-            for protocol in PROTOCOLS:
+            for protocol in protocols:
                 body = files[name][protocol]
                 load(protocol, urls, body, 4, 1, work, script)  # warm up
-                for connections in args.concurrency:
+                for connections in concurrency or args.concurrency:
                     before = metrics(rest)
                     run = partial(
                         load, protocol, urls, body, connections, args.seconds, work, script
@@ -293,9 +341,10 @@ def measure_zoo(model_dir, models, files, args, work, script, batching: bool) ->
                     failed, mean_batch = server_counts(before, metrics(rest), name)
                     if protocol == "tfs-grpc":
                         result["errors"] += int(failed)
-                    row = {"model": name, "path": f"zoo {protocol}", "batching": batching}
-                    rows.append({**row, "c": connections, **result, "mean_batch": mean_batch})
-                    print(format_row(rows[-1]), flush=True)
+                    row = {"model": name, "path": f"zoo {protocol}", "batching": setup.batching}
+                    row |= {"workers": setup.workers, "c": connections, **result}
+                    rows.append({**row, "mean_batch": mean_batch})
+                    print(format_row(rows[-1]), f"({setup})", flush=True)
     return rows
 
 
@@ -338,17 +387,24 @@ def ceiling(version_dir: str) -> dict[str, float]:
     return rates
 
 
+def measured_cells(row: dict) -> list[str]:
+    """req/s, p50 and p99 ms, errors, mean batch: the cells every table has."""
+    return [
+        f"{row['rps']:,.0f}",
+        f"{row['p50_ms']:.2f}",
+        f"{row['p99_ms']:.2f}",
+        str(row["errors"]),
+        "-" if row["mean_batch"] != row["mean_batch"] else f"{row['mean_batch']:.1f}",
+    ]
+
+
 def format_row(row: dict, ceiling_rate: float | None = None, baseline: float | None = None) -> str:
     cells = [
         row["model"],
         row["path"],
         "on" if row["batching"] else "off",
         str(row["c"]),
-        f"{row['rps']:,.0f}",
-        f"{row['p50_ms']:.2f}",
-        f"{row['p99_ms']:.2f}",
-        str(row["errors"]),
-        "-" if row["mean_batch"] != row["mean_batch"] else f"{row['mean_batch']:.1f}",
+        *measured_cells(row),
     ]
     if ceiling_rate:
         cells.append(f"{row['rps'] / ceiling_rate:.2f}")
@@ -389,14 +445,64 @@ def table(rows: list[dict], ceilings: dict[str, dict[str, float]]) -> str:
     return "\n".join([results_file.markdown_table(HEAD, lines), "", *ceiling_lines, "", note])
 
 
+WORKERS_HEAD = [*HEAD[:2], "workers", *HEAD[3:9], "vs 1 worker"]  # workers for batching
+
+
+def workers_table(rows: list[dict]) -> str:
+    one = {(r["model"], r["path"], r["c"]): r["rps"] for r in rows if r["workers"] == 1}
+    lines = []
+    for row in rows:
+        alone = one.get((row["model"], row["path"], row["c"]))
+        cells = [row["model"], row["path"], str(row["workers"]), str(row["c"])]
+        ratio = f"{row['rps'] / alone:.2f}x" if alone else "-"
+        lines.append([*cells, *measured_cells(row), ratio])
+    note = "'vs 1 worker': req/s over `--workers 1`'s at the same concurrency, in the same run."
+    return "\n".join([results_file.markdown_table(WORKERS_HEAD, lines), "", note])
+
+
+def header(command: str, cores: str) -> str:
+    """The lines above a table: how to measure it again, when, where and with what."""
+    provenance = results_file.provenance()
+    return (
+        f"# python bench/serve.py {command}   ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{provenance['machine']}; server on core{'s' if ',' in cores else ''} {cores}, "
+        f"load generator on core {CLIENT_CORE})\n"
+        f"# {', '.join(f'{k} {v}' for k, v in provenance['versions'].items())}\n\n"
+    )
+
+
+def write_results(path: Path, first: str | None, workers: str | None) -> None:
+    """Write both tables, atomically; one that is None is kept as the file has it."""
+    kept_first, _, kept_workers = (path.read_text() if path.exists() else "").partition(
+        WORKERS_HEADING
+    )
+    first = first if first is not None else kept_first.strip()
+    workers = workers if workers is not None else kept_workers.strip()
+    text = first + (f"\n\n{WORKERS_HEADING}\n\n{workers}" if workers else "")
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as out:
+        out.write(text.strip() + "\n")
+    os.replace(out.name, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="each load run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median is kept")
     parser.add_argument("--models", nargs="+", default=["cnn-mnist", "cnn-bn-cifar10"])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[1, 2],
+        help="`zoo serve --workers` counts compared on both cores (none: no such table)",
+    )
+    parser.add_argument("--workers-concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument(
+        "--workers-only", action="store_true", help="only the workers table; keep the other"
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "serve")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where the table is written")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the tables are written")
     parser.add_argument("--ceiling", metavar="VERSION_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling:
@@ -408,6 +514,35 @@ def main() -> None:
     files = {n: bodies(n, example(n), args.work) for n in args.models}
     script = args.work / "post.lua"
     script.write_text(WRK_SCRIPT)
+    measure = partial(measure_zoo, model_dir, args.models, files, args, args.work, script)
+    first = None
+    if not args.workers_only:
+        text = measure_table(model_dir, files, args, script, measure)
+        command = (
+            f"--seconds {args.seconds:g} --repeat {args.repeat} "
+            f"--concurrency {' '.join(map(str, args.concurrency))}"
+        )
+        first = header(command, SERVER_CORE) + text
+    workers = None
+    if args.workers:
+        rows = []
+        for count in args.workers:
+            setup = Setup(batching=True, workers=count, cores=BOTH_CORES)
+            rows += measure(setup, WORKER_PROTOCOLS, args.workers_concurrency)
+        rows.sort(key=lambda r: (args.models.index(r["model"]), r["path"], r["c"], r["workers"]))
+        text = workers_table(rows)
+        print(text)
+        command = (
+            f"--workers-only --seconds {args.seconds:g} --repeat {args.repeat} "
+            f"--workers {' '.join(map(str, args.workers))} "
+            f"--workers-concurrency {' '.join(map(str, args.workers_concurrency))}"
+        )
+        workers = header(command, BOTH_CORES) + text
+    write_results(args.out, first, workers)
+
+
+def measure_table(model_dir, files, args, script, measure) -> str:
+    """The first table: each protocol on one core, batching on and off, beside the baseline."""
     ceilings = {}
     for name in args.models:
         command = ["taskset", "-c", SERVER_CORE, sys.executable, __file__]
@@ -421,20 +556,11 @@ def main() -> None:
         print(name, "ceiling", ceilings[name], flush=True)
     rows = measure_baseline(model_dir, args.models, files, args, args.work, script)
     for batching in (True, False):
-        rows += measure_zoo(model_dir, args.models, files, args, args.work, script, batching)
+        rows += measure(Setup(batching))
     rows.sort(key=lambda r: (args.models.index(r["model"]), r["path"], not r["batching"], r["c"]))
     text = table(rows, ceilings)
     print(text)
-    provenance = results_file.provenance()
-    header = (
-        f"# python bench/serve.py --seconds {args.seconds:g} --repeat {args.repeat} --concurrency "
-        f"{' '.join(map(str, args.concurrency))}   ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{provenance['machine']}; server on core {SERVER_CORE}, load generator on core {CLIENT_CORE})\n"
-        f"# {', '.join(f'{k} {v}' for k, v in provenance['versions'].items())}\n\n"
-    )
-    with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False) as out:
-        out.write(header + text + "\n")
-    os.replace(out.name, args.out)
+    return text
 
 
 if __name__ == "__main__":

@@ -381,6 +381,13 @@ def export(run: str | None, fmt: str, **options) -> None:
     help="TF Serving's batching parameters (text format: max_batch_size { value: 64 } ...); "
     "a model folder's own batching_parameters.txt overrides it for that model.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the REST and gRPC ports, to use several cores.",
+)
 def serve(
     models: str | None,
     version_labels: str | None,

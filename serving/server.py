@@ -1,23 +1,27 @@
 """`zoo serve`: REST (uvicorn) and gRPC (grpc.aio) on one uvloop event loop, sharing one repository.
 
-The REST socket is bound before anything starts, so a port in use is a one-line error rather than a
-half-started server; SIGINT and SIGTERM stop both front ends, letting requests in flight finish.
+Both ports are claimed before any model loads (serving/ports.py), so a port in use is a one-line
+error rather than a half-started server. With `workers` > 1 the parent claims them and spawns that
+many processes (serving/workers.py), each serving exactly as the single process does, on the same
+ports. SIGINT and SIGTERM stop the front ends, letting requests in flight finish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import signal
-import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import uvicorn
 import uvloop
 
+from serving import ports
 from serving.batching import BatchingParameters, describe
 from serving.errors import ServerError
 from serving.grpc_service import add_services
@@ -26,6 +30,7 @@ from serving.repository import Repository
 from serving.rest import RestApp
 from serving.runner import Runner
 from serving.version_labels import VersionLabels
+from serving.workers import supervise
 
 GRACE_SECONDS = 5.0
 # TF Serving lifts gRPC's 4 MB default on what it receives and sends: a batch of images is bigger.
@@ -39,6 +44,20 @@ class _Uvicorn(uvicorn.Server):
         return contextlib.nullcontext()
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What a serving process needs to build its own repository and front ends (it is pickled
+    to each spawned worker, with the claimed ports)."""
+
+    model_dir: Path
+    host: str
+    backend: str
+    models: Sequence[str] | None
+    poll_seconds: float
+    version_labels: VersionLabels | None
+    batching_parameters: BatchingParameters
+
+
 def serve(
     model_dir: Path,
     host: str = "127.0.0.1",
@@ -50,55 +69,94 @@ def serve(
     log: Callable[[str], None] = print,
     version_labels: VersionLabels | None = None,
     batching_parameters: BatchingParameters | None = None,
+    workers: int = 1,
 ) -> None:
     """Serve every model and version in `model_dir` until SIGINT or SIGTERM.
 
     Every version is batched with `batching_parameters` (the defaults of `BatchingParameters`
-    when None), or with its model folder's own file.
+    when None), or with its model folder's own file. `workers` processes share the ports; one
+    (the default) serves in this process.
     """
-    batching_parameters = batching_parameters or BatchingParameters.default()
-    repository = Repository(model_dir, backend, models, log, version_labels, batching_parameters)
+    settings = _Settings(
+        model_dir,
+        host,
+        backend,
+        models,
+        poll_seconds,
+        version_labels,
+        batching_parameters or BatchingParameters.default(),
+    )
+    with ports.claim(host, rest_port, grpc_port) as claimed:
+        if workers == 1:
+            _serve_here(settings, claimed, log)
+        else:
+            supervise(workers, functools.partial(_worker, settings, claimed, log), log)
+
+
+def _serve_here(
+    settings: _Settings,
+    claimed: ports.Ports,
+    log: Callable[[str], None],
+    ready: Callable[[], None] = lambda: None,
+) -> None:
+    """Load the repository and serve it in this process, calling `ready` once requests are answered."""
+    repository = Repository(
+        settings.model_dir,
+        settings.backend,
+        settings.models,
+        log,
+        settings.version_labels,
+        settings.batching_parameters,
+    )
     repository.poll()
     if not repository.models:
-        wanted = f" among {', '.join(models)}" if models else ""
+        wanted = f" among {', '.join(settings.models)}" if settings.models else ""
         raise ServerError(
-            f"no models to serve in {model_dir}{wanted}: export one with `zoo export`"
+            f"no models to serve in {settings.model_dir}{wanted}: export one with `zoo export`"
         )
-    rest_socket = _bind(host, rest_port)
-    try:
-        uvloop.run(_serve(repository, rest_socket, host, grpc_port, poll_seconds, log))
-    finally:
-        rest_socket.close()
+    uvloop.run(_serve(repository, claimed, settings, log, ready))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ServerError(f"cannot listen on {host}:{port} (REST): {exc.strerror}") from None
-    sock.listen(1024)
-    return sock
+def _worker(
+    settings: _Settings,
+    claimed: ports.Ports,
+    log: Callable[[str], None],
+    index: int,
+    ready: Callable[[], None],
+) -> None:
+    """Worker `index` of several. Worker 0 logs as a lone server does; the others load the same
+    files, so repeating its loads and banner would only bury the lines that differ: their failures."""
+    _serve_here(settings, claimed, log if index == 0 else _FailuresOnly(index, log), ready)
+
+
+@dataclass(frozen=True)
+class _FailuresOnly:
+    """The log of a worker after the first: only the versions it failed to load, marked as its own."""
+
+    index: int
+    log: Callable[[str], None]
+
+    def __call__(self, line: str) -> None:
+        if " failed to load: " in line:  # the repository's wording of a failed load
+            self.log(f"worker {self.index}: {line}")
 
 
 async def _serve(
     repository: Repository,
-    rest_socket: socket.socket,
-    host: str,
-    grpc_port: int,
-    poll_seconds: float,
+    claimed: ports.Ports,
+    settings: _Settings,
     log: Callable[[str], None],
+    ready: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
     runner = Runner(loop, repository.batching.num_batch_threads)
     grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
     add_services(grpc_server, repository, runner)
+    host, grpc_port = settings.host, claimed.grpc_port
     try:
         grpc_server.add_insecure_port(f"{host}:{grpc_port}")
     except RuntimeError:
-        raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC): port in use?") from None
+        raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
     config = uvicorn.Config(
         RestApp(repository, runner),
@@ -111,11 +169,11 @@ async def _serve(
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
     rest = _Uvicorn(config)
-    rest_task = asyncio.create_task(rest.serve(sockets=[rest_socket]))
+    rest_task = asyncio.create_task(rest.serve(sockets=[claimed.rest]))
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    rest_host, rest_port = rest_socket.getsockname()[:2]
+    rest_host, rest_port = claimed.rest.getsockname()[:2]
     log(f"REST on http://{rest_host}:{rest_port}/v1/models/ and /v2/, gRPC on {host}:{grpc_port}")
     log(f"  batching: {describe(repository.batching)}")
     for name, versions in repository.models.items():
@@ -124,8 +182,9 @@ async def _serve(
     # Everything loaded so far (TensorFlow's modules, the models) lives as long as the server: keep
     # the cyclic garbage collector from walking it again, which paused requests for ~0.2 s.
     gc.freeze()
+    ready()
 
-    poller = asyncio.create_task(_poll(repository, runner.metrics, poll_seconds))
+    poller = asyncio.create_task(_poll(repository, runner.metrics, settings.poll_seconds))
     await stop.wait()
     log("shutting down")
     poller.cancel()

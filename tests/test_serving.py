@@ -759,7 +759,10 @@ def test_zoo_predict_without_a_server_is_one_line(tmp_path):
 
 
 def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server):
-    assert_one_line_error(run_zoo("serve", "--model-dir", str(tmp_path / "none")), "no models")
+    empty = run_zoo(
+        *("serve", "--model-dir", str(tmp_path / "none"), "--rest-port", "0", "--grpc-port", "0")
+    )
+    assert_one_line_error(empty, "no models")  # the ports are claimed first: free ones here
     busy = run_zoo(
         "serve", "--model-dir", str(server.model_dir), "--rest-port", str(server.rest_port)
     )
