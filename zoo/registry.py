@@ -144,14 +144,19 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
-def create_model(name: str, **overrides: Any) -> Any:
-    """Build model `name`, with its input shape known, so its parameters exist and can be counted."""
+def create_model(name: str, pretrained: bool = False, **overrides: Any) -> Any:
+    """Build model `name`, with its input shape known, so its parameters exist and can be counted;
+    with `pretrained`, load the weights this project trained for it (zoo/weights.py)."""
     import keras
 
     spec = get_spec(name)
     model = spec.builder(**overrides)
     # Calling on one zero example builds Sequential and subclassed models alike.
     model(keras.ops.zeros((1, *spec.input.shape), dtype=spec.input.dtype))
+    if pretrained:
+        from zoo import weights
+
+        weights.load_into(model, name)
     return model
 
 
