@@ -80,6 +80,8 @@ def publish(run: str | os.PathLike[str], directory: Path | None = None) -> dict[
     """Add an evaluated run's weights to the manifest (replacing the model's earlier ones)."""
     import keras
 
+    from zoo.registry import create_model
+
     run_dir = Path(run)
     model_path = runs.require_model(run_dir)
     config = runs.read_json(run_dir / runs.CONFIG)
@@ -90,9 +92,12 @@ def publish(run: str | os.PathLike[str], directory: Path | None = None) -> dict[
     directory = directory or weights_dir()
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}{SUFFIX}"
+    # The layers' weights only: a compiled model's file would carry its optimizer's state too.
+    bare = create_model(name)
+    bare.set_weights(keras.saving.load_model(model_path).get_weights())
     with runs.atomic_path(target) as tmp:
         # Keras wants the name to end in .weights.h5; the temporary name ends in .h5 only.
-        keras.saving.load_model(model_path).save_weights(tmp.with_suffix(SUFFIX))
+        bare.save_weights(tmp.with_suffix(SUFFIX))
         tmp.with_suffix(SUFFIX).rename(tmp)
     found = manifest(directory)
     found[name] = {
