@@ -18,7 +18,7 @@ PATH = Path(__file__).with_name("catalogue.json")
 
 @dataclass(frozen=True)
 class Entry:
-    """What `zoo list` shows of one model."""
+    """What `zoo list` shows of one model, and the labels `zoo predict` names its answers with."""
 
     name: str
     task: str
@@ -26,12 +26,23 @@ class Entry:
     params: int
     slide_metric: str | None = None
     slide_value: float | None = None
+    labels: tuple[str, ...] | None = None
 
 
 def entries(pattern: str = "*", path: Path = PATH) -> list[Entry]:
     """The committed entries whose id matches a shell-style pattern, sorted by id (as list_models)."""
     rows = json.loads(path.read_text())
-    return [Entry(**row) for row in rows if fnmatch.fnmatch(row["name"], pattern)]
+    return [_entry(row) for row in rows if fnmatch.fnmatch(row["name"], pattern)]
+
+
+def lookup(name: str, path: Path = PATH) -> Entry | None:
+    """The entry of model id `name`, or None when it is not one of the zoo's."""
+    return next((_entry(row) for row in json.loads(path.read_text()) if row["name"] == name), None)
+
+
+def _entry(row: dict) -> Entry:
+    labels = row.get("labels")
+    return Entry(**{**row, "labels": None if labels is None else tuple(labels)})
 
 
 def from_registry() -> list[Entry]:
@@ -44,7 +55,15 @@ def from_registry() -> list[Entry]:
         model = create_model(name)
         params = sum(int(w.shape.num_elements()) for w in model.trainable_weights)
         table.append(
-            Entry(name, spec.task, spec.dataset, params, spec.slide_metric, spec.slide_value)
+            Entry(
+                name,
+                spec.task,
+                spec.dataset,
+                params,
+                spec.slide_metric,
+                spec.slide_value,
+                spec.labels,
+            )
         )
     return table
 
