@@ -1,5 +1,8 @@
 """`zoo`: one command per verb; each parses its options, calls the library, and prints the result.
 
+Only the commands that need TensorFlow load it (`_load_tensorflow`), inside the command, so `zoo
+--help`, `zoo list`, `zoo predict` and `zoo serve --backend onnx` start in a fraction of a second.
+
 Errors the user can fix (ZooError, a file they named) become one `Error:` line and exit code 2.
 """
 
@@ -14,6 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+
+from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
+from zoo import catalogue, runs, text
+from zoo.errors import ZooError
+from zoo.inference import format_example
+from zoo.registry import OPTIMIZERS, get_spec
+from zoo.runs import ANIMATION
 
 
 @contextlib.contextmanager
@@ -35,29 +45,13 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-with _quiet_stderr():
-    import tensorflow as tf
+def _load_tensorflow() -> None:
+    """Import TensorFlow quietly, for the commands that need it (train, evaluate, export, ...)."""
+    with _quiet_stderr():
+        import tensorflow as tf
 
-    tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
+        tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
 
-from export import (  # noqa: E402
-    DEFAULT_OPSET,
-    DEFAULT_SAMPLES,
-    FORMATS,
-    QUANTIZE_MODES,
-    export_run,
-    format_quantized,
-    format_table,
-)
-from zoo import runs, text  # noqa: E402
-from zoo.errors import ZooError  # noqa: E402
-from zoo.evaluate import evaluate as evaluate_run  # noqa: E402
-from zoo.generate import generate as generate_images  # noqa: E402
-from zoo.inference import format_example  # noqa: E402
-from zoo.registry import create_model, get_spec, list_models  # noqa: E402
-from zoo.samples import ANIMATION  # noqa: E402
-from zoo.train import OPTIMIZERS  # noqa: E402
-from zoo.train import train as train_model  # noqa: E402
 
 USER_ERROR = 2
 
@@ -140,12 +134,11 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     "measured" is the test figure of the newest evaluated full run (no --limit) under --runs-dir.
     """
     rows = [("id", "task", "dataset", "params", "slide", "measured")]
-    for name in list_models(pattern):
-        spec = get_spec(name)
-        params = sum(int(w.shape.num_elements()) for w in create_model(name).trainable_weights)
-        slide = _figure(spec.slide_metric, spec.slide_value) if spec.slide_metric else "-"
+    for entry in catalogue.entries(pattern):  # the registry's table, without building a model
+        name = entry.name
+        slide = _figure(entry.slide_metric, entry.slide_value) if entry.slide_metric else "-"
         rows.append(
-            (name, spec.task, spec.dataset, f"{params:,}", slide, _measured(name, runs_dir))
+            (name, entry.task, entry.dataset, f"{entry.params:,}", slide, _measured(name, runs_dir))
         )
     click.echo(text.table(rows))
 
@@ -195,6 +188,9 @@ def train(model: str | None, resume: str | None, **options) -> None:
                 f"--resume keeps the run's own settings; drop {', '.join(given) or '--seed'}"
             )
         del options["seed"]
+    _load_tensorflow()
+    from zoo.train import train as train_model
+
     result = train_model(model, resume=resume, **options)
     spec = get_spec(result.run_dir.parent.name)
     click.echo(f"\nrun: {result.run_dir}")
@@ -222,6 +218,9 @@ def train(model: str | None, resume: str | None, **options) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 def evaluate(run: str, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
+    _load_tensorflow()
+    from zoo.evaluate import evaluate as evaluate_run
+
     result = evaluate_run(run, **options)
     spec = get_spec(result.run_dir.parent.name)
     click.echo(f"run: {result.run_dir}")
@@ -265,6 +264,9 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
         from serving.client import generated_images
 
         options["draw"] = functools.partial(generated_images, run, url=url, grpc_target=grpc_target)
+    _load_tensorflow()
+    from zoo.generate import generate as generate_images
+
     result = generate_images(run, **options)
     click.echo(f"from: {result.run_dir or url or grpc_target}")
     click.echo(f"grid: {result.grid} ({len(result.images)} images)")
@@ -323,6 +325,9 @@ def export(run: str | None, fmt: str, **options) -> None:
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
     """
+    _load_tensorflow()
+    from export import export_run, format_quantized, format_table
+
     result = export_run(run, formats=FORMATS if fmt == "all" else (fmt,), **options)
     if run is None:
         click.echo(f"no RUN given: exported the newest finished run, {result.run_dir}")
@@ -397,6 +402,9 @@ def serve(
 ) -> None:
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
     from dataclasses import replace
+
+    if options["backend"] == "tf":
+        _load_tensorflow()
 
     from serving import batching
     from serving import version_labels as labels

@@ -4,14 +4,33 @@ One entry point, `export_run`; the modules each do one job: `serving` derives th
 from the ModelSpec, `savedmodel` and `onnx` write and reload the formats, `parity` proves they match
 Keras, `quantize` adds an int8 ONNX model, and `repository` lays out, versions and atomically publishes `models/<name>/<version>/`.
 Data flows zoo -> export: nothing in `zoo` imports this package.
+
+The names that need TensorFlow load on first use (PEP 562), so `from export import FORMATS` is cheap.
 """
 
-from export.api import FORMATS, ExportResult, export_run, newest_finished_run
+import importlib
+from typing import Any
+
+from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
 from export.errors import ConversionError, ExportError, ParityError, VersionExistsError
-from export.onnx import DEFAULT_OPSET
-from export.parity import DEFAULT_SAMPLES, TOLERANCE, Parity, format_table
-from export.quantize import MODES as QUANTIZE_MODES
-from export.quantize import Quantized, format_quantized
+
+_LAZY = {
+    "ExportResult": "export.api",
+    "export_run": "export.api",
+    "newest_finished_run": "export.api",
+    "TOLERANCE": "export.parity",
+    "Parity": "export.parity",
+    "format_table": "export.parity",
+    "Quantized": "export.quantize",
+    "format_quantized": "export.quantize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'export' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
 
 __all__ = [
     "DEFAULT_OPSET",

@@ -15,8 +15,9 @@ import numpy as np
 import tf2onnx
 
 from export import parity, repository
+from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS
 from export.errors import ExportError
-from export.onnx import DEFAULT_OPSET, run_onnx, write_onnx
+from export.onnx import run_onnx, write_onnx
 from export.quantize import MODES, Quantized, check_quantizable, quantize_int8
 from export.savedmodel import LABELS, run_savedmodel, write_labels, write_savedmodel
 from export.serving import SIGNATURE, Signature, serving_function, signature
@@ -24,7 +25,6 @@ from zoo import runs
 from zoo.errors import RunError
 from zoo.registry import ModelSpec, get_spec
 
-FORMATS: tuple[str, ...] = ("savedmodel", "onnx")
 RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {
     "savedmodel": run_savedmodel,
     "onnx": run_onnx,
@@ -64,7 +64,7 @@ def export_run(
     version: int | None = None,
     force: bool = False,
     runs_dir: str | os.PathLike[str] = "runs",
-    samples: int = parity.DEFAULT_SAMPLES,
+    samples: int = DEFAULT_SAMPLES,
     opset: int = DEFAULT_OPSET,
     data_dir: str | os.PathLike[str] | None = None,
     tolerance: float = parity.TOLERANCE,

@@ -18,7 +18,6 @@ from export.serving import ServingFunction, Signature
 
 FILENAME = "model.onnx"
 # The newest opset tf2onnx 1.17 converts to (its OPSET_TO_IR_VERSION ends at 18); ONNX Runtime runs it.
-DEFAULT_OPSET = 18
 BATCH = "batch"  # the symbolic name of the dynamic first dimension, instead of tf2onnx's unk__N
 
 

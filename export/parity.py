@@ -19,7 +19,6 @@ from export.serving import OUTPUTS
 from zoo import data, inference, text
 from zoo.registry import ModelSpec
 
-DEFAULT_SAMPLES = 64
 TOLERANCE = 1e-4
 LATENT_SEED = 0
 

@@ -20,12 +20,13 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, quantize_dynamic, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from export.defaults import QUANTIZE_MODES
 from export.errors import ConversionError, ExportError
 from export.onnx import FILENAME, session
 from zoo import data, text
 from zoo.registry import ModelSpec
 
-MODES = ("int8",)
+MODES = QUANTIZE_MODES
 QUANTIZED = "model.int8.onnx"
 CALIBRATION_EXAMPLES = 256
 BATCH = 256

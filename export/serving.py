@@ -8,12 +8,13 @@ get named answers back, so the preprocessing (`spec.input.scale`) and the meanin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import keras
-import tensorflow as tf
+from typing import TYPE_CHECKING, Any
 
 from zoo.registry import ModelSpec
+
+if TYPE_CHECKING:  # the server and the client use the names below without loading TensorFlow
+    import keras
+    import tensorflow as tf
 
 SIGNATURE = "serving_default"
 METHOD = "tensorflow/serving/predict"
@@ -50,6 +51,8 @@ def output_names(spec: ModelSpec) -> tuple[str, ...]:
 
 def serving_function(spec: ModelSpec, model: keras.Model) -> ServingFunction:
     """A tf.function from the client's input (any batch size) to a dict of named outputs."""
+    import tensorflow as tf
+
     input_spec = tf.TensorSpec([None, *spec.input.shape], spec.input.dtype, name=spec.input.name)
 
     @tf.function(input_signature=[input_spec])
@@ -76,6 +79,8 @@ def _tensor(name: str, tensor: tf.Tensor | tf.TensorSpec) -> Tensor:
 
 def _answers(spec: ModelSpec, outputs: tf.Tensor) -> dict[str, tf.Tensor]:
     """Turn the last layer into the task's named answers: the graph twin of zoo.inference."""
+    import tensorflow as tf
+
     if spec.task in OUTPUTS:
         (name,) = OUTPUTS[spec.task]
         return {name: outputs}

@@ -3,6 +3,9 @@
 It speaks TF Serving's own APIs (REST or gRPC), so it works against `zoo serve` and a real TF Serving
 alike: the input's name, shape and dtype come from the server's metadata, the labels from the zoo's
 registry when the model is one of ours.
+
+REST needs neither TensorFlow nor its protos (the metadata is read as JSON), so a REST `zoo predict`
+starts in a fraction of a second; only gRPC loads TF Serving's stubs, and with them TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,36 +18,53 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
-import tensorflow as tf
-from google.protobuf import json_format
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 from export.serving import OUTPUTS
 from serving.errors import ClientError
 from serving.signature import SIGNATURE_NAME
-from zoo.errors import UnknownModelError
-from zoo.registry import get_spec
+from zoo import catalogue
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIMEOUT = 30.0
 (GENERATED,) = OUTPUTS["generative"]  # a generator's output, as the export names it
 
 
-class InputInfo:
-    """The served model's input as its metadata describes it (name, shape with -1, dtype), and its outputs."""
+# TensorFlow's DataType names (types.proto) of the dtypes a served input can have, as NumPy's.
+NUMPY_DTYPES = {
+    "DT_FLOAT": np.float32,
+    "DT_DOUBLE": np.float64,
+    "DT_HALF": np.float16,
+    "DT_INT8": np.int8,
+    "DT_INT16": np.int16,
+    "DT_INT32": np.int32,
+    "DT_INT64": np.int64,
+    "DT_UINT8": np.uint8,
+    "DT_UINT16": np.uint16,
+    "DT_UINT32": np.uint32,
+    "DT_UINT64": np.uint64,
+    "DT_BOOL": np.bool_,
+}
 
-    def __init__(self, signatures: get_model_metadata_pb2.SignatureDefMap) -> None:
-        definition = signatures.signature_def[SIGNATURE_NAME]
-        (self.name, info) = next(iter(definition.inputs.items()))
-        self.shape = tuple(int(d.size) for d in info.tensor_shape.dim)
-        self.dtype = tf.as_dtype(info.dtype).as_numpy_dtype
-        self.outputs = sorted(definition.outputs)
+
+class InputInfo:
+    """The served model's input as its metadata describes it (name, shape with -1, dtype), and its outputs.
+
+    Read from the signature_def map in its JSON form, as REST sends it and as gRPC's proto prints.
+    """
+
+    def __init__(self, signature_def: Mapping[str, Any]) -> None:
+        try:
+            definition = signature_def[SIGNATURE_NAME]
+            (self.name, info) = next(iter(definition["inputs"].items()))
+            dims = info.get("tensor_shape", {}).get("dim", [])
+            self.shape = tuple(int(d.get("size", 0)) for d in dims)
+            self.dtype = NUMPY_DTYPES[info["dtype"]]
+            self.outputs = sorted(definition["outputs"])
+        except (KeyError, StopIteration, TypeError, ValueError) as exc:
+            raise ClientError(
+                f"the server's metadata has no usable {SIGNATURE_NAME}: {exc}"
+            ) from None
 
 
 class RestClient:
@@ -55,11 +75,7 @@ class RestClient:
 
     def input_info(self, model: str) -> InputInfo:
         answer = self._call(f"/v1/models/{model}/metadata")
-        signatures = get_model_metadata_pb2.SignatureDefMap()
-        json_format.ParseDict(
-            answer["metadata"]["signature_def"], signatures, ignore_unknown_fields=True
-        )
-        return InputInfo(signatures)
+        return InputInfo(answer["metadata"]["signature_def"]["signature_def"])
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
         answer = self._call(f"/v1/models/{model}:predict", {"inputs": {info.name: batch.tolist()}})
@@ -87,18 +103,28 @@ class GrpcClient:
     """TF Serving's gRPC PredictionService at `target` (host:port)."""
 
     def __init__(self, target: str) -> None:
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc  # imports TensorFlow
+
         self.target = target
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
 
     def input_info(self, model: str) -> InputInfo:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.name = model
         answer = self._call(self.stub.GetModelMetadata, request)
         signatures = get_model_metadata_pb2.SignatureDefMap()
         answer.metadata["signature_def"].Unpack(signatures)
-        return InputInfo(signatures)
+        as_json = json_format.MessageToDict(signatures, preserving_proto_field_name=True)
+        return InputInfo(as_json["signature_def"])
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
         request.inputs[info.name].CopyFrom(tf.make_tensor_proto(batch))
@@ -106,6 +132,8 @@ class GrpcClient:
         return {k: tf.make_ndarray(v) for k, v in answer.outputs.items()}
 
     def _call(self, method, request):
+        import grpc
+
         try:
             return method(request, timeout=TIMEOUT)
         except grpc.RpcError as exc:
@@ -180,10 +208,9 @@ def generated_images(
 
 def labels_of(model: str, classes: int) -> list[str]:
     """The zoo's labels for one of its models; class numbers for anything else."""
-    with contextlib.suppress(UnknownModelError):
-        labels = get_spec(model).labels
-        if labels and len(labels) == classes:
-            return list(labels)
+    entry = catalogue.lookup(model)
+    if entry and entry.labels and len(entry.labels) == classes:
+        return list(entry.labels)
     return [str(i) for i in range(classes)]
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo import catalogue
 from zoo.data import DATASETS
 from zoo.errors import UnknownModelError
 
@@ -104,3 +105,9 @@ def test_list_models_filters_like_timm():
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(UnknownModelError, match=r"known models: .*cnn-mnist"):
         zoo.create_model("resnet-9000")
+
+
+def test_the_committed_catalogue_is_the_registry():
+    # `zoo list` reads zoo/catalogue.json instead of importing Keras; after changing a model, run
+    # `python -m zoo.catalogue` to rewrite it.
+    assert catalogue.entries() == catalogue.from_registry()

@@ -17,6 +17,7 @@ from zoo.errors import UnknownModelError
 
 Task = Literal["regression", "binary", "multiclass", "generative"]
 TASKS: tuple[str, ...] = ("regression", "binary", "multiclass", "generative")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ HISTORY = "history.csv"
 METRICS = "metrics.json"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
+ANIMATION = "samples.gif"  # a generator's samples over training
 
 TRACKED_PACKAGES = ("keras-zoo", "tensorflow", "keras", "numpy")
 

@@ -14,10 +14,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from zoo.runs import atomic_path
+from zoo.runs import ANIMATION, atomic_path
 
 SAMPLES_DIR = "samples"
-ANIMATION = "samples.gif"
 GRID_ROWS, GRID_COLUMNS = 4, 10  # the slide's layout
 SAMPLE_SEED = 1234
 PAD = 2  # pixels of frame between and around the digits

@@ -22,10 +22,9 @@ from zoo import data, plots, runs
 from zoo.data.pipeline import make_pipeline, split_validation
 from zoo.errors import RunError, ZooError
 from zoo.inference import predict_example
-from zoo.registry import ModelSpec, Recipe, create_model, get_spec
+from zoo.registry import OPTIMIZERS, ModelSpec, Recipe, create_model, get_spec
 from zoo.samples import SampleGrids
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam")
 LOSSES = {
     "mse": keras.losses.MeanSquaredError,
     "binary_crossentropy": keras.losses.BinaryCrossentropy,

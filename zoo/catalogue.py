@@ -1,0 +1,79 @@
+"""The registry's listing as a committed table, so `zoo list` answers without Keras.
+
+Listing a model means registering it, and registering imports its family's module, which imports
+Keras (and so TensorFlow: seconds and hundreds of MB); counting its parameters means building it. The
+registry stays the one source of truth: `python -m zoo.catalogue` writes this table from it, and
+tests/test_registry.py fails when the committed table and the registry disagree.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PATH = Path(__file__).with_name("catalogue.json")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What `zoo list` shows of one model, and the labels `zoo predict` names its answers with."""
+
+    name: str
+    task: str
+    dataset: str
+    params: int
+    slide_metric: str | None = None
+    slide_value: float | None = None
+    labels: tuple[str, ...] | None = None
+
+
+def entries(pattern: str = "*", path: Path = PATH) -> list[Entry]:
+    """The committed entries whose id matches a shell-style pattern, sorted by id (as list_models)."""
+    rows = json.loads(path.read_text())
+    return [_entry(row) for row in rows if fnmatch.fnmatch(row["name"], pattern)]
+
+
+def lookup(name: str, path: Path = PATH) -> Entry | None:
+    """The entry of model id `name`, or None when it is not one of the zoo's."""
+    return next((_entry(row) for row in json.loads(path.read_text()) if row["name"] == name), None)
+
+
+def _entry(row: dict) -> Entry:
+    labels = row.get("labels")
+    return Entry(**{**row, "labels": None if labels is None else tuple(labels)})
+
+
+def from_registry() -> list[Entry]:
+    """The entries as the registry has them now (builds every model: needs Keras)."""
+    from zoo.registry import create_model, get_spec, list_models
+
+    table = []
+    for name in list_models():
+        spec = get_spec(name)
+        model = create_model(name)
+        params = sum(int(w.shape.num_elements()) for w in model.trainable_weights)
+        table.append(
+            Entry(
+                name,
+                spec.task,
+                spec.dataset,
+                params,
+                spec.slide_metric,
+                spec.slide_value,
+                spec.labels,
+            )
+        )
+    return table
+
+
+def write(path: Path = PATH) -> None:
+    """Rewrite the committed table from the registry."""
+    rows = [asdict(entry) for entry in from_registry()]
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    write()
+    print(f"wrote {PATH}")
