@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
-from zoo import catalogue, runs, text
+from zoo import catalogue, runs, text, weights
 from zoo.errors import ZooError
 from zoo.inference import format_example
 from zoo.registry import OPTIMIZERS, get_spec
@@ -114,6 +114,11 @@ def server_options(command):
     )(command)
 
 
+pretrained_option = click.option(
+    "--pretrained",
+    is_flag=True,
+    help="RUN is a model id: use the weights this project trained and measured for it (weights/).",
+)
 limit_option = click.option(
     "--limit", type=click.IntRange(min=1), help="Use only the first N examples (quick runs)."
 )
@@ -216,11 +221,14 @@ def train(model: str | None, resume: str | None, **options) -> None:
 @runs_dir_option
 @limit_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-def evaluate(run: str, **options) -> None:
+@pretrained_option
+def evaluate(run: str, pretrained: bool, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
     _load_tensorflow()
     from zoo.evaluate import evaluate as evaluate_run
 
+    if pretrained:
+        run = str(weights.pretrained_run(run, options["runs_dir"]))
     result = evaluate_run(run, **options)
     spec = get_spec(result.run_dir.parent.name)
     click.echo(f"run: {result.run_dir}")
@@ -231,6 +239,12 @@ def evaluate(run: str, **options) -> None:
             f"{k} {v:.4f}" for k, v in sorted(result.metrics.items()) if k != "examples"
         )
         click.echo(f"test ({result.metrics['examples']:,} examples): {shown}")
+    if pretrained:
+        published = weights.entry(spec.name)["test"]
+        click.echo(
+            "weights/manifest.json: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(published.items()) if k != "examples")
+        )
     if spec.slide_metric and spec.slide_metric in result.metrics:
         ours = result.metrics[spec.slide_metric]
         verdict = "meets" if ours >= spec.slide_value else "is below"
@@ -319,7 +333,8 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
 )
 @data_dir_option
 @runs_dir_option
-def export(run: str | None, fmt: str, **options) -> None:
+@pretrained_option
+def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     """Export RUN (default: the newest finished run) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
 
     The version is written aside, checked against the Keras model on real test examples, and renamed
@@ -328,6 +343,10 @@ def export(run: str | None, fmt: str, **options) -> None:
     _load_tensorflow()
     from export import export_run, format_quantized, format_table
 
+    if pretrained:
+        if run is None:
+            raise click.UsageError("--pretrained needs the MODEL whose weights to export")
+        run = str(weights.pretrained_run(run, options["runs_dir"]))
     result = export_run(run, formats=FORMATS if fmt == "all" else (fmt,), **options)
     if run is None:
         click.echo(f"no RUN given: exported the newest finished run, {result.run_dir}")

@@ -5,6 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import run_zoo
+from helpers import assert_one_line_error
 
 import zoo
 from zoo import weights
@@ -54,3 +56,21 @@ def test_pretrained_xor_solves_xor():
     model = zoo.create_model("xor-mlp", pretrained=True)
     table = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
     np.testing.assert_array_equal((model.predict(table, verbose=0) > 0.5).reshape(-1), [0, 1, 1, 0])
+
+
+def test_zoo_export_and_evaluate_pretrained_need_no_training(tmp_path):
+    options = ("--runs-dir", str(tmp_path / "runs"))
+    exported = run_zoo(
+        "export", "--pretrained", "softmax-classification", *options,
+        "--model-dir", str(tmp_path / "models"),
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "models" / "softmax-classification" / "1" / "model.onnx").is_file()
+    evaluated = run_zoo("evaluate", "--pretrained", "xor-mlp", *options)
+    assert evaluated.returncode == 0, evaluated.stderr
+    accuracy = weights.entry("xor-mlp")["test"]["accuracy"]
+    assert f"accuracy {accuracy:.4f}" in evaluated.stdout.splitlines()[1]
+    assert f"weights/manifest.json: accuracy {accuracy:.4f}" in evaluated.stdout
+    missing = run_zoo("export", "--pretrained", "gan-mnist", *options)
+    assert_one_line_error(missing, "no pretrained weights for gan-mnist", "cnn-mnist")
+    assert not (tmp_path / "runs" / "gan-mnist").exists()
