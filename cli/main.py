@@ -100,9 +100,15 @@ runs_dir_option = click.option(
 )
 
 
-def server_options(command):
-    """--url / --grpc: which server a client command asks (REST by default), never both."""
+def server_options(
+    url_help: str = "TF Serving REST address  [default: http://127.0.0.1:8501]",
+    grpc_help: str = "Use TF Serving's gRPC API at HOST:PORT instead.",
+):
+    """--url / --grpc: which server a client command asks, never both."""
+    return functools.partial(_server_options, url_help=url_help, grpc_help=grpc_help)
 
+
+def _server_options(command, url_help: str, grpc_help: str):
     def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         if value and ctx.params.get("url"):
             raise click.UsageError("give --url or --grpc, not both")
@@ -113,11 +119,9 @@ def server_options(command):
         "grpc_target",
         metavar="HOST:PORT",
         callback=check,
-        help="Use TF Serving's gRPC API instead.",
+        help=grpc_help,
     )(command)
-    return click.option(
-        "--url", is_eager=True, help="TF Serving REST address  [default: http://127.0.0.1:8501]"
-    )(command)
+    return click.option("--url", is_eager=True, help=url_help)(command)
 
 
 limit_option = click.option(
@@ -128,7 +132,8 @@ limit_option = click.option(
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="keras-zoo")
 def cli() -> None:
-    """The course's models: list, train and evaluate them."""
+    """The course's models: list, train and evaluate them; export, serve and ask them (predict);
+    draw digits with the GANs (generate). `zoo COMMAND --help` for each."""
 
 
 @cli.command("list")
@@ -219,7 +224,13 @@ def train(model: str | None, resume: str | None, **options) -> None:
 @data_dir_option
 @runs_dir_option
 @limit_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Test examples per step (memory, not the result).",
+)
 def evaluate(run: str, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
     result = evaluate_run(run, **options)
@@ -238,6 +249,8 @@ def evaluate(run: str, **options) -> None:
         click.echo(
             f"slide: {spec.slide_metric} {spec.slide_value:.4f}; ours {ours:.4f} {verdict} it"
         )
+    if result.short_run:
+        click.echo(f"note: a short run, {result.short_run}: not what the full recipe reaches")
     if result.example:
         click.echo("slide check:\n" + format_example(spec, result.example))
     if result.confusion_png:
@@ -256,7 +269,11 @@ def evaluate(run: str, **options) -> None:
     help="The grid picture to write.",
 )
 @click.option("--npy", is_flag=True, help="Also write the images as float32 [N, 28, 28, 1] .npy.")
-@server_options
+@server_options(
+    url_help="Ask the served generator at this TF Serving REST address (e.g. "
+    "http://127.0.0.1:8501) instead of drawing locally.",
+    grpc_help="Ask the served generator over TF Serving's gRPC API at HOST:PORT instead.",
+)
 @runs_dir_option
 def generate(run: str, url: str | None, grpc_target: str | None, **options) -> None:
     """Draw new digits from a generator: RUN, MODEL/RUN-ID or a model id's newest run; with --url or
@@ -273,7 +290,7 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
 
 
 @cli.command()
-@click.argument("run", required=False)
+@click.argument("run", required=False, metavar="[RUN|MODEL]")
 @click.option(
     "--format",
     "fmt",
@@ -318,7 +335,8 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
 @data_dir_option
 @runs_dir_option
 def export(run: str | None, fmt: str, **options) -> None:
-    """Export RUN (default: the newest finished run) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
+    """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run; default: the
+    newest finished run of any model) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
 
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
@@ -347,8 +365,20 @@ def export(run: str | None, fmt: str, **options) -> None:
     help="The model repository `zoo export` writes.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--rest-port", type=click.IntRange(0, 65535), default=8501, show_default=True)
-@click.option("--grpc-port", type=click.IntRange(0, 65535), default=8500, show_default=True)
+@click.option(
+    "--rest-port",
+    type=click.IntRange(0, 65535),
+    default=8501,
+    show_default=True,
+    help="Port of the REST APIs (TF Serving's and KServe v2's); 0 picks a free one.",
+)
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=8500,
+    show_default=True,
+    help="Port of the gRPC APIs (TF Serving's and KServe v2's); 0 picks a free one.",
+)
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "tf"]),
@@ -418,8 +448,14 @@ def serve(
 @cli.command()
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@server_options
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@server_options()
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Classes to show per answer, most probable first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
 def predict(
     model: str,
