@@ -140,15 +140,22 @@ def cli() -> None:
 @click.argument("pattern", default="*")
 @runs_dir_option
 def list_command(pattern: str, runs_dir: Path) -> None:
-    """Print the models: id, task, dataset, parameters, the slide's figure and ours.
+    """Print the models: id, task, dataset, params, the slide's figure and ours.
 
-    "measured" is the test figure of the newest evaluated full run (no --limit) under --runs-dir.
+    "slide" is the slide's test figure, or its answers to its own inputs (the small tables); "ours"
+    is the same for the newest full run (no --limit) under --runs-dir: its test figure once
+    evaluated, else its answers to the slide's inputs.
     """
-    rows = [("id", "task", "dataset", "params", "slide", "measured")]
+    rows = [("id", "task", "dataset", "params", "slide", "ours")]
     for name in list_models(pattern):
         spec = get_spec(name)
         params = sum(int(w.shape.num_elements()) for w in create_model(name).trainable_weights)
-        slide = _figure(spec.slide_metric, spec.slide_value) if spec.slide_metric else "-"
+        if spec.slide_metric:
+            slide = _figure(spec.slide_metric, spec.slide_value)
+        elif spec.example:
+            slide = _answers(spec.example.inputs, spec.example.expected)
+        else:
+            slide = "-"
         rows.append(
             (name, spec.task, spec.dataset, f"{params:,}", slide, _measured(name, runs_dir))
         )
@@ -164,7 +171,18 @@ def _measured(name: str, runs_dir: Path) -> str:
             for metric in ("accuracy", "mae", "frechet_distance"):
                 if metric in test:
                     return _figure(metric, test[metric])
+            example = runs.read_json(run / runs.METRICS).get("slide_example")
+            if example:
+                return _answers([r["inputs"] for r in example], [r["ours"] for r in example])
     return "-"
+
+
+def _answers(inputs, answers) -> str:
+    """A slide check in a cell: `[4] → 4` for one input, `0,0,0,1` for a table of them."""
+    shown = [f"{a:.4g}" if isinstance(a, float) else str(a) for a in answers]
+    if len(inputs) == 1:
+        return f"[{', '.join(f'{x:g}' for x in inputs[0])}] → {shown[0]}"
+    return ",".join(shown)
 
 
 def _figure(metric: str, value: float) -> str:

@@ -42,6 +42,9 @@ def test_list_prints_every_model_with_its_parameters(zoo_cli, tmp_path):
     assert rows["mlp-mnist"][3] == "335,114"
     assert "97.74%" in " ".join(rows["cnn-mnist"])
     assert len(rows) >= 18
+    assert result.stdout.split()[:6] == ["id", "task", "dataset", "params", "slide", "ours"]
+    assert rows["perceptron-and"][4] == "0,0,0,1"  # the slide's answers where it has no figure
+    assert "[1, 11, 7, 9] → B" in " ".join(rows["softmax-classification"])
 
 
 def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_path):
