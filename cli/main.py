@@ -124,6 +124,17 @@ def _server_options(command, url_help: str, grpc_help: str):
     return click.option("--url", is_eager=True, help=url_help)(command)
 
 
+def port_option(protocol: str, default: int):
+    """--rest-port / --grpc-port: where `zoo serve` listens with that protocol's APIs."""
+    return click.option(
+        f"--{protocol.lower()}-port",
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help=f"Port of the {protocol} APIs (TF Serving's and KServe v2's); 0 picks a free one.",
+    )
+
+
 limit_option = click.option(
     "--limit", type=click.IntRange(min=1), help="Use only the first N examples (quick runs)."
 )
@@ -383,20 +394,8 @@ def export(run: str | None, fmt: str, **options) -> None:
     help="The model repository `zoo export` writes.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--rest-port",
-    type=click.IntRange(0, 65535),
-    default=8501,
-    show_default=True,
-    help="Port of the REST APIs (TF Serving's and KServe v2's); 0 picks a free one.",
-)
-@click.option(
-    "--grpc-port",
-    type=click.IntRange(0, 65535),
-    default=8500,
-    show_default=True,
-    help="Port of the gRPC APIs (TF Serving's and KServe v2's); 0 picks a free one.",
-)
+@port_option("REST", 8501)
+@port_option("gRPC", 8500)
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "tf"]),
