@@ -94,9 +94,15 @@ runs_dir_option = click.option(
 )
 
 
-def server_options(command):
-    """--url / --grpc: which server a client command asks (REST by default), never both."""
+def server_options(
+    url_help: str = "TF Serving REST address  [default: http://127.0.0.1:8501]",
+    grpc_help: str = "Use TF Serving's gRPC API at HOST:PORT instead.",
+):
+    """--url / --grpc: which server a client command asks, never both."""
+    return functools.partial(_server_options, url_help=url_help, grpc_help=grpc_help)
 
+
+def _server_options(command, url_help: str, grpc_help: str):
     def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         if value and ctx.params.get("url"):
             raise click.UsageError("give --url or --grpc, not both")
@@ -107,11 +113,20 @@ def server_options(command):
         "grpc_target",
         metavar="HOST:PORT",
         callback=check,
-        help="Use TF Serving's gRPC API instead.",
+        help=grpc_help,
     )(command)
+    return click.option("--url", is_eager=True, help=url_help)(command)
+
+
+def port_option(protocol: str, default: int):
+    """--rest-port / --grpc-port: where `zoo serve` listens with that protocol's APIs."""
     return click.option(
-        "--url", is_eager=True, help="TF Serving REST address  [default: http://127.0.0.1:8501]"
-    )(command)
+        f"--{protocol.lower()}-port",
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help=f"Port of the {protocol} APIs (TF Serving's and KServe v2's); 0 picks a free one.",
+    )
 
 
 pretrained_option = click.option(
@@ -127,25 +142,51 @@ limit_option = click.option(
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="keras-zoo")
 def cli() -> None:
-    """The course's models: list, train and evaluate them."""
+    """The course's models: list, train and evaluate them; export, serve and ask them (predict);
+    draw digits with the GANs (generate). `zoo COMMAND --help` for each."""
 
 
 @cli.command("list")
 @click.argument("pattern", default="*")
 @runs_dir_option
 def list_command(pattern: str, runs_dir: Path) -> None:
-    """Print the models: id, task, dataset, parameters, the slide's figure and ours.
+    """Print the models: id, task, dataset, params, the slide's figure, ours and the weights'.
 
-    "measured" is the test figure of the newest evaluated full run (no --limit) under --runs-dir.
+    "slide" is the slide's test figure, or its answers to its own inputs (the small tables); "ours"
+    is the same for the newest full run (no --limit) under --runs-dir: its test figure once
+    evaluated, else its answers to the slide's inputs; "weights" is the test figure of the
+    pretrained weights (`--pretrained`), '-' for a model without them.
     """
-    rows = [("id", "task", "dataset", "params", "slide", "measured")]
+    rows = [("id", "task", "dataset", "params", "slide", "ours", "weights")]
+    published = weights.manifest()
     for entry in catalogue.entries(pattern):  # the registry's table, without building a model
         name = entry.name
-        slide = _figure(entry.slide_metric, entry.slide_value) if entry.slide_metric else "-"
+        if entry.slide_metric:
+            slide = _figure(entry.slide_metric, entry.slide_value)
+        elif entry.slide_inputs:
+            slide = _answers(entry.slide_inputs, entry.slide_answers)
+        else:
+            slide = "-"
+        ours = _measured(name, runs_dir)
         rows.append(
-            (name, entry.task, entry.dataset, f"{entry.params:,}", slide, _measured(name, runs_dir))
+            (
+                name,
+                entry.task,
+                entry.dataset,
+                f"{entry.params:,}",
+                slide,
+                ours,
+                _weights(name, published),
+            )
         )
     click.echo(text.table(rows))
+
+
+def _weights(name: str, published: dict) -> str:
+    """The pretrained weights' test figure (`zoo export --pretrained`), or '-' when there are none."""
+    test = published.get(name, {}).get("test", {})
+    metric = next((m for m in ("accuracy", "mae", "frechet_distance") if m in test), None)
+    return _figure(metric, test[metric]) if metric else "-"
 
 
 def _measured(name: str, runs_dir: Path) -> str:
@@ -157,7 +198,18 @@ def _measured(name: str, runs_dir: Path) -> str:
             for metric in ("accuracy", "mae", "frechet_distance"):
                 if metric in test:
                     return _figure(metric, test[metric])
+            example = runs.read_json(run / runs.METRICS).get("slide_example")
+            if example:
+                return _answers([r["inputs"] for r in example], [r["ours"] for r in example])
     return "-"
+
+
+def _answers(inputs, answers) -> str:
+    """A slide check in a cell: `[4] → 4` for one input, `0,0,0,1` for a table of them."""
+    shown = [f"{a:.4g}" if isinstance(a, float) else str(a) for a in answers]
+    if len(inputs) == 1:
+        return f"[{', '.join(f'{x:g}' for x in inputs[0])}] → {shown[0]}"
+    return ",".join(shown)
 
 
 def _figure(metric: str, value: float) -> str:
@@ -220,7 +272,13 @@ def train(model: str | None, resume: str | None, **options) -> None:
 @data_dir_option
 @runs_dir_option
 @limit_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Test examples per step (memory, not the result).",
+)
 @pretrained_option
 def evaluate(run: str, pretrained: bool, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
@@ -251,6 +309,8 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
         click.echo(
             f"slide: {spec.slide_metric} {spec.slide_value:.4f}; ours {ours:.4f} {verdict} it"
         )
+    if result.short_run:
+        click.echo(f"note: a short run, {result.short_run}: not what the full recipe reaches")
     if result.example:
         click.echo("slide check:\n" + format_example(spec, result.example))
     if result.confusion_png:
@@ -269,7 +329,11 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
     help="The grid picture to write.",
 )
 @click.option("--npy", is_flag=True, help="Also write the images as float32 [N, 28, 28, 1] .npy.")
-@server_options
+@server_options(
+    url_help="Ask the served generator at this TF Serving REST address (e.g. "
+    "http://127.0.0.1:8501) instead of drawing locally.",
+    grpc_help="Ask the served generator over TF Serving's gRPC API at HOST:PORT instead.",
+)
 @runs_dir_option
 def generate(run: str, url: str | None, grpc_target: str | None, **options) -> None:
     """Draw new digits from a generator: RUN, MODEL/RUN-ID or a model id's newest run; with --url or
@@ -289,7 +353,7 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
 
 
 @cli.command()
-@click.argument("run", required=False)
+@click.argument("run", required=False, metavar="[RUN|MODEL]")
 @click.option(
     "--format",
     "fmt",
@@ -335,7 +399,8 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
 @runs_dir_option
 @pretrained_option
 def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
-    """Export RUN (default: the newest finished run) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
+    """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run; default: the
+    newest finished run of any model) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
 
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
@@ -371,8 +436,8 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     help="The model repository `zoo export` writes.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--rest-port", type=click.IntRange(0, 65535), default=8501, show_default=True)
-@click.option("--grpc-port", type=click.IntRange(0, 65535), default=8500, show_default=True)
+@port_option("REST", 8501)
+@port_option("gRPC", 8500)
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "tf"]),
@@ -445,8 +510,14 @@ def serve(
 @cli.command()
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@server_options
-@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+@server_options()
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Classes to show per answer, most probable first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
 def predict(
     model: str,

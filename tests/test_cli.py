@@ -2,12 +2,24 @@
 
 import gzip
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from helpers import assert_one_line_error
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def zoo_in_process(*args: str) -> subprocess.CompletedProcess:
+    """`zoo ARGS` in this process (click's runner): the same exit code and streams as the command,
+    without a fresh TensorFlow import, for the many cases that stop before any work."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, args)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture
@@ -30,6 +42,9 @@ def test_list_prints_every_model_with_its_parameters(zoo_cli, tmp_path):
     assert rows["mlp-mnist"][3] == "335,114"
     assert "97.74%" in " ".join(rows["cnn-mnist"])
     assert len(rows) >= 18
+    assert result.stdout.split()[:6] == ["id", "task", "dataset", "params", "slide", "ours"]
+    assert rows["perceptron-and"][4] == "0,0,0,1"  # the slide's answers where it has no figure
+    assert "[1, 11, 7, 9] → B" in " ".join(rows["softmax-classification"])
 
 
 def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_path):
@@ -63,6 +78,22 @@ def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_pa
 def test_bad_input_is_one_line_and_exit_code_2(zoo_cli, tmp_path, args, fragment):
     result = zoo_cli(*args, "--runs-dir", str(tmp_path)) if args[0] != "fly" else zoo_cli(*args)
     assert_one_line_error(result, fragment)
+    assert not any(tmp_path.iterdir()), "nothing is written for bad input"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "/nonexistent", "--model-dir", "{tmp}/models"],
+        ["evaluate", "/tmp"],
+        ["generate", "/nonexistent", "--out", "{tmp}/grid.png"],
+        ["train", "--resume", "/nonexistent"],
+    ],
+)
+def test_an_absolute_path_that_is_no_run_is_one_line(tmp_path, args):
+    args = [a.format(tmp=tmp_path) for a in args]
+    result = zoo_in_process(*args, "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(result, f"no run {args[1 if args[0] != 'train' else 2]!r}")
     assert not any(tmp_path.iterdir()), "nothing is written for bad input"
 
 

@@ -2,6 +2,7 @@
 checkpoints with both optimizers, the quality measure, and the run's pictures and `zoo generate`."""
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -160,6 +161,26 @@ def classifier(tmp_path_factory):
         verbose=0,
     ).run_dir
     return quality.FeatureClassifier(keras.saving.load_model(run / runs.MODEL), str(run))
+
+
+def test_the_classifier_run_is_reused_or_resumed_never_started_twice(tmp_path):
+    def run(run_id, limit=None, finished=False, **recipe_changes):
+        folder = tmp_path / quality.FEATURE_MODEL / run_id
+        folder.mkdir(parents=True)
+        recipe = {**asdict(zoo.get_spec(quality.FEATURE_MODEL).recipe), **recipe_changes}
+        runs.write_json(folder / runs.CONFIG, {"limit": limit, "recipe": recipe, "seed": 0})
+        if finished:
+            (folder / runs.MODEL).write_bytes(b"")
+        return folder
+
+    assert quality.classifier_run(tmp_path) == (None, False)
+    run("20260101-000000", limit=500, finished=True)  # a quick run measures nothing
+    run("20260101-000001", epochs=1)  # not the default recipe: not ours to resume
+    assert quality.classifier_run(tmp_path) == (None, False)
+    interrupted = run("20260102-000000")
+    assert quality.classifier_run(tmp_path) == (interrupted, False)
+    finished = run("20260101-000002", epochs=1, finished=True)  # any finished full-data run
+    assert quality.classifier_run(tmp_path) == (finished, True)
 
 
 def test_frechet_distance_matches_its_closed_form():

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import data, runs
+from zoo import data, plots, runs
 from zoo.data.pipeline import make_pipeline
-from zoo.evaluate import evaluate
+from zoo.evaluate import evaluate, short_run
 from zoo.train import compile_model, train
 
 # Classifiers; the GANs' training is tested in test_gan.py.
@@ -146,3 +146,23 @@ def test_evaluate_records_test_metrics_and_confusion(tmp_path):
     assert np.trace(result.confusion) / 500 == pytest.approx(result.metrics["accuracy"], abs=1e-6)
     assert result.confusion_png.read_bytes().startswith(b"\x89PNG")
     assert json.loads((run / runs.METRICS).read_text())["test"]["examples"] == 500
+
+
+def test_a_short_run_says_how_it_fell_short_of_its_recipe():
+    spec = zoo.get_spec("cnn-mnist")
+    full = {"limit": None, "recipe": {"epochs": spec.recipe.epochs}}
+    assert short_run(full, spec) is None
+    note = short_run({"limit": 2000, "recipe": {"epochs": 1}}, spec)
+    assert (
+        note
+        == f"trained on the first 2,000 examples (--limit), for 1 of the recipe's {spec.recipe.epochs} epochs"
+    )
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_curves_tick_whole_epochs_only(tmp_path, epochs, monkeypatch):
+    ticks = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: ticks.extend(fig.axes[0].get_xticks()))
+    plots.learning_curves({"loss": [1.0] * epochs}, tmp_path / "curves.png", "t")
+    visible = [t for t in ticks if 0.5 <= t <= epochs + 0.5]
+    assert visible and all(float(t).is_integer() for t in visible)

@@ -27,6 +27,8 @@ class Entry:
     slide_metric: str | None = None
     slide_value: float | None = None
     labels: tuple[str, ...] | None = None
+    slide_inputs: tuple[tuple[float, ...], ...] | None = None  # the slide's own test inputs
+    slide_answers: tuple | None = None  # and the answers the slide shows for them
 
 
 def entries(pattern: str = "*", path: Path = PATH) -> list[Entry]:
@@ -41,8 +43,11 @@ def lookup(name: str, path: Path = PATH) -> Entry | None:
 
 
 def _entry(row: dict) -> Entry:
-    labels = row.get("labels")
-    return Entry(**{**row, "labels": None if labels is None else tuple(labels)})
+    tuples = {
+        key: None if row.get(key) is None else tuple(row[key])
+        for key in ("labels", "slide_inputs", "slide_answers")
+    }
+    return Entry(**{**row, **tuples})
 
 
 def from_registry() -> list[Entry]:
@@ -63,6 +68,8 @@ def from_registry() -> list[Entry]:
                 spec.slide_metric,
                 spec.slide_value,
                 spec.labels,
+                spec.example.inputs if spec.example else None,
+                spec.example.expected if spec.example else None,
             )
         )
     return table

@@ -13,7 +13,7 @@ import numpy as np
 from zoo import data, plots, quality, runs
 from zoo.data.pipeline import make_pipeline
 from zoo.inference import class_ids, predict_example
-from zoo.registry import get_spec
+from zoo.registry import ModelSpec, get_spec
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Evaluation:
     confusion_png: Path | None
     example: list[tuple[tuple[float, ...], Any, Any]]
     report: str | None = None
+    short_run: str | None = None  # how the run fell short of its recipe, if it did
 
 
 def evaluate(
@@ -40,9 +41,13 @@ def evaluate(
     """Evaluate a finished run on its dataset's test split and record the result in metrics.json."""
     run_dir = runs.resolve_run(run, runs_dir)
     model_path = runs.require_model(run_dir)
-    spec = get_spec(runs.read_json(run_dir / runs.CONFIG)["model"])
+    config = runs.read_json(run_dir / runs.CONFIG)
+    spec = get_spec(config["model"])
+    short = short_run(config, spec)
     if spec.task == "generative":
-        return _evaluate_generator(run_dir, spec.name, model_path, runs_dir, data_dir, limit)
+        evaluation = _evaluate_generator(run_dir, spec.name, model_path, runs_dir, data_dir, limit)
+        evaluation.short_run = short
+        return evaluation
     x, y = data.load(spec.dataset, "test", data_dir)
     if limit is not None:
         x, y = x[:limit], y[:limit]
@@ -62,7 +67,20 @@ def evaluate(
         plots.confusion_matrix(confusion, labels, confusion_png, f"{spec.name}: test confusion")
 
     _record(run_dir, metrics)
-    return Evaluation(run_dir, metrics, confusion, confusion_png, predict_example(spec, model))
+    return Evaluation(
+        run_dir, metrics, confusion, confusion_png, predict_example(spec, model), short_run=short
+    )
+
+
+def short_run(config: dict[str, Any], spec: ModelSpec) -> str | None:
+    """Why this run's figures may not be the recipe's: trained on a subset, or for fewer epochs."""
+    reasons = []
+    if config.get("limit") is not None:
+        reasons.append(f"trained on the first {config['limit']:,} examples (--limit)")
+    epochs = config.get("recipe", {}).get("epochs", spec.recipe.epochs)
+    if epochs < spec.recipe.epochs:
+        reasons.append(f"for {epochs} of the recipe's {spec.recipe.epochs} epochs")
+    return ", ".join(reasons) or None
 
 
 def _evaluate_generator(

@@ -9,13 +9,15 @@ ceiling. The classifier's class histogram says whether every digit is drawn (mod
 classes out) and its mean confidence how recognizable the digits are.
 
 Which classifier: the newest finished full-data run of `mlp-mnist` under the runs directory; if there
-is none, one is trained there with its default recipe and seed 0 (a few minutes, once).
+is none, one is trained there with its default recipe and seed 0 (a few minutes, once, with Keras's
+progress), as an ordinary run: an interrupted one is resumed from its last epoch the next time.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -74,15 +76,39 @@ class FeatureClassifier:
 def feature_classifier(
     runs_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None
 ) -> FeatureClassifier:
-    """The newest finished full-data FEATURE_MODEL run, trained first if there is none."""
-    for run in reversed(runs.list_runs(runs_dir, FEATURE_MODEL)):
-        if (run / runs.MODEL).is_file() and runs.read_json(run / runs.CONFIG)["limit"] is None:
-            return FeatureClassifier(keras.saving.load_model(run / runs.MODEL), str(run))
-    from zoo.train import train  # training pulls in the pipeline and plots only when needed
+    """The classifier run `classifier_run` picks, trained or resumed first when it has to be."""
+    run, finished = classifier_run(runs_dir)
+    if not finished:
+        from zoo.train import train  # training pulls in the pipeline and plots only when needed
 
-    print(f"no finished {FEATURE_MODEL} run under {runs_dir}: training one to measure with")
-    run = train(FEATURE_MODEL, seed=0, runs_dir=runs_dir, data_dir=data_dir, verbose=0).run_dir
+        if run is not None:
+            print(f"resuming {run}, the {FEATURE_MODEL} run that measures generators")
+            run = train(resume=run, runs_dir=runs_dir, data_dir=data_dir).run_dir
+        else:
+            print(
+                f"no finished {FEATURE_MODEL} run under {runs_dir}: training one to measure "
+                "generators with (once; if interrupted, the next evaluate resumes it)"
+            )
+            run = train(FEATURE_MODEL, seed=0, runs_dir=runs_dir, data_dir=data_dir).run_dir
     return FeatureClassifier(keras.saving.load_model(run / runs.MODEL), str(run))
+
+
+def classifier_run(runs_dir: str | os.PathLike[str]) -> tuple[Path | None, bool]:
+    """(run, finished): the newest finished full-data FEATURE_MODEL run; else the newest unfinished
+    one with the default recipe and seed 0 (one an interrupted evaluate started), to resume; else
+    (None, False): a new one is to be trained."""
+    recipe = asdict(get_spec(FEATURE_MODEL).recipe)
+    configs = {
+        run: runs.read_json(run / runs.CONFIG) for run in runs.list_runs(runs_dir, FEATURE_MODEL)
+    }
+    full_data = [run for run, config in configs.items() if config.get("limit") is None]
+    for run in reversed(full_data):
+        if (run / runs.MODEL).is_file():
+            return run, True
+    for run in reversed(full_data):
+        if configs[run].get("recipe") == recipe and configs[run].get("seed") == 0:
+            return run, False
+    return None, False
 
 
 @dataclass

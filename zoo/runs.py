@@ -103,7 +103,13 @@ def new_run_dir(runs_dir: str | os.PathLike[str], model: str) -> Path:
 
 
 def list_runs(runs_dir: str | os.PathLike[str], model: str = "*") -> list[Path]:
-    """Run directories (those with a config.json), oldest first by run id."""
+    """Run directories (those with a config.json), oldest first by run id.
+
+    `model` is a model id or a glob of them; a path (absolute, or with a `/`) names no model, and
+    `Path.glob` would reject an absolute one, so it has no runs.
+    """
+    if "/" in model or Path(model).is_absolute():
+        return []
     return sorted(
         (p.parent for p in Path(runs_dir).glob(f"{model}/*/{CONFIG}")),
         key=lambda run: (run.name, run.parent.name),
@@ -116,7 +122,7 @@ def resolve_run(ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] = 
         if (candidate / CONFIG).is_file():
             return candidate
     newest = list_runs(runs_dir, str(ref))
-    if newest and "/" not in str(ref):
+    if newest:
         return newest[-1]
     raise RunError(
         f"no run {str(ref)!r}: give a run directory, <model>/<run-id> or a model id with runs "

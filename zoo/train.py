@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,13 @@ def train(
     resume: str | os.PathLike[str] | None = None,
     verbose: int | str = "auto",
 ) -> TrainResult:
-    """Train `model` with its recipe (or continue the run `resume`) and return the finished run."""
+    """Train `model` with its recipe (or continue the run `resume`) and return the finished run.
+
+    `verbose="auto"` is Keras's redrawn progress bar on a terminal, and one plain line per epoch
+    (Keras's verbose=2, no colours, no carriage returns) when stdout is a file or a CI log.
+    """
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
     overrides = {
         "epochs": epochs,
         "batch_size": batch_size,
