@@ -47,6 +47,8 @@ def _entry(row: dict) -> Entry:
         key: None if row.get(key) is None else tuple(row[key])
         for key in ("labels", "slide_inputs", "slide_answers")
     }
+    if tuples["slide_inputs"] is not None:
+        tuples["slide_inputs"] = tuple(map(tuple, tuples["slide_inputs"]))
     return Entry(**{**row, **tuples})
 
 
