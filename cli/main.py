@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -22,32 +20,14 @@ from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MO
 from zoo import catalogue, runs, text, weights
 from zoo.errors import ZooError
 from zoo.inference import format_example
+from zoo.quiet import quiet_stderr
 from zoo.registry import OPTIMIZERS, get_spec
 from zoo.runs import ANIMATION
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence the native libraries' start-up chatter (CUDA probes, oneDNN notices) on fd 2.
-
-    TensorFlow's C++ logging ignores TF_CPP_MIN_LOG_LEVEL for messages printed before absl starts,
-    so a one-line error would otherwise arrive under several lines of noise.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _load_tensorflow() -> None:
     """Import TensorFlow quietly, for the commands that need it (train, evaluate, export, ...)."""
-    with _quiet_stderr():
+    with quiet_stderr():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
@@ -487,12 +467,12 @@ def serve(
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
     from dataclasses import replace
 
-    if options["backend"] == "tf":
-        _load_tensorflow()
-
-    from serving import batching
-    from serving import version_labels as labels
-    from serving.server import serve as run_server
+    # The TF Serving protos the server speaks still import TensorFlow: quietly, as the other
+    # commands load it.
+    with quiet_stderr():
+        from serving import batching
+        from serving import version_labels as labels
+        from serving.server import serve as run_server
 
     parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)
     if batching_parameters_file:
@@ -528,6 +508,8 @@ def predict(
     as_json: bool,
 ) -> None:
     """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
+    if grpc_target:  # TF Serving's gRPC stubs import TensorFlow (REST needs none): quietly
+        _load_tensorflow()
     from serving import client
 
     answers = client.describe(model, client.predict(model, inputs, url, grpc_target), top_k)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -24,12 +25,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 
 from prometheus_client import multiprocess
 
 from serving.errors import ServerError
 from serving.metrics import MULTIPROCESS_DIR
 from zoo.errors import ZooError
+from zoo.quiet import quiet_stderr
 
 # target(index, ready): serve as worker `index`, calling ready() once requests can be answered.
 Target = Callable[[int, Callable[[], None]], None]
@@ -105,17 +108,22 @@ def _replace(worker: _Worker, target: Target, metrics: str, log: Callable[[str],
 
 def _start(target: Target, index: int) -> _Worker:
     reports, report = _spawn.Pipe(duplex=False)
-    process = _spawn.Process(target=_run, args=(target, index, report), name=f"zoo-worker-{index}")
+    # Pickled here (multiprocessing's pickler, which passes the REST socket on) and unpickled by the
+    # child under quiet_stderr: unpickling imports the server, and TensorFlow's start-up chatter.
+    payload = bytes(ForkingPickler.dumps(target))
+    process = _spawn.Process(target=_run, args=(payload, index, report), name=f"zoo-worker-{index}")
     process.start()
     report.close()  # the child holds its own copy; the parent only reads
     return _Worker(index, process, reports)
 
 
-def _run(target: Target, index: int, report: Connection) -> None:
+def _run(payload: bytes, index: int, report: Connection) -> None:
     """The worker process: serve, or report the one-line error and exit 2 as the CLI would."""
     # Ctrl-C reaches the whole process group; while a worker starts, the parent's SIGTERM stops it
     # (no KeyboardInterrupt traceback), and once it serves, its loop handles both signals.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with quiet_stderr():
+        target: Target = pickle.loads(payload)
     try:
         target(index, lambda: report.send(None))
     except ZooError as exc:
