@@ -164,9 +164,13 @@ def list_command(pattern: str, runs_dir: Path) -> None:
 
 def _weights(name: str, published: dict) -> str:
     """The pretrained weights' test figure (`zoo export --pretrained`), or '-' when there are none."""
-    test = published.get(name, {}).get("test", {})
+    return _test_figure(published.get(name, {}).get("test", {})) or "-"
+
+
+def _test_figure(test: dict) -> str | None:
+    """A run's or the weights' headline test figure, as `zoo list` shows it (None: none recorded)."""
     metric = next((m for m in ("accuracy", "mae", "frechet_distance") if m in test), None)
-    return _figure(metric, test[metric]) if metric else "-"
+    return _figure(metric, test[metric]) if metric else None
 
 
 def _measured(name: str, runs_dir: Path) -> str:
@@ -174,10 +178,9 @@ def _measured(name: str, runs_dir: Path) -> str:
         with contextlib.suppress(ZooError):
             if runs.read_json(run / runs.CONFIG).get("limit") is not None:
                 continue  # a quick run on a subset says nothing about the model
-            test = runs.read_json(run / runs.METRICS).get("test", {})
-            for metric in ("accuracy", "mae", "frechet_distance"):
-                if metric in test:
-                    return _figure(metric, test[metric])
+            figure = _test_figure(runs.read_json(run / runs.METRICS).get("test", {}))
+            if figure:
+                return figure
             example = runs.read_json(run / runs.METRICS).get("slide_example")
             if example:
                 return _answers([r["inputs"] for r in example], [r["ours"] for r in example])

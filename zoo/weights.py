@@ -58,14 +58,15 @@ def entry(name: str, directory: Path | None = None) -> dict[str, Any]:
 def checked_file(name: str, directory: Path | None = None) -> Path:
     """The weights file of `name`, once its sha256 is the manifest's."""
     directory = directory or weights_dir()
-    path = directory / entry(name, directory)["file"]
+    published = entry(name, directory)
+    path = directory / published["file"]
     if not path.is_file():
         raise WeightsError(f"{path} is missing: restore it (git checkout {path.name})")
     digest = _sha256(path)
-    if digest != entry(name, directory)["sha256"]:
+    if digest != published["sha256"]:
         raise WeightsError(
             f"{path}: sha256 {digest[:12]}... is not the manifest's "
-            f"{entry(name, directory)['sha256'][:12]}...: the file is damaged or was replaced"
+            f"{published['sha256'][:12]}...: the file is damaged or was replaced"
         )
     return path
 
