@@ -4,7 +4,7 @@
 
 It trains `linear-regression` for one epoch and exports its ONNX model into a temporary folder (the
 set-up, which needs TensorFlow and is not measured), then measures, each the median of --repeat runs:
-`zoo --help`, `zoo list`, `zoo predict` over REST against a running `zoo serve --backend onnx`, and
+`zoo --help`, `zoo list`, `zoo predict` over REST and gRPC against a running `zoo serve --backend onnx`, and
 that server's time from start to its first 200 on /v1/models/MODEL with its resident memory (VmRSS,
 summed over its processes) once ready. Peak RSS of a short command is its ru_maxrss from wait4.
 The table is printed against the goals of docs/PERFORMANCE.md's "Start-up".
@@ -66,15 +66,15 @@ def children(pid: int) -> list[int]:
     return found + [g for c in found for g in children(c)]
 
 
-def serve(zoo: str, model_dir: Path) -> tuple[subprocess.Popen, str, float, float]:
-    """A running `zoo serve --backend onnx`, its REST URL, its seconds to ready and its RSS then."""
-    port = free_port()
+def serve(zoo: str, model_dir: Path) -> tuple[subprocess.Popen, str, str, float, float]:
+    """A running `zoo serve --backend onnx`: its REST URL, gRPC target, seconds to ready, RSS then."""
+    port, grpc_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     start = time.perf_counter()
     process = subprocess.Popen(
         [
             *(zoo, "serve", "--model-dir", str(model_dir), "--backend", "onnx"),
-            *("--rest-port", str(port), "--grpc-port", str(free_port()), "--poll-seconds", "0.5"),
+            *("--rest-port", str(port), "--grpc-port", str(grpc_port), "--poll-seconds", "0.5"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -85,7 +85,8 @@ def serve(zoo: str, model_dir: Path) -> tuple[subprocess.Popen, str, float, floa
         try:
             with urllib.request.urlopen(f"{url}/v1/models/{MODEL}", timeout=5) as answer:
                 if answer.status == 200:
-                    return process, url, time.perf_counter() - start, rss_mb(process.pid)
+                    seconds = time.perf_counter() - start
+                    return process, url, f"127.0.0.1:{grpc_port}", seconds, rss_mb(process.pid)
         except OSError:
             pass
         time.sleep(0.02)
@@ -112,11 +113,14 @@ def main() -> None:
             rows.append((label, *median([zoo, *command], args.repeat), GOALS["seconds"], None))
         ready = []
         for attempt in range(args.repeat):
-            process, url, seconds, rss = serve(zoo, Path(models))
+            process, url, target, seconds, rss = serve(zoo, Path(models))
             ready.append((seconds, rss))
             if attempt == args.repeat - 1:
-                predict = [zoo, "predict", MODEL, "4", "--url", url]
-                rows.append(("zoo predict (REST)", *median(predict, args.repeat), 1.5, None))
+                for label, where in (("REST", ["--url", url]), ("gRPC", ["--grpc", target])):
+                    predict = [zoo, "predict", MODEL, "4", *where]
+                    rows.append(
+                        (f"zoo predict ({label})", *median(predict, args.repeat), 1.5, None)
+                    )
             process.terminate()
             process.wait()
         rows.append(

@@ -1,6 +1,6 @@
 """`zoo`: one command per verb; each parses its options, calls the library, and prints the result.
 
-Only the commands that need TensorFlow load it (`_load_tensorflow`), inside the command, so `zoo
+Only the commands that need TensorFlow load it (`load_tensorflow`), inside the command, so `zoo
 --help`, `zoo list`, `zoo predict` and `zoo serve --backend onnx` start in a fraction of a second.
 
 Errors the user can fix (ZooError, a file they named) become one `Error:` line and exit code 2.
@@ -20,18 +20,9 @@ from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MO
 from zoo import catalogue, runs, text, weights
 from zoo.errors import ZooError
 from zoo.inference import format_example
-from zoo.quiet import quiet_stderr
+from zoo.quiet import load_tensorflow
 from zoo.registry import OPTIMIZERS, get_spec
 from zoo.runs import ANIMATION
-
-
-def _load_tensorflow() -> None:
-    """Import TensorFlow quietly, for the commands that need it (train, evaluate, export, ...)."""
-    with quiet_stderr():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
-
 
 USER_ERROR = 2
 
@@ -228,7 +219,7 @@ def train(model: str | None, resume: str | None, **options) -> None:
                 f"--resume keeps the run's own settings; drop {', '.join(given) or '--seed'}"
             )
         del options["seed"]
-    _load_tensorflow()
+    load_tensorflow()
     from zoo.train import train as train_model
 
     result = train_model(model, resume=resume, **options)
@@ -265,7 +256,7 @@ def train(model: str | None, resume: str | None, **options) -> None:
 @pretrained_option
 def evaluate(run: str, pretrained: bool, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
-    _load_tensorflow()
+    load_tensorflow()
     from zoo.evaluate import evaluate as evaluate_run
 
     if pretrained:
@@ -325,7 +316,7 @@ def generate(run: str, url: str | None, grpc_target: str | None, **options) -> N
         from serving.client import generated_images
 
         options["draw"] = functools.partial(generated_images, run, url=url, grpc_target=grpc_target)
-    _load_tensorflow()
+    load_tensorflow()
     from zoo.generate import generate as generate_images
 
     result = generate_images(run, **options)
@@ -388,7 +379,7 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
     """
-    _load_tensorflow()
+    load_tensorflow()
     from export import export_run, format_quantized, format_table
 
     if pretrained:
@@ -470,12 +461,9 @@ def serve(
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
     from dataclasses import replace
 
-    # The TF Serving protos the server speaks still import TensorFlow: quietly, as the other
-    # commands load it.
-    with quiet_stderr():
-        from serving import batching
-        from serving import version_labels as labels
-        from serving.server import serve as run_server
+    from serving import batching
+    from serving import version_labels as labels
+    from serving.server import serve as run_server
 
     parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)
     if batching_parameters_file:
@@ -511,8 +499,6 @@ def predict(
     as_json: bool,
 ) -> None:
     """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
-    if grpc_target:  # TF Serving's gRPC stubs import TensorFlow (REST needs none): quietly
-        _load_tensorflow()
     from serving import client
 
     answers = client.describe(model, client.predict(model, inputs, url, grpc_target), top_k)

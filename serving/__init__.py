@@ -9,6 +9,7 @@ protocol, call only the repository and the runner: `rest` (TF Serving's REST, an
 `grpc_status` maps errors to gRPC codes for both). `v2_model` is KServe v2's side of the core for
 its two front ends: datatypes, metadata, readiness and Triton's model config. `methods` answers
 Classify and Regress for both from `examples`' tf.train.Example inputs, `version_labels` names versions, `server` runs both front ends
-on one asyncio loop, and `client` is what `zoo predict` calls.
+on one asyncio loop, and `client` is what `zoo predict` calls. `protos` holds TF Serving's and
+TensorFlow's protos as compiled from the official definitions, so that none of it imports TensorFlow.
 Data flows zoo -> export -> serving: nothing in zoo or export imports this package.
 """

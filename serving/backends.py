@@ -20,6 +20,7 @@ import numpy as np
 
 from serving.batching import BatchingParameters
 from serving.signature import SIGNATURE_NAME, ModelSignature
+from zoo.quiet import load_tensorflow
 
 BACKENDS = ("onnx", "tf")
 
@@ -63,8 +64,7 @@ class TfBackend(Backend):
     platform = "tensorflow_savedmodel"
 
     def __init__(self, version_dir: Path) -> None:
-        import tensorflow as tf
-
+        tf = load_tensorflow()  # only this backend needs TensorFlow
         super().__init__(version_dir)
         self._function = tf.saved_model.load(str(version_dir)).signatures[SIGNATURE_NAME]
 

@@ -4,8 +4,8 @@ It speaks TF Serving's own APIs (REST or gRPC), so it works against `zoo serve` 
 alike: the input's name, shape and dtype come from the server's metadata, the labels from the zoo's
 registry when the model is one of ours.
 
-REST needs neither TensorFlow nor its protos (the metadata is read as JSON), so a REST `zoo predict`
-starts in a fraction of a second; only gRPC loads TF Serving's stubs, and with them TensorFlow.
+Neither needs TensorFlow: REST reads the metadata as JSON, and gRPC uses TF Serving's stubs as
+compiled into `serving.protos`, so `zoo predict` starts in a fraction of a second either way.
 """
 
 from __future__ import annotations
@@ -104,14 +104,16 @@ class GrpcClient:
 
     def __init__(self, target: str) -> None:
         import grpc
-        from tensorflow_serving.apis import prediction_service_pb2_grpc  # imports TensorFlow
+
+        from serving.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.target = target
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
 
     def input_info(self, model: str) -> InputInfo:
         from google.protobuf import json_format
-        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        from serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
 
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.name = model
@@ -122,14 +124,14 @@ class GrpcClient:
         return InputInfo(as_json["signature_def"])
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2
+        from serving import tensor_proto
+        from serving.protos.tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
-        request.inputs[info.name].CopyFrom(tf.make_tensor_proto(batch))
+        tensor_proto.from_ndarray(batch, request.inputs[info.name])
         answer = self._call(self.stub.Predict, request)
-        return {k: tf.make_ndarray(v) for k, v in answer.outputs.items()}
+        return {k: tensor_proto.to_ndarray(k, v) for k, v in answer.outputs.items()}
 
     def _call(self, method, request):
         import grpc

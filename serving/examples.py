@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from tensorflow.core.example import example_pb2
-from tensorflow_serving.apis import input_pb2
 
 from serving.errors import InvalidArgument
+from serving.protos.tensorflow.core.example import example_pb2
+from serving.protos.tensorflow_serving.apis import input_pb2
 from serving.signature import ModelSignature
 
 EXAMPLES, CONTEXT = "examples", "context"

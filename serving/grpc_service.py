@@ -8,16 +8,6 @@ GRPCInferenceService (`kserve_grpc`) is registered beside them, on the same port
 from __future__ import annotations
 
 import grpc
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    regression_pb2,
-)
 from tritonclient.grpc import service_pb2_grpc
 
 from serving.backends import Backend
@@ -28,6 +18,16 @@ from serving.kserve_grpc import KServeService
 from serving.metadata import signature_def_map
 from serving.methods import classify, regress
 from serving.metrics import GRPC, PREDICT
+from serving.protos.tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 from serving.repository import Repository
 from serving.runner import Runner
 from serving.tensor_proto import from_ndarray, to_ndarray

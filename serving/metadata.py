@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
 from google.protobuf import json_format
-from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
 
+from serving.protos.tensorflow.core.protobuf import meta_graph_pb2
+from serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
 from serving.signature import METHOD, SIGNATURE_NAME, ModelSignature, TensorSpec
+from serving.tensor_proto import datatype
 
 
 def signature_def_map(signature: ModelSignature) -> get_model_metadata_pb2.SignatureDefMap:
@@ -32,7 +32,7 @@ def signature_def_map(signature: ModelSignature) -> get_model_metadata_pb2.Signa
 
 def _tensor_info(spec: TensorSpec) -> meta_graph_pb2.TensorInfo:
     info = meta_graph_pb2.TensorInfo(name=f"{spec.name}:0")
-    info.dtype = tf.as_dtype(spec.dtype).as_datatype_enum
+    info.dtype = datatype(spec.dtype)
     for size in spec.shape:
         info.tensor_shape.dim.add(size=size)
     return info

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
-from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from export.serving import CLASSIFIER_OUTPUTS, OUTPUTS
 from serving.backends import Backend
 from serving.errors import InvalidArgument
 from serving.examples import input_arrays
 from serving.metrics import CLASSIFY, REGRESS
+from serving.protos.tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 from serving.runner import Runner
 from serving.signature import METHOD, ModelSignature
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 from serving.errors import InvalidArgument
+from serving.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 _NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding its values)
     types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),
@@ -71,10 +71,15 @@ def _dtype_name(datatype: int) -> str:
         return f"dtype {datatype}"
 
 
+def datatype(dtype: np.dtype) -> int:
+    """TensorFlow's DataType enum for a NumPy dtype, as `tf.as_dtype(dtype).as_datatype_enum`."""
+    return _DATATYPE[np.dtype(dtype).newbyteorder("=")]
+
+
 def from_ndarray(array: np.ndarray, into: tensor_pb2.TensorProto) -> None:
     """Write a numeric answer into `into`: dtype, shape and little-endian `tensor_content`."""
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    into.dtype = _DATATYPE[array.dtype.newbyteorder("=")]
+    into.dtype = datatype(array.dtype)
     into.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in array.shape)
     into.tensor_content = array.tobytes()

@@ -32,7 +32,6 @@ from prometheus_client import multiprocess
 from serving.errors import ServerError
 from serving.metrics import MULTIPROCESS_DIR
 from zoo.errors import ZooError
-from zoo.quiet import quiet_stderr
 
 # target(index, ready): serve as worker `index`, calling ready() once requests can be answered.
 Target = Callable[[int, Callable[[], None]], None]
@@ -108,8 +107,7 @@ def _replace(worker: _Worker, target: Target, metrics: str, log: Callable[[str],
 
 def _start(target: Target, index: int) -> _Worker:
     reports, report = _spawn.Pipe(duplex=False)
-    # Pickled here (multiprocessing's pickler, which passes the REST socket on) and unpickled by the
-    # child under quiet_stderr: unpickling imports the server, and TensorFlow's start-up chatter.
+    # Pickled here with multiprocessing's pickler, which passes the REST socket on to the child.
     payload = bytes(ForkingPickler.dumps(target))
     process = _spawn.Process(target=_run, args=(payload, index, report), name=f"zoo-worker-{index}")
     process.start()
@@ -122,8 +120,7 @@ def _run(payload: bytes, index: int, report: Connection) -> None:
     # Ctrl-C reaches the whole process group; while a worker starts, the parent's SIGTERM stops it
     # (no KeyboardInterrupt traceback), and once it serves, its loop handles both signals.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with quiet_stderr():
-        target: Target = pickle.loads(payload)
+    target: Target = pickle.loads(payload)
     try:
         target(index, lambda: report.send(None))
     except ZooError as exc:

@@ -857,6 +857,16 @@ def tf_server(exported):
         yield served
 
 
+def maps_tensorflow(server: Server) -> bool:
+    """Whether the server process has TensorFlow's native library loaded."""
+    return "_pywrap_tensorflow" in Path(f"/proc/{server.process.pid}/maps").read_text()
+
+
+def test_only_the_tf_backend_loads_tensorflow(server, tf_server):
+    assert not maps_tensorflow(server), "zoo serve --backend onnx imported TensorFlow"
+    assert maps_tensorflow(tf_server)
+
+
 def named_outputs(answer: dict) -> dict:
     """A columnar answer's outputs by name (TF Serving gives a lone output's value bare)."""
     outputs = answer["outputs"]

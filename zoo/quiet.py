@@ -1,5 +1,5 @@
 """Importing TensorFlow without its start-up chatter, for every process that does (the CLI's
-commands, `zoo serve`'s workers)."""
+commands that train or export, and `zoo serve --backend tf` when it loads a SavedModel)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -26,3 +27,14 @@ def quiet_stderr() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def load_tensorflow() -> Any:
+    """TensorFlow, imported quietly the first time (later calls only return the module)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with quiet_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
+    return tf
