@@ -1,7 +1,7 @@
 """Benchmark: train the MNIST GANs with their default recipes and measure their digits.
 
 For each GAN it prints the training time and the quality figures of `zoo evaluate` on 10,000
-samples: the Fréchet distance in a trained mlp-mnist's feature space, set between the floor (real
+samples: the Fréchet distance in the published mlp-mnist's feature space, set between the floor (real
 test digits, measured in the same run) and the ceiling (the untrained generator, same run), the
 smallest class share and the mean classifier confidence.
 
@@ -10,9 +10,8 @@ smallest class share and the mean classifier confidence.
     ZOO_DATA_DIR=../shared/data python bench/gan.py gan-mnist-simple --epochs 5
     ZOO_DATA_DIR=../shared/data python bench/gan.py --table-only
 
-The feature classifier is the newest full mlp-mnist run under --runs-dir (bench/train.py makes one;
-otherwise evaluation trains one first). Results go to bench/results/gan.json as each run finishes,
-one entry per model and seed.
+The feature classifier is mlp-mnist with its published weights (zoo/quality.py), named by hash in
+each result. Results go to bench/results/gan.json as each run finishes, one entry per model and seed.
 """
 
 from __future__ import annotations

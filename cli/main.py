@@ -275,7 +275,9 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
         published = weights.entry(spec.name)["test"]
         click.echo(
             "weights/manifest.json: "
-            + ", ".join(f"{k} {v:.4f}" for k, v in sorted(published.items()) if k != "examples")
+            + ", ".join(
+                f"{k} {v:.4f}" for k, v in sorted(published.items()) if isinstance(v, float)
+            )
         )
     if spec.slide_metric and spec.slide_metric in result.metrics:
         ours = result.metrics[spec.slide_metric]
@@ -309,14 +311,21 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
     grpc_help="Ask the served generator over TF Serving's gRPC API at HOST:PORT instead.",
 )
 @runs_dir_option
-def generate(run: str, url: str | None, grpc_target: str | None, **options) -> None:
+@pretrained_option
+def generate(
+    run: str, url: str | None, grpc_target: str | None, pretrained: bool, **options
+) -> None:
     """Draw new digits from a generator: RUN, MODEL/RUN-ID or a model id's newest run; with --url or
     --grpc, the served generator MODEL, fed the same seeded latent points."""
+    if pretrained and (url or grpc_target):
+        raise click.UsageError("--pretrained draws locally; the served MODEL has its own weights")
+    load_tensorflow()
+    if pretrained:
+        run = str(weights.pretrained_run(run, options["runs_dir"]))
     if url or grpc_target:
         from serving.client import generated_images
 
         options["draw"] = functools.partial(generated_images, run, url=url, grpc_target=grpc_target)
-    load_tensorflow()
     from zoo.generate import generate as generate_images
 
     result = generate_images(run, **options)

@@ -2,7 +2,6 @@
 checkpoints with both optimizers, the quality measure, and the run's pictures and `zoo generate`."""
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -15,7 +14,7 @@ from test_export import fake_run
 from test_serving import Server, running
 
 import zoo
-from zoo import data, quality, runs, samples
+from zoo import data, quality, runs, samples, weights
 from zoo.data.pipeline import make_pipeline
 from zoo.models.gan_mnist import (
     GAN,
@@ -25,7 +24,7 @@ from zoo.models.gan_mnist import (
     image_generator,
     probability_head,
 )
-from zoo.train import compile_model, train
+from zoo.train import compile_model
 
 GANS = ["gan-mnist", "gan-mnist-simple"]
 # id -> (generator, discriminator) trainable parameters on the slides
@@ -151,36 +150,9 @@ def test_keras_file_round_trip_keeps_both_networks_and_optimizers(name, tmp_path
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
-    """A briefly trained feature classifier (the real measure uses a full mlp-mnist run)."""
-    run = train(
-        quality.FEATURE_MODEL,
-        epochs=1,
-        limit=2000,
-        runs_dir=tmp_path_factory.mktemp("r"),
-        verbose=0,
-    ).run_dir
-    return quality.FeatureClassifier(keras.saving.load_model(run / runs.MODEL), str(run))
-
-
-def test_the_classifier_run_is_reused_or_resumed_never_started_twice(tmp_path):
-    def run(run_id, limit=None, finished=False, **recipe_changes):
-        folder = tmp_path / quality.FEATURE_MODEL / run_id
-        folder.mkdir(parents=True)
-        recipe = {**asdict(zoo.get_spec(quality.FEATURE_MODEL).recipe), **recipe_changes}
-        runs.write_json(folder / runs.CONFIG, {"limit": limit, "recipe": recipe, "seed": 0})
-        if finished:
-            (folder / runs.MODEL).write_bytes(b"")
-        return folder
-
-    assert quality.classifier_run(tmp_path) == (None, False)
-    run("20260101-000000", limit=500, finished=True)  # a quick run measures nothing
-    run("20260101-000001", epochs=1)  # not the default recipe: not ours to resume
-    assert quality.classifier_run(tmp_path) == (None, False)
-    interrupted = run("20260102-000000")
-    assert quality.classifier_run(tmp_path) == (interrupted, False)
-    finished = run("20260101-000002", epochs=1, finished=True)  # any finished full-data run
-    assert quality.classifier_run(tmp_path) == (finished, True)
+def classifier():
+    """The yardstick every evaluation uses: mlp-mnist with its published weights."""
+    return quality.feature_classifier()
 
 
 def test_frechet_distance_matches_its_closed_form():
@@ -238,6 +210,18 @@ def test_train_draws_the_sample_grids_animation_and_curves(trained_run):
     assert json.loads((trained_run / runs.METRICS).read_text())["epochs"] == 1
 
 
+def test_evaluate_measures_with_the_published_classifier_and_trains_nothing(trained_run):
+    runs_dir = trained_run.parents[1]
+    evaluated = run_zoo("evaluate", str(trained_run), "--limit", "500", "--runs-dir", str(runs_dir))
+    assert evaluated.returncode == 0, evaluated.stderr
+    sha = weights.entry(quality.FEATURE_MODEL)["sha256"][:8]
+    assert f"classifier: mlp-mnist (pretrained {sha}), 500 samples" in evaluated.stdout
+    assert "note: a short run, trained on the first" in evaluated.stdout
+    recorded = json.loads((trained_run / runs.METRICS).read_text())["test"]
+    assert recorded["samples"] == 500 and recorded["frechet_distance"] > recorded["frechet_floor"]
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["gan-mnist-simple"]  # no classifier run
+
+
 def generate(out: Path, *source: str) -> np.ndarray:
     """`zoo generate ... --n 12 --seed 5 --npy`: the images it wrote."""
     generated = run_zoo("generate", *source, "--n", "12", "--seed", "5", "--out", str(out), "--npy")
@@ -250,6 +234,15 @@ def test_generate_writes_a_grid_and_the_same_seed_draws_the_same_digits(trained_
     images = generate(tmp_path / "digits.png", str(trained_run))
     assert images.shape == (12, 28, 28, 1) and images.dtype == np.float32
     np.testing.assert_array_equal(generate(tmp_path / "again.png", str(trained_run)), images)
+
+
+def test_generate_pretrained_draws_the_published_generators_digits(tmp_path):
+    images = generate(tmp_path / "d.png", "--pretrained", "gan-mnist", "--runs-dir", str(tmp_path))
+    published = zoo.create_model("gan-mnist", pretrained=True)
+    np.testing.assert_allclose(images, quality.generate_images(published, 12, 5), atol=1e-6)
+    assert quality.feature_classifier()(images)[1].max(axis=1).mean() > 0.8  # digits, readable
+    served = run_zoo("generate", "--pretrained", "gan-mnist", "--url", "http://127.0.0.1:9")
+    assert_one_line_error(served, "--pretrained draws locally")
 
 
 def test_generate_refuses_a_classifier_in_one_line(trained_run, tmp_path):

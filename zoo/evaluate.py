@@ -45,7 +45,7 @@ def evaluate(
     spec = get_spec(config["model"])
     short = short_run(config, spec)
     if spec.task == "generative":
-        evaluation = _evaluate_generator(run_dir, spec.name, model_path, runs_dir, data_dir, limit)
+        evaluation = _evaluate_generator(run_dir, spec.name, model_path, data_dir, limit)
         evaluation.short_run = short
         return evaluation
     x, y = data.load(spec.dataset, "test", data_dir)
@@ -87,12 +87,11 @@ def _evaluate_generator(
     run_dir: Path,
     name: str,
     model_path: Path,
-    runs_dir: str | os.PathLike[str],
     data_dir: str | os.PathLike[str] | None,
     limit: int | None,
 ) -> Evaluation:
-    """A generator has no test labels to score: measure its samples with a trained classifier."""
-    classifier = quality.feature_classifier(runs_dir, data_dir)
+    """A generator has no test labels to score: measure its samples with the yardstick classifier."""
+    classifier = quality.feature_classifier()
     model = keras.saving.load_model(model_path)
     measured = quality.measure(
         model, name, classifier, samples=limit or quality.SAMPLES, data_dir=data_dir

@@ -8,22 +8,21 @@ real test images give the floor (what "as good as real" reads as), an untrained 
 ceiling. The classifier's class histogram says whether every digit is drawn (mode collapse leaves
 classes out) and its mean confidence how recognizable the digits are.
 
-Which classifier: the newest finished full-data run of `mlp-mnist` under the runs directory; if there
-is none, one is trained there with its default recipe and seed 0 (a few minutes, once, with Keras's
-progress), as an ordinary run: an interrupted one is resumed from its last epoch the next time.
+Which classifier: always `mlp-mnist` with the weights this project published for it (weights/), so
+that figures compare across runs and machines and nothing is trained first. Publishing new
+`mlp-mnist` weights changes the yardstick: the GANs' published figures are measured again then.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from zoo import data, runs, text
+from zoo import data, text, weights
 from zoo.registry import create_model, get_spec
 
 FEATURE_MODEL = "mlp-mnist"
@@ -73,42 +72,11 @@ class FeatureClassifier:
         return np.concatenate(features), np.concatenate(probabilities)
 
 
-def feature_classifier(
-    runs_dir: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None
-) -> FeatureClassifier:
-    """The classifier run `classifier_run` picks, trained or resumed first when it has to be."""
-    run, finished = classifier_run(runs_dir)
-    if not finished:
-        from zoo.train import train  # training pulls in the pipeline and plots only when needed
-
-        if run is not None:
-            print(f"resuming {run}, the {FEATURE_MODEL} run that measures generators")
-            run = train(resume=run, runs_dir=runs_dir, data_dir=data_dir).run_dir
-        else:
-            print(
-                f"no finished {FEATURE_MODEL} run under {runs_dir}: training one to measure "
-                "generators with (once; if interrupted, the next evaluate resumes it)"
-            )
-            run = train(FEATURE_MODEL, seed=0, runs_dir=runs_dir, data_dir=data_dir).run_dir
-    return FeatureClassifier(keras.saving.load_model(run / runs.MODEL), str(run))
-
-
-def classifier_run(runs_dir: str | os.PathLike[str]) -> tuple[Path | None, bool]:
-    """(run, finished): the newest finished full-data FEATURE_MODEL run; else the newest unfinished
-    one with the default recipe and seed 0 (one an interrupted evaluate started), to resume; else
-    (None, False): a new one is to be trained."""
-    recipe = asdict(get_spec(FEATURE_MODEL).recipe)
-    configs = {
-        run: runs.read_json(run / runs.CONFIG) for run in runs.list_runs(runs_dir, FEATURE_MODEL)
-    }
-    full_data = [run for run, config in configs.items() if config.get("limit") is None]
-    for run in reversed(full_data):
-        if (run / runs.MODEL).is_file():
-            return run, True
-    for run in reversed(full_data):
-        if configs[run].get("recipe") == recipe and configs[run].get("seed") == 0:
-            return run, False
-    return None, False
+def feature_classifier() -> FeatureClassifier:
+    """The yardstick: `mlp-mnist` with its published weights, the same on every machine and for
+    every run, as FID's Inception network is; its source names the weights by hash."""
+    model = create_model(FEATURE_MODEL, pretrained=True)
+    return FeatureClassifier(model, f"pretrained {weights.entry(FEATURE_MODEL)['sha256'][:8]}")
 
 
 @dataclass

@@ -3,12 +3,14 @@
     weights/
         manifest.json             per model: its file, sha256, the test figures measured on it,
                                   and the run it came from (recipe, seed, epochs, package versions)
-        <model>.weights.h5        Keras weights (not a whole model: the registry builds the graph)
+        <model>.weights.h5        Keras weights (not a whole model: the registry builds the graph);
+                                  a GAN's generator only; float16 for the models of 100k parameters
+                                  and more, which keeps the whole set a few MB
 
 As timm and keras-hub have them, `zoo.create_model(name, pretrained=True)` builds the registered
 architecture and loads its weights; the file's sha256 is checked first, so a truncated or replaced
-file is refused by name instead of loading wrong numbers. `publish` adds an evaluated run; a model
-is published again only when its recipe changes.
+file is refused by name instead of loading wrong numbers. `publish` stores a finished run and
+measures the stored file; a model is published again only when its recipe changes.
 
 `pretrained_run` lays the weights out as a finished run folder, so that export and evaluate (which
 read runs) need no second code path for pretrained models.
@@ -24,9 +26,11 @@ from typing import Any
 
 from zoo import runs
 from zoo.errors import ZooError
+from zoo.registry import ModelSpec, get_spec
 
 MANIFEST = "manifest.json"
 SUFFIX = ".weights.h5"
+HALF_FROM = 100_000  # parameters from which a file stores float16: half the size, same accuracy
 
 
 class WeightsError(ZooError):
@@ -73,51 +77,119 @@ def checked_file(name: str, directory: Path | None = None) -> Path:
 
 def load_into(model: Any, name: str, directory: Path | None = None) -> Any:
     """`model` (built by the registry for `name`) with its checked pretrained weights."""
-    model.load_weights(checked_file(name, directory))
+    stored_part(model, get_spec(name)).load_weights(checked_file(name, directory))
     return model
 
 
-def publish(run: str | os.PathLike[str], directory: Path | None = None) -> dict[str, Any]:
-    """Add an evaluated run's weights to the manifest (replacing the model's earlier ones)."""
+def stored_part(model: Any, spec: ModelSpec) -> Any:
+    """What a weights file holds: a GAN's generator, which is what is exported, served and
+    measured (the discriminator only trains it), else the whole model."""
+    return model.generator if spec.task == "generative" else model
+
+
+def publish(
+    run: str | os.PathLike[str],
+    directory: Path | None = None,
+    runs_dir: str | os.PathLike[str] = "runs",
+) -> dict[str, Any]:
+    """Store a finished run's weights in the manifest (replacing the model's earlier ones).
+
+    The test figures are measured on the file as `pretrained=True` loads it, in its pretrained
+    run folder under `runs_dir`, not taken from the run: float16 storage rounds the weights. A
+    pretrained run may be published again (to store it differently); its origin is kept.
+    """
     import keras
 
+    from zoo.evaluate import evaluate
     from zoo.registry import create_model
 
     run_dir = Path(run)
     model_path = runs.require_model(run_dir)
     config = runs.read_json(run_dir / runs.CONFIG)
-    metrics = runs.read_json(run_dir / runs.METRICS)
-    if "test" not in metrics:
-        raise WeightsError(f"{run_dir} has no test figures: run `zoo evaluate {run_dir}` first")
     name = config["model"]
+    spec = get_spec(name)
     directory = directory or weights_dir()
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{name}{SUFFIX}"
     # The layers' weights only: a compiled model's file would carry its optimizer's state too.
     bare = create_model(name)
     bare.set_weights(keras.saving.load_model(model_path).get_weights())
-    with runs.atomic_path(target) as tmp:
-        # Keras wants the name to end in .weights.h5; the temporary name ends in .h5 only.
-        bare.save_weights(tmp.with_suffix(SUFFIX))
-        tmp.with_suffix(SUFFIX).rename(tmp)
+    # Staged beside the target and measured there: the published file is replaced only once its
+    # figures exist, so the file and the manifest never disagree.
+    staged = directory / f".{name}.staged{SUFFIX}"
+    try:
+        dtype = _write_weights(stored_part(bare, spec), staged)
+        sha256 = _sha256(staged)
+        origin = config.get("pretrained") or _origin(run_dir, config)
+        measured = _weights_run(name, staged, origin, _pretrained_dir(name, sha256, runs_dir))
+        evaluate(measured, runs_dir=runs_dir)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    staged.replace(target)
     found = manifest(directory)
     found[name] = {
         "file": target.name,
-        "sha256": _sha256(target),
-        "test": metrics["test"],
-        "run": {
-            "id": run_dir.name,
-            "recipe": config.get("recipe"),
-            "seed": config.get("seed"),
-            "limit": config.get("limit"),
-            "epochs": metrics.get("epochs"),
-            "train_seconds": metrics.get("train_seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "versions": config.get("versions"),
-        },
+        "sha256": sha256,
+        "dtype": dtype,
+        "test": runs.read_json(measured / runs.METRICS)["test"],
+        "run": origin,
     }
     runs.write_json(directory / MANIFEST, dict(sorted(found.items())))
     return found[name]
+
+
+def _origin(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The training run a file comes from, as the manifest records it."""
+    metrics = runs.read_json(run_dir / runs.METRICS)
+    return {
+        "id": run_dir.name,
+        "recipe": config.get("recipe"),
+        "seed": config.get("seed"),
+        "limit": config.get("limit"),
+        "epochs": metrics.get("epochs"),
+        "train_seconds": metrics.get("train_seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "versions": config.get("versions"),
+    }
+
+
+def _write_weights(part: Any, target: Path) -> str:
+    """Save `part`'s weights to `target` atomically; float16 from HALF_FROM parameters on."""
+    with runs.atomic_path(target) as tmp:
+        # Keras wants the name to end in .weights.h5; the temporary name ends in .h5 only.
+        saved = tmp.with_suffix(SUFFIX)
+        part.save_weights(saved)
+        if part.count_params() < HALF_FROM:
+            saved.rename(tmp)
+            return "float32"
+        _halve(saved, tmp)
+        saved.unlink()
+        return "float16"
+
+
+def _halve(source: Path, target: Path) -> None:
+    """Copy a Keras weights file with its float32 arrays stored as float16.
+
+    A copy, not an in-place rewrite: HDF5 does not give back the space of a deleted dataset.
+    Keras's `load_weights` assigns float16 arrays to float32 variables, widening them exactly.
+    """
+    import h5py
+    import numpy as np
+
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as dst:
+        dst.attrs.update(src.attrs)
+
+        def copy(path: str, item: Any) -> None:
+            if isinstance(item, h5py.Group):
+                dst.require_group(path).attrs.update(item.attrs)
+                return
+            array = item[()]
+            if array.dtype == np.float32:
+                array = array.astype(np.float16)
+            dst.create_dataset(path, data=array).attrs.update(item.attrs)
+
+        src.visititems(copy)
 
 
 def pretrained_run(name: str, runs_dir: str | os.PathLike[str] = "runs") -> Path:
@@ -125,23 +197,33 @@ def pretrained_run(name: str, runs_dir: str | os.PathLike[str] = "runs") -> Path
 
     Its id carries the weights' hash, so new weights make a new folder; an existing one is reused.
     """
-    from zoo.registry import create_model, get_spec
-    from zoo.train import compile_model
-
     published = entry(name)
-    run_dir = Path(runs_dir) / name / f"pretrained-{published['sha256'][:8]}"
+    run_dir = _pretrained_dir(name, published["sha256"], runs_dir)
     if (run_dir / runs.MODEL).is_file():
         return run_dir
-    model = create_model(name, pretrained=True)
+    return _weights_run(name, checked_file(name), published["run"], run_dir)
+
+
+def _pretrained_dir(name: str, sha256: str, runs_dir: str | os.PathLike[str]) -> Path:
+    return Path(runs_dir) / name / f"pretrained-{sha256[:8]}"
+
+
+def _weights_run(name: str, path: Path, origin: dict[str, Any], run_dir: Path) -> Path:
+    """Lay weights file `path` out in `run_dir` as a finished run: config, metrics, whole model."""
+    from zoo.registry import create_model
+    from zoo.train import compile_model
+
     spec = get_spec(name)
+    model = create_model(name)
+    stored_part(model, spec).load_weights(path)
     compile_model(model, spec, spec.recipe, steps_per_epoch=1)  # evaluate needs its loss, metrics
-    model.optimizer.build(model.trainable_variables)  # saved whole, as a trained model's is
+    # Create the optimizers' variables as loading will, so the model saves whole as a trained one.
+    model.compile_from_config(model.get_compile_config())
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.write_json(
-        run_dir / runs.CONFIG,
-        {"model": name, "spec": spec.to_json(), "pretrained": published["run"]},
+        run_dir / runs.CONFIG, {"model": name, "spec": spec.to_json(), "pretrained": origin}
     )
-    runs.write_json(run_dir / runs.METRICS, {"pretrained_test": published["test"]})
+    runs.write_json(run_dir / runs.METRICS, {})
     with runs.atomic_path(run_dir / runs.MODEL) as tmp:
         model.save(tmp)
     return run_dir
