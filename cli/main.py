@@ -460,11 +460,29 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     show_default=True,
     help="Server processes sharing the REST and gRPC ports, to use several cores.",
 )
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(min=1),
+    default=64 * 2**20,
+    show_default=True,
+    help="The largest request: REST answers 413 above it (a compressed body counts as "
+    "decompressed), gRPC RESOURCE_EXHAUSTED.",
+)
+@click.option(
+    "--rest-api-timeout-in-ms",
+    type=click.IntRange(min=0),
+    default=30_000,
+    show_default=True,
+    help="A REST request unanswered this long gets a 504 and gives up its place in the queue "
+    "(TF Serving's flag; 0: no timeout). gRPC clients set their own deadlines.",
+)
 def serve(
     models: str | None,
     version_labels: str | None,
     enable_batching: bool,
     batching_parameters_file: Path | None,
+    max_request_bytes: int,
+    rest_api_timeout_in_ms: int,
     **options,
 ) -> None:
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
@@ -472,6 +490,7 @@ def serve(
 
     from serving import batching
     from serving import version_labels as labels
+    from serving.limits import Limits
     from serving.server import serve as run_server
 
     parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)
@@ -483,6 +502,7 @@ def serve(
         log=click.echo,
         version_labels=labels.parse(version_labels),
         batching_parameters=parameters,
+        limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
         **options,
     )
 

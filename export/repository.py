@@ -74,10 +74,13 @@ def check_name(name: str) -> str:
 
 
 def versions(model_root: Path) -> list[int]:
-    """The versions present, ascending: the integer-named folders."""
-    if not model_root.is_dir():
+    """The versions present, ascending: the folders named with ASCII digits only (a staging
+    folder, or one that vanishes while it is read, is none)."""
+    try:
+        names = [p.name for p in model_root.iterdir() if p.is_dir()]
+    except OSError:  # not a folder, or removed meanwhile
         return []
-    return sorted(int(p.name) for p in model_root.iterdir() if p.name.isdigit() and p.is_dir())
+    return sorted(int(n) for n in names if n.isascii() and n.isdigit())
 
 
 def next_version(model_root: Path) -> int:

@@ -244,6 +244,8 @@ class Batcher:
         that the parsed request does not already hold.
         """
         parameters = self.parameters
+        if len(self._queue) >= parameters.max_enqueued_batches:
+            self._drop_given_up()
         last = self._queue[-1] if self._queue else None
         (first, size), *rest = parts
         joins = (
@@ -262,6 +264,12 @@ class Batcher:
                 self._queue.append(last)
             last.parts.append((inputs, size, future))
             last.size += size
+        self._queued(len(self._queue))
+
+    def _drop_given_up(self) -> None:
+        """Free the places of the requests given up while they waited (a gRPC deadline passed or
+        its client cancelled, a REST timeout): their futures are cancelled, so they are done."""
+        self._queue = deque(batch for batch in self._queue if _keep_waiting(batch))
         self._queued(len(self._queue))
 
     def _schedule_soon(self) -> None:
@@ -294,6 +302,8 @@ class Batcher:
                     return
             self._queue.popleft()
             self._queued(len(self._queue))
+            if not _keep_waiting(batch):
+                continue  # every request in it was given up: nothing to run
             self._idle -= 1
             try:
                 inputs = self._merged(batch)
@@ -332,13 +342,21 @@ class Batcher:
         self._idle += 1
         start = 0
         for _, size, future in batch.parts:
-            if future.done():  # its request was cancelled (the client went away)
+            if future.done():  # its request was given up while the batch ran
                 pass
             elif error is not None:
                 future.set_exception(error)
             else:
                 future.set_result({k: v[start : start + size] for k, v in answers.items()})
             start += size
+
+
+def _keep_waiting(batch: _Batch) -> bool:
+    """Drop the parts of `batch` whose requests were given up; whether any part is left."""
+    if any(future.done() for _, _, future in batch.parts):
+        batch.parts = [part for part in batch.parts if not part[2].done()]
+        batch.size = sum(size for _, size, _ in batch.parts)
+    return bool(batch.parts)
 
 
 def _joined(answers: list[Outputs]) -> Outputs:

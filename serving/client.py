@@ -27,6 +27,7 @@ from zoo import catalogue
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIMEOUT = 30.0
+MAX_IMAGE_PIXELS = 4096 * 4096  # a decoded image is this many bytes per channel: 16 MB, not GBs
 (GENERATED,) = OUTPUTS["generative"]  # a generator's output, as the export names it
 
 
@@ -176,9 +177,14 @@ def _image(path: Path, example: tuple[int, ...]) -> np.ndarray:
         raise ClientError(f"the model takes {list(example)}-shaped examples, not images")
     height, width, channels = example
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only: the size before the pixels
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ClientError(
+                    f"image {path} is {image.width}x{image.height}, larger than zoo predict "
+                    f"decodes ({MAX_IMAGE_PIXELS:,} pixels): resize it first"
+                )
             converted = image.convert("L" if channels == 1 else "RGB").resize((width, height))
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise ClientError(f"cannot read image {path}: {exc}") from None
     return np.asarray(converted, dtype=np.float32).reshape(example)
 

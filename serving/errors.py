@@ -11,6 +11,8 @@ from zoo.errors import ZooError
 INVALID_ARGUMENT = "INVALID_ARGUMENT"
 NOT_FOUND = "NOT_FOUND"
 UNAVAILABLE = "UNAVAILABLE"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # REST only (405): a known path, asked the wrong way
 
 
@@ -34,6 +36,18 @@ class Unavailable(ServingError):
     """The model's batch queue is full: refused at once, for the client to retry (REST 503)."""
 
     code = UNAVAILABLE
+
+
+class ResourceExhausted(ServingError):
+    """A request above the server's size limit (REST 413): refused before it is parsed."""
+
+    code = RESOURCE_EXHAUSTED
+
+
+class DeadlineExceeded(ServingError):
+    """A REST request that took longer than its timeout (504); its place in the queue is freed."""
+
+    code = DEADLINE_EXCEEDED
 
 
 class MethodNotAllowed(ServingError):

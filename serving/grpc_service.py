@@ -15,6 +15,7 @@ from serving.errors import InvalidArgument, ServingError
 from serving.grpc_status import abort
 from serving.json_tensors import check_signature_name
 from serving.kserve_grpc import KServeService
+from serving.limits import Limits
 from serving.metadata import signature_def_map
 from serving.methods import classify, regress
 from serving.metrics import GRPC, PREDICT
@@ -49,9 +50,10 @@ def _answer_spec(spec: model_pb2.ModelSpec, servable: Backend, into: model_pb2.M
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress and GetModelMetadata; MultiInference answers UNIMPLEMENTED."""
 
-    def __init__(self, repository: Repository, runner: Runner) -> None:
+    def __init__(self, repository: Repository, runner: Runner, limits: Limits) -> None:
         self.repository = repository
         self.runner = runner
+        self.limits = limits
 
     async def Predict(
         self, request: predict_pb2.PredictRequest, context
@@ -59,7 +61,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = _servable(self.repository, request.model_spec)
             check_signature_name(request.model_spec.signature_name)
-            inputs = {name: to_ndarray(name, proto) for name, proto in request.inputs.items()}
+            inputs = {
+                name: to_ndarray(name, proto, self.limits) for name, proto in request.inputs.items()
+            }
             outputs = await self.runner.run(
                 servable, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC
             )
@@ -144,10 +148,12 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def add_services(server: grpc.aio.Server, repository: Repository, runner: Runner) -> None:
+def add_services(
+    server: grpc.aio.Server, repository: Repository, runner: Runner, limits: Limits
+) -> None:
     """Register TF Serving's two services and KServe v2's on a grpc.aio server (one port)."""
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(repository, runner), server
+        PredictionService(repository, runner, limits), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import grpc
 
-from serving.errors import NOT_FOUND, UNAVAILABLE, ServingError
+from serving.errors import NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE, ServingError
 
 GRPC_STATUS = {  # the rest are INVALID_ARGUMENT
     NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

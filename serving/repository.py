@@ -7,6 +7,8 @@ runtime frees it when the last reference goes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,25 @@ class VersionStatus:
     version: int
     state: str
     error: str = ""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why a version failed to load, and what its folder held then (to notice when it changes)."""
+
+    error: str
+    fingerprint: tuple
+
+
+def _fingerprint(folder: Path) -> tuple:
+    """Every file under `folder` with its size and modification time: changes when any does."""
+    found = []
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):  # removed while we look: the next poll sees it
+                info = os.stat(os.path.join(parent, name))
+                found.append((os.path.join(parent, name), info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
 
 
 class Repository:
@@ -56,7 +77,7 @@ class Repository:
         self.only = set(models) if models else None
         self.log = log
         self._servables: dict[str, dict[int, Backend]] = {}
-        self._failed: dict[tuple[str, int], str] = {}
+        self._failed: dict[tuple[str, int], _Failure] = {}
 
     @property
     def models(self) -> dict[str, list[int]]:
@@ -64,14 +85,19 @@ class Repository:
         return {name: sorted(table) for name, table in self._servables.items()}
 
     def poll(self) -> None:
-        """Load new versions and drop removed ones; a version that fails to load is logged once."""
+        """Load new versions and drop removed ones.
+
+        A version that fails to load is logged once and kept as failed until its folder changes
+        (a half-copied version that is then completed, a broken file that is replaced): then it is
+        loaded again. The scan survives folders that vanish while it reads them.
+        """
         found = self._scan()
         table: dict[str, dict[int, Backend]] = {}
         for name, present in found.items():
             loaded = self._servables.get(name, {})
             table[name] = {v: loaded[v] for v in present if v in loaded}
             for version in present:
-                if version not in loaded and (name, version) not in self._failed:
+                if version not in loaded and not self._still_failed(name, version):
                     self._load(name, version, table[name])
             if not table[name]:
                 del table[name]
@@ -82,24 +108,41 @@ class Repository:
         self._servables = table
 
     def _scan(self) -> dict[str, list[int]]:
-        if not self.model_dir.is_dir():
-            return {}
+        try:
+            roots = sorted(self.model_dir.iterdir()) if self.model_dir.is_dir() else []
+        except OSError:  # the repository itself is being replaced: nothing to see this time
+            return {name: sorted(table) for name, table in self._servables.items()}
         return {
             root.name: versions(root)
-            for root in sorted(self.model_dir.iterdir())
-            if root.is_dir() and not root.name.startswith(".")
-            if self.only is None or root.name in self.only
+            for root in roots
+            if not root.name.startswith(".") and (self.only is None or root.name in self.only)
+            if root.is_dir()
         }
 
+    def _still_failed(self, name: str, version: int) -> bool:
+        """Whether this version failed to load and its folder has not changed since."""
+        failed = self._failed.get((name, version))
+        return failed is not None and failed.fingerprint == _fingerprint(
+            self._folder(name, version)
+        )
+
+    def _folder(self, name: str, version: int) -> Path:
+        return self.model_dir / name / str(version)
+
     def _load(self, name: str, version: int, into: dict[int, Backend]) -> None:
+        folder = self._folder(name, version)
+        fingerprint = _fingerprint(folder)  # before loading: a change while it loads is seen next
         try:
-            servable = load(self.model_dir / name / str(version), self.backend)
+            servable = load(folder, self.backend)
             servable.batching = self._batching(name)
             into[version] = servable
         except Exception as exc:  # a broken version must not stop the others from serving
-            self._failed[(name, version)] = f"{type(exc).__name__}: {exc}"
-            self.log(f"{name}: version {version} failed to load: {self._failed[(name, version)]}")
+            self._failed[(name, version)] = _Failure(f"{type(exc).__name__}: {exc}", fingerprint)
+            self.log(
+                f"{name}: version {version} failed to load: {self._failed[(name, version)].error}"
+            )
         else:
+            self._failed.pop((name, version), None)
             self.log(f"{name}: version {version} loaded ({self.backend})")
 
     def _batching(self, name: str) -> BatchingParameters:
@@ -138,7 +181,7 @@ class Repository:
         """The versions of a model (or the one asked for) with their states, newest first."""
         version = self.labelled(name, version, label)
         loaded = self._servables.get(name, {})
-        failed = {v: e for (n, v), e in self._failed.items() if n == name}
+        failed = {v: f.error for (n, v), f in self._failed.items() if n == name}
         states = {v: VersionStatus(v, AVAILABLE) for v in loaded}
         states.update({v: VersionStatus(v, END, e) for v, e in failed.items()})
         if version is not None:

@@ -10,7 +10,7 @@ regular expression routes, because the API has one URL shape.
 
 from __future__ import annotations
 
-import gzip
+import asyncio
 import logging
 import re
 import zlib
@@ -22,16 +22,21 @@ import orjson
 from serving import binary_tensors, json_tensors, methods, metrics
 from serving.backends import Backend
 from serving.errors import (
+    DEADLINE_EXCEEDED,
     NOT_FOUND,
+    RESOURCE_EXHAUSTED,
     UNAVAILABLE,
+    DeadlineExceeded,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
+    ResourceExhausted,
     ServingError,
     check_method,
 )
 from serving.examples import input_from_json
 from serving.kserve import KServeApi
+from serving.limits import Limits
 from serving.metadata import signature_def_map, to_json
 from serving.repository import Repository
 from serving.runner import Runner
@@ -41,49 +46,76 @@ ROUTE = re.compile(
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
 )
-HTTP_STATUS = {NOT_FOUND: 404, UNAVAILABLE: 503}  # every other refusal is a 400, as in TF Serving
+HTTP_STATUS = {  # every other refusal is a 400, as in TF Serving
+    NOT_FOUND: 404,
+    RESOURCE_EXHAUSTED: 413,
+    UNAVAILABLE: 503,
+    DEADLINE_EXCEEDED: 504,
+}
 EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
 log = logging.getLogger(__name__)
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
-DECOMPRESS = {b"gzip": gzip.decompress, b"deflate": zlib.decompress}
+WBITS = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}  # zlib's names for the formats
 METRICS = metrics.CONTENT_TYPE.encode()
 
 
 class RestApp:
     """The ASGI application; every refusal is `{"error": ...}`."""
 
-    def __init__(self, repository: Repository, runner: Runner) -> None:
+    def __init__(
+        self, repository: Repository, runner: Runner, limits: Limits | None = None
+    ) -> None:
         self.repository = repository
         self.runner = runner
+        self.limits = limits or Limits()
         self.kserve = KServeApi(repository, runner)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
             return
         headers = [(b"content-type", JSON)]
+        guard = _Guard(receive, self.limits.rest_timeout_seconds)
         try:
-            status, (answer, headers) = 200, await self._answer(scope, receive)
+            status, (answer, headers) = 200, await self._answer(scope, receive, guard)
         except MethodNotAllowed as exc:
             status, answer = 405, json_tensors.error(str(exc))
             headers.append((b"allow", exc.allowed.encode()))
         except ServingError as exc:
             status, answer = HTTP_STATUS.get(exc.code, 400), json_tensors.error(str(exc))
+        except asyncio.CancelledError:
+            reason = guard.given_up()
+            if reason is None:  # the server is stopping: not ours to answer
+                raise
+            if reason == _Guard.GONE:  # no one is left to answer
+                return
+            exc = DeadlineExceeded(
+                f"Deadline exceeded: no answer within {self.limits.rest_timeout_seconds:g} s "
+                "(zoo serve --rest-api-timeout-in-ms)"
+            )
+            status, answer = 504, json_tensors.error(str(exc))
         except Exception as exc:  # a bug, not the client's fault: say so, log it, keep serving
             log.exception("%s %s failed", scope["method"], scope["path"])
             status, answer = 500, json_tensors.error(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            guard.close()
         headers.append((b"content-length", str(len(answer)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
-    async def _answer(self, scope, receive) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    async def _answer(
+        self, scope, receive, guard: _Guard
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         """The answer's body and headers."""
         method, path = scope["method"], scope["path"]
         if path in metrics.PATHS:
             check_method(method, path, "GET")
             return self.runner.metrics.text(), [(b"content-type", METRICS)]
         headers = dict(scope["headers"])
-        body = await _body(receive, headers.get(b"content-encoding")) if method == "POST" else b""
+        body = b""
+        if method == "POST":
+            body = await self._body(receive, headers)
+            guard.listen_soon()
         if path.startswith(KServeApi.PREFIX):
             length = headers.get(binary_tensors.HEADER)
             answer, header_length = await self.kserve.answer(method, path, body, length)
@@ -154,24 +186,101 @@ class RestApp:
             ]
         }
 
+    async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
+        """The request's body, decompressed when it says it is gzip or deflate (as Triton's clients
+        send it when asked to compress); refused once it is above the size limit, unread when its
+        Content-Length says so, and decompressed no further than the limit."""
+        check = self.limits.check_size
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit():
+            check(int(declared), "the request body")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            check(size, "the request body")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        encoding = headers.get(b"content-encoding")
+        if encoding is None or encoding == b"identity":
+            return body
+        if encoding not in WBITS:
+            raise InvalidArgument(
+                f"Content-Encoding {encoding.decode(errors='replace')} is not supported: use gzip or deflate"
+            )
+        return _decompressed(body, encoding, self.limits)
 
-async def _body(receive, encoding: bytes | None) -> bytes:
-    """The request's body, decompressed when it says it is gzip or deflate (as Triton's clients
-    send it when asked to compress)."""
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    body = b"".join(chunks)
-    if encoding is None or encoding == b"identity":
-        return body
-    if encoding not in DECOMPRESS:
-        raise InvalidArgument(
-            f"Content-Encoding {encoding.decode(errors='replace')} is not supported: use gzip or deflate"
-        )
+
+def _decompressed(body: bytes, encoding: bytes, limits: Limits) -> bytes:
+    """`body` decompressed, to at most one byte past the limit (a small bomb stays small)."""
+    decompressor = zlib.decompressobj(WBITS[encoding])
     try:
-        return DECOMPRESS[encoding](body)
-    except (OSError, zlib.error, EOFError) as exc:
+        plain = decompressor.decompress(body, limits.max_request_bytes + 1)
+    except zlib.error as exc:
         raise InvalidArgument(f"the body is not valid {encoding.decode()}: {exc}") from None
+    if len(plain) > limits.max_request_bytes:
+        raise ResourceExhausted(
+            f"the {encoding.decode()} body decompresses to more than this server's limit of "
+            f"{limits.max_request_bytes:,} bytes (zoo serve --max-request-bytes)"
+        )
+    if not decompressor.eof:
+        raise InvalidArgument(f"the body is not valid {encoding.decode()}: it ends too soon")
+    return plain
+
+
+class _Guard:
+    """Gives a REST request up when its time is up or its client has gone, so that it leaves the
+    batch queue (cancelling its task cancels the future it waits on) instead of being computed
+    for no one.
+
+    The client is listened for only once the body is read (`receive` would take its chunks) and
+    the request has waited LISTEN_AFTER seconds: a request answered sooner costs two timers and
+    no task. After the body, uvicorn's `receive` returns only when the client disconnects.
+    """
+
+    TIMEOUT, GONE = "timeout", "gone"
+    LISTEN_AFTER = 0.05
+
+    __slots__ = ("_listener", "_listening", "_receive", "_task", "_timer", "reason")
+
+    def __init__(self, receive, seconds: float) -> None:
+        self.reason: str | None = None
+        self._task = asyncio.current_task()
+        self._receive = receive
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(seconds, self._give_up, self.TIMEOUT) if seconds else None
+        self._listening: asyncio.TimerHandle | None = None
+        self._listener: asyncio.Future | None = None
+
+    def listen_soon(self) -> None:
+        """The body is read: listen for the client's going if the answer takes a while."""
+        self._listening = asyncio.get_running_loop().call_later(self.LISTEN_AFTER, self._listen)
+
+    def _listen(self) -> None:
+        self._listener = asyncio.ensure_future(self._receive())
+        self._listener.add_done_callback(self._heard)
+
+    def _heard(self, listener: asyncio.Future) -> None:
+        if listener.cancelled() or listener.exception() is not None:
+            return
+        if listener.result().get("type") == "http.disconnect":
+            self._give_up(self.GONE)
+
+    def _give_up(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._task.cancel()
+
+    def given_up(self) -> str | None:
+        """Why the cancellation being handled is this guard's (None: it is not); taken back."""
+        if self.reason is not None and hasattr(self._task, "uncancel"):  # Python 3.11+ counts
+            self._task.uncancel()
+        return self.reason
+
+    def close(self) -> None:
+        for pending in (self._timer, self._listening, self._listener):
+            if pending is not None:
+                pending.cancel()

@@ -25,6 +25,7 @@ from serving import ports
 from serving.batching import BatchingParameters, describe
 from serving.errors import ServerError
 from serving.grpc_service import add_services
+from serving.limits import Limits
 from serving.metrics import Metrics
 from serving.repository import Repository
 from serving.rest import RestApp
@@ -34,7 +35,6 @@ from serving.workers import supervise
 
 GRACE_SECONDS = 5.0
 # TF Serving lifts gRPC's 4 MB default on what it receives and sends: a batch of images is bigger.
-GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 
 
 class _Uvicorn(uvicorn.Server):
@@ -56,6 +56,7 @@ class _Settings:
     poll_seconds: float
     version_labels: VersionLabels | None
     batching_parameters: BatchingParameters
+    limits: Limits
 
 
 def serve(
@@ -70,6 +71,7 @@ def serve(
     version_labels: VersionLabels | None = None,
     batching_parameters: BatchingParameters | None = None,
     workers: int = 1,
+    limits: Limits | None = None,
 ) -> None:
     """Serve every model and version in `model_dir` until SIGINT or SIGTERM.
 
@@ -85,6 +87,7 @@ def serve(
         poll_seconds,
         version_labels,
         batching_parameters or BatchingParameters.default(),
+        limits or Limits(),
     )
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
@@ -108,6 +111,8 @@ def _serve_here(
         settings.version_labels,
         settings.batching_parameters,
     )
+    # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     repository.poll()
     if not repository.models:
         wanted = f" among {', '.join(settings.models)}" if settings.models else ""
@@ -115,6 +120,10 @@ def _serve_here(
             f"no models to serve in {settings.model_dir}{wanted}: export one with `zoo export`"
         )
     uvloop.run(_serve(repository, claimed, settings, log, ready))
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _worker(
@@ -150,8 +159,8 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     runner = Runner(loop, repository.batching.num_batch_threads)
-    grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
-    add_services(grpc_server, repository, runner)
+    grpc_server = grpc.aio.server(options=settings.limits.grpc_options())
+    add_services(grpc_server, repository, runner, settings.limits)
     host, grpc_port = settings.host, claimed.grpc_port
     try:
         grpc_server.add_insecure_port(f"{host}:{grpc_port}")
@@ -159,7 +168,7 @@ async def _serve(
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
     config = uvicorn.Config(
-        RestApp(repository, runner),
+        RestApp(repository, runner, settings.limits),
         http="httptools",
         lifespan="off",
         log_level="warning",
@@ -184,7 +193,7 @@ async def _serve(
     gc.freeze()
     ready()
 
-    poller = asyncio.create_task(_poll(repository, runner.metrics, settings.poll_seconds))
+    poller = asyncio.create_task(_poll(repository, runner.metrics, settings.poll_seconds, log))
     await stop.wait()
     log("shutting down")
     poller.cancel()
@@ -193,9 +202,15 @@ async def _serve(
     runner.close()
 
 
-async def _poll(repository: Repository, metrics: Metrics, seconds: float) -> None:
-    """Re-scan the repository off the loop: loading a model must not stall requests."""
+async def _poll(
+    repository: Repository, metrics: Metrics, seconds: float, log: Callable[[str], None]
+) -> None:
+    """Re-scan the repository off the loop: loading a model must not stall requests. A poll that
+    fails is logged and the next one tried: the versions being served stay served."""
     while True:
         metrics.versions_loaded(repository.models)
         await asyncio.sleep(seconds)
-        await asyncio.to_thread(repository.poll)
+        try:
+            await asyncio.to_thread(repository.poll)
+        except Exception as exc:
+            log(f"poll of {repository.model_dir} failed, serving on: {type(exc).__name__}: {exc}")

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from serving.errors import InvalidArgument
+from serving.limits import Limits
 from serving.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 _NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding its values)
@@ -33,8 +34,12 @@ _NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding 
 _DATATYPE = {dtype: datatype for datatype, (dtype, _) in _NUMPY.items()}
 
 
-def to_ndarray(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """The request tensor `name` as an array, or TF Serving's parsing error."""
+def to_ndarray(
+    name: str, proto: tensor_pb2.TensorProto, limits: Limits | None = None
+) -> np.ndarray:
+    """The request tensor `name` as an array, or TF Serving's parsing error. With `limits`, one
+    that its values would be padded out to (or zero-filled to) above the request size limit is
+    refused: what a request makes may not be larger than what it may carry."""
     found = _NUMPY.get(proto.dtype)
     if found is None:
         raise InvalidArgument(
@@ -53,6 +58,8 @@ def to_ndarray(name: str, proto: tensor_pb2.TensorProto) -> np.ndarray:
             values = np.fromiter(repeated, np.uint16, len(repeated)).view(np.float16)
         else:
             values = np.fromiter(repeated, dtype, len(repeated))
+        if limits is not None and values.size < size:
+            limits.check_size(size * dtype.itemsize, f"tensor {name} of shape {list(shape)}")
         if not values.size:
             return np.zeros(shape, dtype)
         if values.size < size:
