@@ -9,11 +9,16 @@ SIGINT or SIGTERM stops them all gracefully (each finishes its requests in fligh
 Prometheus' multiprocess mode needs one fresh directory shared by the workers, named by
 PROMETHEUS_MULTIPROC_DIR before they start; the parent makes it, marks each dead worker in it, and
 removes it at the end.
+
+A parent that is SIGKILLed leaves nothing behind: on Linux each worker asks the kernel for SIGTERM
+when its parent dies (it then stops as it would on the parent's SIGTERM), and the next supervisor
+removes the metrics directories of parents no longer alive (each is named by its parent's pid).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import pickle
@@ -26,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 
 from prometheus_client import multiprocess
 
@@ -36,6 +42,8 @@ from zoo.errors import ZooError
 # target(index, ready): serve as worker `index`, calling ready() once requests can be answered.
 Target = Callable[[int, Callable[[], None]], None]
 STOP_SECONDS = 15.0  # a worker's graceful stop (5 s each front end) and then some
+METRICS_PREFIX = "zoo-metrics-"
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 _spawn = multiprocessing.get_context("spawn")
 
 
@@ -109,23 +117,35 @@ def _start(target: Target, index: int) -> _Worker:
     reports, report = _spawn.Pipe(duplex=False)
     # Pickled here with multiprocessing's pickler, which passes the REST socket on to the child.
     payload = bytes(ForkingPickler.dumps(target))
-    process = _spawn.Process(target=_run, args=(payload, index, report), name=f"zoo-worker-{index}")
+    process = _spawn.Process(
+        target=_run, args=(payload, index, report, os.getpid()), name=f"zoo-worker-{index}"
+    )
     process.start()
     report.close()  # the child holds its own copy; the parent only reads
     return _Worker(index, process, reports)
 
 
-def _run(payload: bytes, index: int, report: Connection) -> None:
+def _run(payload: bytes, index: int, report: Connection, parent: int) -> None:
     """The worker process: serve, or report the one-line error and exit 2 as the CLI would."""
     # Ctrl-C reaches the whole process group; while a worker starts, the parent's SIGTERM stops it
     # (no KeyboardInterrupt traceback), and once it serves, its loop handles both signals.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _stop_with(parent)
     target: Target = pickle.loads(payload)
     try:
         target(index, lambda: report.send(None))
     except ZooError as exc:
         report.send(str(exc))
         sys.exit(2)
+
+
+def _stop_with(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when its parent dies (Linux's PR_SET_PDEATHSIG);
+    a parent already gone (it died before this ran) means stopping now."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        sys.exit(0)
 
 
 def _stop(workers: list[_Worker], metrics: str) -> None:
@@ -142,7 +162,8 @@ def _stop(workers: list[_Worker], metrics: str) -> None:
 
 @contextlib.contextmanager
 def _metrics_directory() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="zoo-metrics-")
+    _remove_orphaned_metrics()
+    path = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     saved = os.environ.get(MULTIPROCESS_DIR)
     os.environ[MULTIPROCESS_DIR] = path  # the workers inherit it
     try:
@@ -153,6 +174,24 @@ def _metrics_directory() -> Iterator[str]:
         else:
             os.environ[MULTIPROCESS_DIR] = saved
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_orphaned_metrics() -> None:
+    """Remove the metrics directories whose supervisor is no longer alive (it was SIGKILLed)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
+        pid = path.name.removeprefix(METRICS_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -2,15 +2,18 @@
 requests, versions that are broken, added and removed under load, SIGTERM with requests in flight.
 Each test is bounded in time and in requests, on loopback only (docs/RELIABILITY.md)."""
 
+import contextlib
 import gzip
 import json
 import os
 import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -35,7 +38,7 @@ from test_serving import (
 
 from export import export_run
 from serving.backends import load
-from serving.repository import END
+from serving.repository import END, Repository
 
 TOLERANCE = 1e-5
 LIMIT = 100_000  # bytes: a few MNIST images fit, a batch of 64 does not
@@ -310,3 +313,64 @@ def test_sigterm_answers_the_requests_in_flight_then_exits_0(exported, expected)
         http(f"{server.url}/v1/models/cnn-mnist")
     log = server.log.read_text()
     assert "shutting down" in log and "Traceback" not in log
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_leaves_nothing_to_clean(exported, expected, workers):
+    """The server's processes go with it, and a new server takes the same ports at once (and,
+    with workers, removes the metrics folder the killed one left)."""
+    killed = Server(exported, "--workers", workers, log=f"killed-{workers}.log")
+    killed.wait_ready()
+    spawned = [p for p in children(killed.process.pid) if workers != "1"]
+    killed.process.kill()
+    killed.process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in spawned):
+        assert time.monotonic() < deadline, "a worker outlived its killed parent"
+        time.sleep(0.1)
+    metrics = Path(tempfile.gettempdir()).glob(f"zoo-metrics-{killed.process.pid}-*")
+    ports = (killed.rest_port, killed.grpc_port)
+    with running(Server(exported, "--workers", workers, log=f"after-{workers}.log", ports=ports)):
+        body = json.dumps({"instances": examples("cnn-mnist", 2).tolist()})
+        status, answer = http(f"{killed.url}/v1/models/cnn-mnist:predict", body)
+        assert status == 200, answer
+        got = [p["probabilities"] for p in answer["predictions"]]
+        np.testing.assert_allclose(got, expected[:2], atol=TOLERANCE)
+        assert not list(metrics)
+
+
+def test_a_savedmodel_without_variables_fails_alone_and_its_copy_is_loaded(exported, tmp_path):
+    """The TensorFlow backend's broken version, in the repository itself (no server needed)."""
+    good = exported / "models" / "cnn-mnist" / "1"
+    copy_version(good, tmp_path / "digits" / "1")
+    copy_version(good, tmp_path / "digits" / "2")
+    shutil.rmtree(tmp_path / "digits" / "2" / "variables")
+    lines = []
+    repository = Repository(tmp_path, "tf", log=lines.append)
+    repository.poll()
+    assert repository.models == {"digits": [1]}
+    failed, served = repository.status("digits")
+    assert (failed.version, failed.state) == (2, END) and "variables" in failed.error
+    answer = repository.servable("digits").run_batch({"images": examples("cnn-mnist", 2)})
+    assert answer["probabilities"].shape == (2, 10) and served.state == "AVAILABLE"
+    repository.poll()
+    assert sum("failed to load" in line for line in lines) == 1  # logged once, not every poll
+    shutil.copytree(good / "variables", tmp_path / "digits" / "2" / "variables")
+    repository.poll()
+    assert repository.models == {"digits": [1, 2]}

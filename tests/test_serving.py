@@ -72,10 +72,12 @@ def http(url: str, body: bytes | str | None = None) -> tuple[int, dict]:
 class Server:
     """A `zoo serve` subprocess and the ways to call it."""
 
-    def __init__(self, root: Path, *options: str, log: str = "serve.log") -> None:
+    def __init__(
+        self, root: Path, *options: str, log: str = "serve.log", ports: tuple[int, int] = ()
+    ) -> None:
         self.root = root
         self.model_dir = root / "models"
-        self.rest_port, self.grpc_port = free_port(), free_port()
+        self.rest_port, self.grpc_port = ports or (free_port(), free_port())
         self.url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log = root / log
