@@ -279,6 +279,8 @@ def test_versions_added_and_removed_under_load_fail_no_request(exported, expecte
             for client in clients:
                 client.join(timeout=60)
     failed = [a for a in answers if a[2]]
+    by_protocol = {p: sum(a[0] == p for a in answers) for p in ("gRPC", "REST")}
+    print(f"hot reload: {len(answers)} requests {by_protocol}, {len(failed)} failed")  # -s shows it
     assert not failed, failed[:5]
     served = {version for _, version, _ in answers}
     assert served <= {1, 2, 3} and {1, 3} <= served, served
