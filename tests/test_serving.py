@@ -815,30 +815,36 @@ def test_a_new_version_is_served_without_restart_and_a_removed_one_stops(server,
     assert "version 2 removed" in server.log.read_text()
 
 
-IN_FLIGHT = 12_000  # images: several seconds of inference, far longer than a poll
+IN_FLIGHT = 12_000  # images a request: a second or more of inference, longer than a poll
+QUEUED = 3  # such requests queued one behind another, so the last outlasts the poll by far
 
 
 def test_a_removed_version_finishes_the_requests_in_flight(server, exported):
-    """A request that holds a version when the version is removed still gets its whole answer."""
+    """Requests that hold a version when the version is removed still get their whole answers."""
     staged = server.model_dir / "digits" / ".tmp-1"  # servers ignore non-numeric folders
     shutil.copytree(server.model_dir / "cnn-mnist" / "1", staged)
+    # a queue long enough for every part of every request (each is split into batches)
+    (server.model_dir / "digits" / "batching_parameters.txt").write_text(
+        "max_enqueued_batches { value: 100000 }\n"
+    )
     os.rename(staged, staged.with_name("1"))
     wait_for(server, "/v1/models/digits/versions/1", 200)
 
     raw = np.resize(examples("cnn-mnist", 8), (IN_FLIGHT, 28, 28, 1))
     request = grpc_request("digits", tf.make_tensor_proto(raw), version=1, input_name="images")
-    answer = server.predictions.Predict.future(request, timeout=300)
-    time.sleep(0.5)  # the request has arrived (a 38 MB tensor on loopback) and holds version 1
+    answers = [server.predictions.Predict.future(request, timeout=300) for _ in range(QUEUED)]
+    time.sleep(1.0)  # the requests have arrived (38 MB tensors on loopback) and hold version 1
     shutil.rmtree(server.model_dir / "digits")
     wait_for(server, "/v1/models/digits", 404)
-    assert not answer.done(), "the request ended before the removal: raise IN_FLIGHT"
+    assert not all(answer.done() for answer in answers), "all ended before the removal"
     assert "digits: version 1 removed" in server.log.read_text()
 
-    probabilities = tf.make_ndarray(answer.result().outputs["probabilities"])
-    assert probabilities.shape == (IN_FLIGHT, 10)
     expected = keras_answers(exported, "cnn-mnist", raw[:8])["probabilities"]
-    np.testing.assert_allclose(probabilities[:8], expected, atol=1e-4)
-    np.testing.assert_allclose(probabilities[-8:], expected, atol=1e-4)
+    for answer in answers:
+        probabilities = tf.make_ndarray(answer.result().outputs["probabilities"])
+        assert probabilities.shape == (IN_FLIGHT, 10)
+        np.testing.assert_allclose(probabilities[:8], expected, atol=1e-4)
+        np.testing.assert_allclose(probabilities[-8:], expected, atol=1e-4)
 
 
 def test_sigterm_stops_the_server_cleanly(exported):
