@@ -2,20 +2,24 @@
 
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from helpers import assert_one_line_error
 
 import zoo
 from zoo import data, plots, runs
 from zoo.data.pipeline import make_pipeline
 from zoo.evaluate import evaluate, short_run
-from zoo.train import compile_model, train
+from zoo.train import compile_model, read_history, train
 
 # Classifiers; the GANs' training is tested in test_gan.py.
 IMAGE_MODELS = [
@@ -24,6 +28,7 @@ IMAGE_MODELS = [
     if zoo.get_spec(n).dataset in ("mnist", "cifar10") and zoo.get_spec(n).task != "generative"
 ]
 LIMIT = 320
+REPO = Path(__file__).resolve().parents[1]
 
 
 def loss_on(model, name, x, y):
@@ -70,6 +75,7 @@ def test_run_directory_describes_itself(tmp_path):
     assert metrics["validation"]["accuracy"] == pytest.approx(float(history[-1]["val_accuracy"]))
     assert (run / runs.CURVES).read_bytes().startswith(b"\x89PNG")
     assert json.loads((run / runs.CHECKPOINT_STATE).read_text())["epoch"] == 2
+    assert runs.read_checkpoint_state(run / runs.CHECKPOINT)["epoch"] == 2
     assert not list(run.glob(".*")), "no temporary files are left behind"
 
 
@@ -98,25 +104,50 @@ def test_augmentation_is_seeded_and_changes_images():
     assert not np.array_equal(np.sort(first_batch(3), axis=None), np.sort(plain, axis=None))
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, zoo_cli):
-    script = [
-        sys.executable,
-        "-m",
-        "cli.main",
-        "train",
-        "cnn-mnist",
-        "--epochs",
-        "4",
-        "--limit",
-        "3000",
-        "--runs-dir",
-        str(tmp_path),
-    ]
-    proc = subprocess.Popen(script, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+# A run that a kill interrupts, long enough to be stopped in mid-epoch after its first checkpoint;
+# dropout and Adam give it random streams and optimizer moments to resume, not weights only.
+KILLED = {"model": "cnn-mnist-dropout", "epochs": 4, "limit": 3000, "seed": 5}
+
+# `zoo ARGS` with a file-size limit of LIMIT bytes: a write past it fails with EFBIG, as one on a
+# full disk fails with ENOSPC (the same OSError to the code), without needing a small filesystem.
+# SIGXFSZ would kill the process instead; ignored, it stays ignored across exec.
+ZOO_WITH_FILE_SIZE_LIMIT = """
+import os, resource, signal, sys
+limit = int(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+os.execv(sys.executable, [sys.executable, "-m", "cli.main", *sys.argv[2:]])
+"""
+
+
+def copy_run(run, tmp_path):
+    """A copy of `run` to change, in a `<model>/<run-id>` folder as the CLI expects."""
+    return shutil.copytree(run, tmp_path / run.parent.name / run.name)
+
+
+def assert_run_files_whole(run):
+    """No temporary file of an interrupted write is left, and every JSON file parses."""
+    assert not [p.name for p in run.rglob(".*")]
+    for path in run.rglob("*.json"):
+        json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """The folder of a `zoo train` SIGKILLed while an epoch was in progress, after a checkpoint."""
+    runs_dir = tmp_path_factory.mktemp("killed")
+    args = [f"--{k}={v}" for k, v in KILLED.items() if k != "model"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "train", KILLED["model"], *args, "--runs-dir", runs_dir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
     deadline = time.monotonic() + 300
     state = None
     while time.monotonic() < deadline and proc.poll() is None:
-        states = list(tmp_path.glob(f"cnn-mnist/*/{runs.CHECKPOINT_STATE}"))
+        # checkpoint.json is written last at an epoch's end: the next epoch is under way.
+        states = list(runs_dir.glob(f"*/*/{runs.CHECKPOINT_STATE}"))
         if states and json.loads(states[0].read_text())["epoch"] >= 1:
             state = states[0]
             break
@@ -124,18 +155,83 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, zoo_cli):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert state is not None, "the run wrote no checkpoint before the deadline"
-    run = state.parent
-    killed_at = json.loads(state.read_text())["epoch"]
-    assert killed_at < 4 and not (run / runs.MODEL).exists()
+    return state.parent
+
+
+def test_killed_run_resumes_to_the_weights_of_an_unbroken_run(killed_run, tmp_path, zoo_cli):
+    run = copy_run(killed_run, tmp_path)
+    killed_at = runs.read_checkpoint_state(run / runs.CHECKPOINT)["epoch"]
+    assert 1 <= killed_at < KILLED["epochs"] and not (run / runs.MODEL).exists()
+    for path in run.glob("*.json"):
+        json.loads(path.read_text())  # the kill truncated none of them
+    # A kill between an epoch's two renames leaves checkpoint.json behind checkpoint.keras (or
+    # missing, after the first): resume trusts only the state inside checkpoint.keras.
+    (run / runs.CHECKPOINT_STATE).unlink()
 
     finished = zoo_cli("train", "--resume", str(run))
     assert finished.returncode == 0, finished.stderr
-    assert "Epoch" in finished.stdout and f"Epoch {killed_at + 1}/4" in finished.stdout
+    assert f"Epoch {killed_at + 1}/{KILLED['epochs']}" in finished.stdout
+    assert_run_files_whole(run)
+
+    unbroken = train(**KILLED, runs_dir=tmp_path / "unbroken", verbose=0)
+    resumed = keras.saving.load_model(run / runs.MODEL)
+    reference = keras.saving.load_model(unbroken.run_dir / runs.MODEL)
+    for a, b in zip(resumed.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
     metrics = json.loads((run / runs.METRICS).read_text())
-    assert metrics["epochs"] == 4
-    assert (run / runs.MODEL).exists()
+    assert metrics["epochs"] == KILLED["epochs"]
+    assert (metrics["train"], metrics["validation"]) == (
+        unbroken.metrics["train"],
+        unbroken.metrics["validation"],
+    )
+    assert read_history(run / runs.HISTORY) == unbroken.history
+
     again = zoo_cli("train", "--resume", str(run))
     assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def test_a_torn_last_history_row_is_dropped_and_resume_starts_a_new_one(killed_run, tmp_path):
+    run = copy_run(killed_run, tmp_path)
+    logged = read_history(run / runs.HISTORY)
+    killed_at = runs.read_checkpoint_state(run / runs.CHECKPOINT)["epoch"]
+    with open(run / runs.HISTORY, "a") as f:
+        f.write(f"{killed_at},0.91")  # the kill came while CSVLogger wrote the next epoch's row
+    assert read_history(run / runs.HISTORY) == logged
+
+    result = train(resume=run, verbose=0)
+    assert result.metrics["epochs"] == KILLED["epochs"]
+    with open(run / runs.HISTORY) as f:
+        rows = list(csv.reader(f))
+    assert all(len(row) == len(rows[0]) for row in rows)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("epoch,accuracy,lo")  # killed while writing the very first line
+    assert read_history(header_only) == {}
+
+
+def test_a_full_disk_in_mid_training_is_one_line_and_keeps_the_last_checkpoint(
+    killed_run, tmp_path
+):
+    run = copy_run(killed_run, tmp_path)
+    checkpoint = run / runs.CHECKPOINT
+    before = checkpoint.read_bytes()
+    # Resuming unpacks the checkpoint member by member; saving the next one writes them all into
+    # one file: a limit between the two lets the run start and fails its first checkpoint.
+    with zipfile.ZipFile(checkpoint) as archive:
+        largest_member = max(member.file_size for member in archive.infolist())
+    limit = (largest_member + len(before)) // 2
+    result = subprocess.run(
+        [sys.executable, "-c", ZOO_WITH_FILE_SIZE_LIMIT, str(limit), "train", "--resume", str(run)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert_one_line_error(result, "File too large", str(checkpoint))
+    assert checkpoint.read_bytes() == before
+    assert_run_files_whole(run)
+    state = runs.read_checkpoint_state(checkpoint)
+    assert keras.saving.load_model(checkpoint).optimizer.iterations > 0
+    assert state["epoch"] == runs.read_checkpoint_state(killed_run / runs.CHECKPOINT)["epoch"]
 
 
 def test_evaluate_records_test_metrics_and_confusion(tmp_path):

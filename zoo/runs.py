@@ -3,7 +3,8 @@
     runs/<model>/<run-id>/
         config.json       the ModelSpec, the hyperparameters used, the seed, package versions
         history.csv       one row per epoch (Keras's CSVLogger)
-        checkpoint.keras  the model and optimizer after the last finished epoch (+ checkpoint.json)
+        checkpoint.keras  the model, optimizer and training state after the last finished epoch
+                          (checkpoint.json: a readable copy of that state)
         model.keras       the trained model, present only once training finished
         metrics.json      final training metrics, wall time, and test metrics after `evaluate`
         curves.png        learning curves; confusion.png after `evaluate` for classifiers
@@ -19,6 +20,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +32,7 @@ CONFIG = "config.json"
 MODEL = "model.keras"
 CHECKPOINT = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
+CHECKPOINT_STATE_MEMBER = "zoo-checkpoint.json"  # the same state, inside checkpoint.keras
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 CURVES = "curves.png"
@@ -47,6 +50,18 @@ def umask_mode(mode: int) -> int:
 
 
 @contextlib.contextmanager
+def naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Re-raise an OSError that names no file as one naming `path`: a write that fails for a full
+    disk (or a file-size limit) says only "No space left on device", not where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+
+@contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
     target = Path(target)
@@ -57,10 +72,23 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.chmod(tmp, umask_mode(0o666))
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        with naming(target):
+            yield tmp_path
+            os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def tidy_after_kill(run: Path) -> None:
+    """Clear up what a kill in mid-write leaves in `run`: `atomic_path`'s temporary files (read by
+    nothing, they would pile up), and a last row of history.csv without its line end, which the
+    rows appended on resume would otherwise continue (its epoch has no checkpoint: it runs again)."""
+    for leftover in run.rglob(".*"):
+        if leftover.is_file():
+            leftover.unlink()
+    history = run / HISTORY
+    if history.exists():
+        os.truncate(history, history.read_bytes().rfind(b"\n") + 1)
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
@@ -77,6 +105,24 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise RunError(f"{path} is missing") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def write_checkpoint_state(keras_file: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Add the training state to a `.keras` file (a zip archive), so that one rename replaces
+    weights and state together. Keras reads its members by name and ignores this one."""
+    with zipfile.ZipFile(keras_file, "a") as archive:
+        archive.writestr(CHECKPOINT_STATE_MEMBER, json.dumps(state))
+
+
+def read_checkpoint_state(keras_file: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The training state inside a checkpoint; None for one written before the state moved in."""
+    try:
+        with zipfile.ZipFile(keras_file) as archive:
+            return json.loads(archive.read(CHECKPOINT_STATE_MEMBER))
+    except KeyError:
+        return None
+    except zipfile.BadZipFile:
+        raise RunError(f"{keras_file} is damaged: not a .keras archive") from None
 
 
 def package_versions() -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 The recipe comes from the ModelSpec, overridable per run; data comes from `zoo.data` through the
 tf.data pipeline; progress, history and checkpoints come from Keras callbacks, so a run killed at any
-point resumes from its last finished epoch.
+point resumes from its last finished epoch, and on the CPU ends with the very weights of a run that
+was never interrupted (each epoch's batches depend on the seed and the epoch only, and the checkpoint
+keeps the optimizer's and the random streams' states).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import data, plots, runs
@@ -86,10 +89,14 @@ def compile_model(
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Save model + optimizer state and the epoch count after every epoch, atomically.
+    """Save model + optimizer state, the random streams' states and the epoch count after every
+    epoch, as one file written atomically.
 
     Keras's BackupAndRestore keeps weights only; a full `.keras` file also restores the optimizer's
-    moments and step count (and so the learning-rate schedule), and stays loadable on its own.
+    moments and step count (and so the learning-rate schedule), and stays loadable on its own. The
+    epoch count travels inside that file (`runs.write_checkpoint_state`): two files renamed one
+    after the other could be caught by a kill between them, with the weights of one epoch and the
+    count of another. checkpoint.json is a copy for people to read; resume does not trust it.
     """
 
     def __init__(self, run_dir: Path, seconds_before: float = 0.0):
@@ -102,15 +109,28 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        state = {
+            "epoch": epoch + 1,
+            "train_seconds": self.train_seconds(),
+            "seed_states": [np.asarray(v).tolist() for v in seed_states(self.model)],
+        }
         with runs.atomic_path(self.run_dir / runs.CHECKPOINT) as tmp:
             self.model.save(tmp)
-        runs.write_json(
-            self.run_dir / runs.CHECKPOINT_STATE,
-            {"epoch": epoch + 1, "train_seconds": self.train_seconds()},
-        )
+            runs.write_checkpoint_state(tmp, state)
+        runs.write_json(self.run_dir / runs.CHECKPOINT_STATE, state)
 
     def train_seconds(self) -> float:
         return self.seconds_before + time.perf_counter() - self.started
+
+
+def seed_states(net: keras.Model) -> list[keras.Variable]:
+    """The model's variables that `model.save` leaves out: the states of its SeedGenerators.
+
+    Dropout layers and the GAN's latent noise draw from a SeedGenerator whose state is a variable
+    (a seed and a counter) but not a weight, so a loaded model would start their streams over.
+    """
+    saved = {id(v) for v in net.weights}
+    return [v for v in net.variables if id(v) not in saved]
 
 
 def train(
@@ -174,30 +194,41 @@ def train(
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    train_ds = make_pipeline(train_x, train_y, spec, recipe.batch_size, training=True, seed=seed)
+    steps = recipe.steps_per_epoch or math.ceil(len(train_x) / recipe.batch_size)
+    net, initial_epoch, seconds_before = _model_to_continue(run_dir, spec, recipe, steps)
+    # The batches of the epochs still to train, each epoch's drawn from (seed, epoch) alone: a
+    # resumed run trains on exactly what the unbroken run would have.
+    train_ds = make_pipeline(
+        train_x,
+        train_y,
+        spec,
+        recipe.batch_size,
+        training=True,
+        seed=seed,
+        epochs=range(initial_epoch, recipe.epochs),
+    )
     val_ds = (
         None
         if validation is None
         else make_pipeline(*validation, spec, recipe.batch_size, training=False)
     )
-    steps = recipe.steps_per_epoch or math.ceil(len(train_x) / recipe.batch_size)
 
-    net, initial_epoch, seconds_before = _model_to_continue(run_dir, spec, recipe, steps)
     checkpoint = EpochCheckpoint(run_dir, seconds_before)
-    net.fit(
-        train_ds,
-        epochs=recipe.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=recipe.steps_per_epoch,
-        validation_data=val_ds,
-        callbacks=[
-            keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
-            *_task_callbacks(spec, run_dir),
-            checkpoint,  # last: an epoch counts as done only once everything above is written
-        ],
-        shuffle=False,  # the pipeline shuffles, seeded
-        verbose=verbose,
-    )
+    with runs.naming(run_dir):  # Keras's CSVLogger names no file when the disk is full
+        net.fit(
+            train_ds,
+            epochs=recipe.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,  # the pipeline is every epoch left, one after the other
+            validation_data=val_ds,
+            callbacks=[
+                keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
+                *_task_callbacks(spec, run_dir),
+                checkpoint,  # last: an epoch counts as done only once everything above is written
+            ],
+            shuffle=False,  # the pipeline shuffles, seeded
+            verbose=verbose,
+        )
     per_epoch = steps * recipe.batch_size if recipe.steps_per_epoch else len(train_x)
     return _finish(run_dir, spec, net, per_epoch * recipe.epochs, checkpoint)
 
@@ -217,6 +248,7 @@ def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe
         raise RunError("--resume continues a run with its own recipe; drop the other options")
     if (run_dir / runs.MODEL).exists():
         raise RunError(f"run {run_dir} already finished; nothing to resume")
+    runs.tidy_after_kill(run_dir)
     return (
         run_dir,
         get_spec(config["model"]),
@@ -230,24 +262,27 @@ def _model_to_continue(
     run_dir: Path, spec: ModelSpec, recipe: Recipe, steps: int
 ) -> tuple[keras.Model, int, float]:
     """The last checkpoint if the run has one, else a freshly built and compiled model."""
-    state_path = run_dir / runs.CHECKPOINT_STATE
-    if state_path.exists():
-        state = runs.read_json(state_path)
-        return (
-            keras.saving.load_model(run_dir / runs.CHECKPOINT),
-            state["epoch"],
-            state["train_seconds"],
-        )
-    net = create_model(spec.name)
-    compile_model(net, spec, recipe, steps)
-    return net, 0, 0.0
+    path = run_dir / runs.CHECKPOINT
+    if not path.exists():
+        net = create_model(spec.name)
+        compile_model(net, spec, recipe, steps)
+        return net, 0, 0.0
+    # A checkpoint from before the state moved into it has its state beside it, without seeds.
+    state = runs.read_checkpoint_state(path) or runs.read_json(run_dir / runs.CHECKPOINT_STATE)
+    net = keras.saving.load_model(path)
+    for variable, value in zip(seed_states(net), state.get("seed_states", []), strict=False):
+        variable.assign(value)
+    return net, state["epoch"], state["train_seconds"]
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
     """history.csv as columns; an epoch logged twice (killed after logging, before its checkpoint)
-    keeps its last row."""
+    keeps its last row, and a last row without its line end (killed while writing it) is dropped."""
     rows: dict[int, dict[str, float]] = {}
-    lines = path.read_text().splitlines()
+    text = path.read_text()
+    lines = text[: text.rfind("\n") + 1].splitlines()
+    if not lines:
+        return {}
     header = lines[0].split(",")
     for line in lines[1:]:
         if not line or line.startswith("epoch"):

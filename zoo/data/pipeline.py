@@ -1,10 +1,12 @@
 """tf.data pipelines: from in-memory arrays to shuffled, augmented, normalized batches.
 
-The raw arrays (uint8 pixels, float features) are cached as they are, so an epoch costs one pass of
-cheap per-batch arithmetic; randomness comes from seeds only, so a seed fixes the whole run.
+Randomness comes from stateless ops keyed by (seed, epoch) only: a seed fixes the whole run, and
+epoch e's batches are the same whether the run got there in one go or was resumed at epoch e.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import tensorflow as tf
@@ -36,6 +38,12 @@ def _augment(image: tf.Tensor, label: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Te
     return image, label
 
 
+def _shuffled(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The whole set in the order that `seed` draws."""
+    order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(images)[0]), seed)
+    return tf.gather(images, order), tf.gather(labels, order)
+
+
 def make_pipeline(
     x: np.ndarray,
     y: np.ndarray,
@@ -44,11 +52,15 @@ def make_pipeline(
     *,
     training: bool,
     seed: int = 0,
+    epochs: range = range(1),
 ) -> tf.data.Dataset:
     """Batches of (network input, target) for `spec`'s model.
 
-    Training pipelines shuffle (reshuffled every epoch from `seed`), augment when the recipe asks
-    for it, and repeat forever when the recipe fixes `steps_per_epoch`.
+    A training pipeline is the epochs in `epochs`, one after the other (one epoch by default;
+    iterating again replays them). Epoch e is shuffled, and augmented when the recipe asks for it,
+    from (seed, e) alone, so training resumed at epoch e sees what an unbroken run would have seen.
+    With the recipe's `steps_per_epoch`, an epoch is that many batches of passes over a tiny table,
+    each pass shuffled anew.
     """
     recipe = spec.recipe
     num_classes = spec.num_outputs
@@ -60,15 +72,26 @@ def make_pipeline(
             labels = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
         return images, labels
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-    if training:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    whole = tf.data.Dataset.from_tensors((x, y))  # one element: the whole set, shuffled per pass
+
+    def epoch(e: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), e])  # this epoch's, independent of the others
+        order_key, augment_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        passes = whole.repeat() if recipe.steps_per_epoch else whole
+        fold_in = tf.random.experimental.stateless_fold_in
+        ds = passes.enumerate().map(lambda p, xy: _shuffled(*xy, fold_in(order_key, p))).unbatch()
         if recipe.augment:
-            seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            ds = tf.data.Dataset.zip(ds, seeds).map(
-                lambda xy, s: _augment(xy[0], xy[1], s), num_parallel_calls=AUTOTUNE
+            ds = ds.enumerate().map(
+                lambda i, xy: _augment(*xy, fold_in(augment_key, i)), num_parallel_calls=AUTOTUNE
             )
-        if recipe.steps_per_epoch:
-            ds = ds.repeat()
-    ds = ds.batch(batch_size).map(preprocess, num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+        ds = ds.batch(batch_size)
+        return ds.take(recipe.steps_per_epoch) if recipe.steps_per_epoch else ds
+
+    if training:
+        ds = tf.data.Dataset.range(epochs.start, epochs.stop, epochs.step).flat_map(epoch)
+        # flat_map hides the length; Keras needs it to end an epoch without running out of data.
+        batches = recipe.steps_per_epoch or math.ceil(len(x) / batch_size)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(epochs) * batches))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().batch(batch_size)
+    return ds.map(preprocess, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
