@@ -222,6 +222,18 @@ class Batcher:
             return await futures[0]
         return _joined(await asyncio.gather(*futures))
 
+    def full(self) -> bool:
+        """Whether a request of any size would be refused now: `max_enqueued_batches` wait and
+        the last of them can take no more. The front ends ask before they parse a request, so
+        that under overload the refusals cost no parsing."""
+        parameters = self.parameters
+        if len(self._queue) < parameters.max_enqueued_batches:
+            return False
+        self._drop_given_up()
+        return len(self._queue) >= parameters.max_enqueued_batches and (
+            not parameters.enabled or self._queue[-1].size >= parameters.max_batch_size
+        )
+
     def _split(self, inputs: Inputs, size: int) -> list[tuple[Inputs, int]]:
         limit = self.parameters.max_batch_size
         if not self.parameters.enabled or size <= limit:

@@ -54,7 +54,10 @@ def _fill_example(value: Any, into: example_pb2.Example) -> None:
         items = content if isinstance(content, list) else [content]
         kind = _kind(name, items)
         values = [item.encode() for item in items] if kind == "bytes_list" else items
-        getattr(into.features.feature[name], kind).value.extend(values)
+        try:
+            getattr(into.features.feature[name], kind).value.extend(values)
+        except ValueError as exc:  # an integer past int64 (JSON numbers have no bound)
+            raise InvalidArgument(f"Feature: {name}: {exc}") from None
 
 
 def _kind(name: str, items: list[Any]) -> str:

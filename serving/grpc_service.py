@@ -18,7 +18,7 @@ from serving.kserve_grpc import KServeService
 from serving.limits import Limits
 from serving.metadata import signature_def_map
 from serving.methods import classify, regress
-from serving.metrics import GRPC, PREDICT
+from serving.metrics import CLASSIFY, GRPC, PREDICT, REGRESS
 from serving.protos.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -61,6 +61,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         try:
             servable = _servable(self.repository, request.model_spec)
             check_signature_name(request.model_spec.signature_name)
+            self.runner.refuse_if_full(servable, api=PREDICT, entrypoint=GRPC)
             inputs = {
                 name: to_ndarray(name, proto, self.limits) for name, proto in request.inputs.items()
             }
@@ -79,19 +80,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: classification_pb2.ClassificationRequest, context
     ) -> classification_pb2.ClassificationResponse:
         response = classification_pb2.ClassificationResponse()
-        return await self._examples(classify, request, response, context)
+        return await self._examples(classify, CLASSIFY, request, response, context)
 
     async def Regress(
         self, request: regression_pb2.RegressionRequest, context
     ) -> regression_pb2.RegressionResponse:
         response = regression_pb2.RegressionResponse()
-        return await self._examples(regress, request, response, context)
+        return await self._examples(regress, REGRESS, request, response, context)
 
-    async def _examples(self, method, request, response, context):
+    async def _examples(self, method, api, request, response, context):
         """`response` with the model spec and the result of Classify or Regress (`method`)."""
         try:
             servable = _servable(self.repository, request.model_spec)
             check_signature_name(request.model_spec.signature_name)
+            self.runner.refuse_if_full(servable, api=api, entrypoint=GRPC)
             result = await method(self.runner, servable, request.input, GRPC)
         except ServingError as exc:
             await abort(context, exc)

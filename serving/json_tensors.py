@@ -22,6 +22,7 @@ import orjson
 import simdjson
 
 from serving.errors import InvalidArgument
+from serving.limits import MAX_DIMS
 from serving.signature import SIGNATURE_NAME, ModelSignature, TensorSpec
 
 ROW, COLUMNAR = "instances", "inputs"
@@ -161,10 +162,11 @@ def _plain(value: Any) -> Any:
 
 def _shape(value: Any) -> tuple[int, ...] | None:
     """The shape an array would have, read down its first elements; None if it is no array of
-    numbers or has an empty dimension."""
+    numbers, has an empty dimension or more than NumPy's 64 (the general path refuses those; the
+    skeleton of hundreds would recurse past Python's limit)."""
     shape = []
     while isinstance(value, simdjson.Array):
-        if not len(value):
+        if not len(value) or len(shape) == MAX_DIMS:
             return None
         shape.append(len(value))
         value = value[0]

@@ -21,8 +21,9 @@ import numpy as np
 from serving import binary_tensors, json_tensors, v2_model
 from serving.backends import Backend
 from serving.errors import InvalidArgument, NotFound, Unavailable, check_method
+from serving.limits import check_shape
 from serving.metrics import MODEL_INFER, REST
-from serving.repository import Repository
+from serving.repository import Repository, version_number
 from serving.runner import Runner
 from serving.signature import ModelSignature
 from serving.v2_model import DATATYPES
@@ -59,7 +60,7 @@ class KServeApi:
         if route["name"] is None:
             return json_tensors.dumps(v2_model.server_metadata()), None
         name = route["name"]
-        version = int(route["version"]) if route["version"] else None
+        version = version_number(route["version"]) if route["version"] else None
         servable = self.repository.servable(name, version)
         if verb == "/ready":
             return json_tensors.dumps({"name": name, "ready": True}), None
@@ -79,6 +80,7 @@ class KServeApi:
     async def _infer(
         self, name: str, servable: Backend, body: bytes, header_length: bytes | None
     ) -> tuple[bytes, int | None]:
+        self.runner.refuse_if_full(servable, api=MODEL_INFER, entrypoint=REST)
         signature = servable.signature
         if header_length is None:
             request = json_tensors.parse_flat_data(body, signature) or json_tensors.parse(body)
@@ -146,6 +148,7 @@ def _input(
     dtype = v2_model.input_dtype(name, datatype, signature)
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {shape}")
+    check_shape(f"input {name}", shape, dtype.itemsize)
     if size is not None:
         return name, chunks.array(name, size, dtype, shape)
     values = json_tensors.array(name, tensor["data"], signature)

@@ -26,8 +26,9 @@ from serving import binary_tensors, v2_model
 from serving.backends import Backend
 from serving.errors import InvalidArgument, NotFound, ServingError
 from serving.grpc_status import abort
+from serving.limits import check_shape
 from serving.metrics import GRPC, MODEL_INFER
-from serving.repository import Repository
+from serving.repository import Repository, version_number
 from serving.runner import Runner
 from serving.signature import ModelSignature
 from serving.v2_model import DATATYPES
@@ -57,9 +58,7 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
         self.runner = runner
 
     def _servable(self, name: str, version: str) -> Backend:
-        if version and not version.isdigit():
-            raise InvalidArgument(f"model version must be an integer or empty, got {version!r}")
-        return self.repository.servable(name, int(version) if version else None)
+        return self.repository.servable(name, version_number(version) if version else None)
 
     async def ServerLive(self, request, context) -> service_pb2.ServerLiveResponse:
         return service_pb2.ServerLiveResponse(live=True)
@@ -105,6 +104,7 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: InferRequest, context) -> service_pb2.ModelInferResponse:
         try:
             servable = self._servable(request.model_name, request.model_version)
+            self.runner.refuse_if_full(servable, api=MODEL_INFER, entrypoint=GRPC)
             inputs = _inputs(request, servable.signature)
             wanted = [output.name for output in request.outputs]
             outputs = await self.runner.run(
@@ -144,6 +144,7 @@ def _inputs(request: InferRequest, signature: ModelSignature) -> dict[str, np.nd
         dtype = v2_model.input_dtype(name, tensor.datatype, signature)
         if any(size < 0 for size in shape):
             raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {list(shape)}")
+        check_shape(f"input {name}", shape, dtype.itemsize)
         if raw:
             if tensor.HasField("contents"):
                 raise InvalidArgument(

@@ -11,11 +11,17 @@ own deadline; a call that passes it, or that its client cancels, gives up its pl
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from serving.errors import ResourceExhausted, ServerError
+import numpy as np
+
+from serving.errors import InvalidArgument, ResourceExhausted, ServerError
 
 MiB = 2**20
+MAX_DIMS = 64  # NumPy's most dimensions
+_MAX_BYTES = np.iinfo(np.intp).max  # NumPy's largest array, in bytes
 
 
 @dataclass(frozen=True)
@@ -45,3 +51,12 @@ class Limits:
             ("grpc.max_receive_message_length", self.max_request_bytes),
             ("grpc.max_send_message_length", -1),
         ]
+
+
+def check_shape(what: str, shape: Sequence[int], itemsize: int) -> None:
+    """Refuse a (non-negative) shape that NumPy cannot make an array of, even an empty one: more
+    than 64 dimensions, or non-zero dimensions whose product, in bytes, is past NumPy's largest
+    array ([0, 2**62, 2**62] holds no values, yet NumPy refuses it). NumPy's ValueError would be
+    a 500; its size limit is the request's to check."""
+    if len(shape) > MAX_DIMS or math.prod(d for d in shape if d) * itemsize > _MAX_BYTES:
+        raise InvalidArgument(f"{what}: shape {list(shape)} is larger than any array can be")

@@ -22,6 +22,20 @@ from serving.version_labels import VersionLabels
 
 AVAILABLE = "AVAILABLE"
 END = "END"  # TF Serving's state for a version that is gone or failed to load
+MAX_VERSION = 2**63 - 1  # versions are int64s, in TF Serving's protos and in KServe v2's
+
+
+def version_number(text: str) -> int:
+    """A version as a REST path or KServe v2's `model_version` writes it: ASCII digits, within
+    int64. Anything else is an INVALID_ARGUMENT, not the ValueError of `int`, which reads other
+    scripts' digits and refuses more than 4,300 of them (a 500 for a 5,000-digit version)."""
+    digits = text.lstrip("0") or "0"
+    if not (text.isascii() and text.isdigit()) or len(digits) > 19 or int(digits) > MAX_VERSION:
+        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} characters)"
+        raise InvalidArgument(
+            f"model version must be an integer from 0 to {MAX_VERSION}, got {shown!r}"
+        )
+    return int(digits)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from serving.examples import input_from_json
 from serving.kserve import KServeApi
 from serving.limits import Limits
 from serving.metadata import signature_def_map, to_json
-from serving.repository import Repository
+from serving.repository import Repository, version_number
 from serving.runner import Runner
 
 ROUTE = re.compile(
@@ -53,6 +53,7 @@ HTTP_STATUS = {  # every other refusal is a 400, as in TF Serving
     DEADLINE_EXCEEDED: 504,
 }
 EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
+APIS = {"predict": metrics.PREDICT, "classify": metrics.CLASSIFY, "regress": metrics.REGRESS}
 log = logging.getLogger(__name__)
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
@@ -137,12 +138,13 @@ class RestApp:
         verb = route["verb"]
         check_method(method, path, "POST" if verb else "GET")
         name, label = route["name"], route["label"]
-        version = int(route["version"]) if route["version"] else None
+        version = version_number(route["version"]) if route["version"] else None
         if route["metadata"]:
             return orjson.dumps(self._metadata(name, version, label))
         if not verb:
             return orjson.dumps(self._status(name, version, label))
         servable = self.repository.servable(name, version, label)
+        self.runner.refuse_if_full(servable, api=APIS[verb], entrypoint=metrics.REST)
         if verb == "predict":
             fast = json_tensors.fast_predict_inputs(body, servable.signature)
             if fast is not None:

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from serving.backends import Backend
-from serving.batching import Batcher
-from serving.errors import ServingError
+from serving.batching import QUEUE_FULL, Batcher
+from serving.errors import UNAVAILABLE, ServingError, Unavailable
 from serving.metrics import Metrics, Requests
 
 OK, INTERNAL = "OK", "INTERNAL"
@@ -93,6 +93,15 @@ class Runner:
             raise
         requests.done(OK, started)
         return {name: answers[name] for name in names}
+
+    def refuse_if_full(self, servable: Backend, *, api: str, entrypoint: str) -> None:
+        """Refuse a request to `servable` (UNAVAILABLE, counted as `run` counts it) when its queue
+        could take nothing, before the front end spends time parsing it: past saturation, parsing
+        requests only to refuse them would take the core from the batches being run."""
+        served = self._served.get(servable) or self._serve(servable)
+        if served.batcher.full():
+            served.requests(api, entrypoint).done(UNAVAILABLE, time.perf_counter())
+            raise Unavailable(QUEUE_FULL)
 
     def _serve(self, servable: Backend) -> _Served:
         model = servable.path.parent.name  # its name in the repository

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from serving.errors import InvalidArgument
-from serving.limits import Limits
+from serving.limits import Limits, check_shape
 from serving.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 _NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding its values)
@@ -49,15 +49,18 @@ def to_ndarray(
     shape = tuple(d.size for d in proto.tensor_shape.dim)
     if any(size < 0 for size in shape):
         raise InvalidArgument(f"tensor parsing error: {name}: shape {list(shape)}")
+    check_shape(f"tensor parsing error: {name}", shape, dtype.itemsize)
     size = math.prod(shape)
     if proto.tensor_content:
-        values = np.frombuffer(proto.tensor_content, dtype.newbyteorder("<"))
+        content = proto.tensor_content
+        if len(content) != size * dtype.itemsize:  # whole values only, and as many as the shape
+            raise InvalidArgument(
+                f"tensor parsing error: {name}: {len(content)} bytes of tensor_content for "
+                f"shape {list(shape)} of {dtype.name} ({size * dtype.itemsize} bytes)"
+            )
+        values = np.frombuffer(content, dtype.newbyteorder("<"))
     else:
-        repeated = getattr(proto, field)
-        if field == "half_val":  # the bits of each half, as integers
-            values = np.fromiter(repeated, np.uint16, len(repeated)).view(np.float16)
-        else:
-            values = np.fromiter(repeated, dtype, len(repeated))
+        values = _repeated(name, proto, field, dtype)
         if limits is not None and values.size < size:
             limits.check_size(size * dtype.itemsize, f"tensor {name} of shape {list(shape)}")
         if not values.size:
@@ -69,6 +72,22 @@ def to_ndarray(
             f"tensor parsing error: {name}: {values.size} values for shape {list(shape)}"
         )
     return values.reshape(shape).astype(dtype, copy=False)
+
+
+def _repeated(name: str, proto: tensor_pb2.TensorProto, field: str, dtype: np.dtype) -> np.ndarray:
+    """The values of the repeated field: `int_val` holds int32s for every narrower integer dtype
+    and `half_val` each half's bits, so a value can be out of the dtype's range. That is refused
+    (NumPy's OverflowError would be UNKNOWN)."""
+    repeated = getattr(proto, field)
+    try:
+        if field == "half_val":  # the bits of each half, as integers
+            return np.fromiter(repeated, np.uint16, len(repeated)).view(np.float16)
+        return np.fromiter(repeated, dtype, len(repeated))
+    except OverflowError:
+        raise InvalidArgument(
+            f"tensor parsing error: {name}: a value of {field} is out of range for "
+            f"{'the bits of a half' if field == 'half_val' else dtype.name}"
+        ) from None
 
 
 def _dtype_name(datatype: int) -> str:

@@ -121,6 +121,38 @@ def test_a_full_queue_refuses_at_once_and_the_rest_are_answered(servable):
     assert sizes == [1, 1]
 
 
+def test_full_means_any_request_would_be_refused_and_a_given_up_one_frees_its_place(servable):
+    """`full` is what the front ends ask before parsing: an empty queue is not full, nor is one
+    whose only waiting batch has room for one more example; once that fills, it is; the waiting
+    requests given up free their place."""
+    release = threading.Event()
+
+    def blocked(batch):
+        release.wait(30)
+        return servable.run_batch(batch)
+
+    async def main():
+        parameters = BatchingParameters(
+            max_batch_size=2, max_enqueued_batches=1, num_batch_threads=1
+        )
+        pool = ThreadPoolExecutor(1)
+        batcher = Batcher(blocked, parameters, asyncio.get_running_loop(), pool)
+        seen, waiting = [], []
+        for request in requests([1, 1, 1]):  # the first runs in the only thread; two wait
+            waiting.append(asyncio.ensure_future(batcher.run(request)))
+            await asyncio.sleep(0.1)
+            seen.append(batcher.full())
+        for given_up in waiting[1:]:  # a deadline passed, or the client went
+            given_up.cancel()
+        seen.append(batcher.full())
+        release.set()
+        await waiting[0]
+        pool.shutdown()
+        return seen
+
+    assert asyncio.run(main()) == [False, False, True, False]
+
+
 def test_without_batching_each_request_runs_alone(servable):
     inputs = requests()
     parameters = BatchingParameters(max_batch_size=2, enabled=False)

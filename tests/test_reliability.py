@@ -38,6 +38,7 @@ from test_serving import (
 
 from export import export_run
 from serving.backends import load
+from serving.batching import QUEUE_FULL
 from serving.repository import END, Repository
 
 TOLERANCE = 1e-5
@@ -161,6 +162,54 @@ def test_given_up_requests_free_their_place_and_are_never_run(exported, expected
     assert counted(before, after, f"{BATCH_METRIC}_count", **version) == 1
     assert counted(before, after, f"{BATCH_METRIC}_sum", **version) == 4
     assert "Traceback" not in server.log.read_text()
+
+
+FULL_QUEUE = (  # batches of 512 run one at a time; the queue's bound is one waiting batch
+    "max_batch_size { value: 512 }\nmax_enqueued_batches { value: 1 }\n"
+    "num_batch_threads { value: 1 }\n"
+)
+QUEUE_METRIC = ":tensorflow:serving:batching:queue_size"
+
+
+def queued(server: Server) -> float:
+    return sum(v for (name, _), v in samples(server, "/metrics").items() if name == QUEUE_METRIC)
+
+
+def test_a_full_queue_refuses_before_parsing_the_request(exported, expected):
+    """Past saturation a refusal must cost no parsing (parsing requests only to refuse them takes
+    the core from the batches): while the queue is full, a body that is not JSON (TF Serving REST,
+    KServe v2 REST) and a tensor that would not convert (gRPC) get the queue's refusal, not their
+    parse errors. Once the queue drains, the same requests get their 400s and good ones answers."""
+    parameters = exported / "full.txt"
+    parameters.write_text(FULL_QUEUE)
+    big = np.resize(examples("cnn-mnist", 8), (16 * 512, 28, 28, 1))  # 16 batches, a second or more
+    bad = grpc_request("cnn-mnist", tf.make_tensor_proto(examples("cnn-mnist", 1)))
+    bad.inputs["images"].tensor_content = b"not 784 floats"
+    options = ("--batching-parameters-file", str(parameters))
+
+    def refusals():
+        return (
+            post(server, "/v1/models/cnn-mnist:predict", b"not json"),
+            post(server, "/v2/models/cnn-mnist/infer", b"not json"),
+            server.predictions.Predict.future(bad, timeout=30).exception(),
+        )
+
+    with running(Server(exported, *options, log="full-queue.log")) as server:
+        long = server.predictions.Predict.future(
+            grpc_request("cnn-mnist", tf.make_tensor_proto(big)), timeout=120
+        )
+        wait_until(lambda: queued(server) > 0, server)
+        rest, v2, grpc_error = refusals()
+        still_full = queued(server) > 0
+        got = tf.make_ndarray(long.result().outputs["probabilities"])
+        rest_after, v2_after, grpc_after = refusals()
+    assert still_full, "the queue drained before the refusals: make the long request longer"
+    assert rest == (503, {"error": QUEUE_FULL}) and v2 == (503, {"error": QUEUE_FULL})
+    assert grpc_error.code() == grpc.StatusCode.UNAVAILABLE and grpc_error.details() == QUEUE_FULL
+    assert rest_after[0] == 400 and v2_after[0] == 400, (rest_after, v2_after)
+    assert grpc_after.code() == grpc.StatusCode.INVALID_ARGUMENT
+    np.testing.assert_allclose(got[:8], expected, atol=TOLERANCE)
+    np.testing.assert_allclose(got[-8:], expected, atol=TOLERANCE)
 
 
 def copy_version(source, target) -> None:
