@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -232,6 +233,43 @@ def test_a_full_disk_in_mid_training_is_one_line_and_keeps_the_last_checkpoint(
     state = runs.read_checkpoint_state(checkpoint)
     assert keras.saving.load_model(checkpoint).optimizer.iterations > 0
     assert state["epoch"] == runs.read_checkpoint_state(killed_run / runs.CHECKPOINT)["epoch"]
+
+
+def read_only(folder: Path) -> list[str]:
+    """A command prefix that runs its command with `folder` read-only: a read-only bind mount in
+    a mount namespace of its own for root, whom permissions do not stop; chmod for anyone else."""
+    if os.geteuid() != 0:
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_dir():
+                path.chmod(0o555)
+        return []
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("root without `unshare -m` cannot make a folder read-only")
+    remount = 'mount --bind -o ro "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return ["unshare", "-m", "sh", "-c", remount, str(folder)]
+
+
+def test_a_read_only_runs_directory_is_one_line_and_changes_nothing(killed_run, tmp_path):
+    """A new run, and the resume of a killed one, in a folder that cannot be written: one line
+    naming the place, exit 2, and the killed run's files as they were."""
+    run = copy_run(killed_run, tmp_path)
+    files = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    prefix = read_only(tmp_path)
+    reason = "Read-only file system" if prefix else "Permission denied"
+    new_run = ["train", "xor-mlp", "--epochs", "1", "--runs-dir", str(tmp_path / "new")]
+    for args, place in (
+        (new_run, str(tmp_path / "new")),
+        (["train", "--resume", str(run)], str(run)),
+    ):
+        result = subprocess.run(
+            [*prefix, sys.executable, "-m", "cli.main", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
+        assert_one_line_error(result, reason, place)
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == files
 
 
 def test_evaluate_records_test_metrics_and_confusion(tmp_path):
