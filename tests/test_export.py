@@ -333,7 +333,8 @@ def test_export_errors_are_one_line_and_leave_nothing_behind(case, zoo_cli, tmp_
 @pytest.mark.parametrize("name, method", [("cnn-mnist", "static"), ("mlp-mnist", "dynamic")])
 def test_int8_model_is_smaller_and_keeps_the_accuracy(name, method, tmp_path):
     # A short real training run: an untrained model's accuracy would not show what int8 costs.
-    run = train(name, epochs=1, limit=2000, runs_dir=tmp_path / "runs", verbose=0).run_dir
+    # 4,000 images: after one epoch of 2,000 cnn-mnist can still be near chance (0.23 seen).
+    run = train(name, epochs=1, limit=4000, runs_dir=tmp_path / "runs", verbose=0).run_dir
     result = export_run(run, model_dir=tmp_path / "models", samples=SAMPLES, quantize="int8")
     quantized = result.quantized
     assert quantized.method == method and quantized.metric == "accuracy"
