@@ -476,6 +476,12 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     help="A REST request unanswered this long gets a 504 and gives up its place in the queue "
     "(TF Serving's flag; 0: no timeout). gRPC clients set their own deadlines.",
 )
+@click.option(
+    "--ui/--no-ui",
+    default=True,
+    show_default=True,
+    help="Serve the playground page at / on the REST port: draw a digit, watch the GAN.",
+)
 def serve(
     models: str | None,
     version_labels: str | None,

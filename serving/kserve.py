@@ -6,7 +6,8 @@ flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy) 
 (`binary_tensors`, the extension Triton's client uses by default). Refusals are the protocol's
 `{"error": ...}`: 404 for an unknown path, model or version, 405 for a known path asked with the
 wrong method, 503 for a full batch queue, 400 for anything else. Triton's model configuration
-extension answers `GET .../config` (`v2_model` reads it).
+extension answers `GET .../config` (`v2_model` reads it), its model repository extension
+`POST /v2/repository/index` (the served and failed versions: how the playground lists models).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from serving.signature import ModelSignature
 from serving.v2_model import DATATYPES
 
 ROUTE = re.compile(
-    r"/v2(?:/health/(?P<health>live|ready)"
+    r"/v2(?:/health/(?P<health>live|ready)|(?P<index>/repository/index)"
     r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer|/config)?)?"
 )
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
@@ -54,9 +55,11 @@ class KServeApi:
         if route is None:
             raise NotFound(f"Not found: {method} {path}")
         verb = route["verb"]
-        check_method(method, path, "POST" if verb == "/infer" else "GET")
+        check_method(method, path, "POST" if verb == "/infer" or route["index"] else "GET")
         if route["health"]:
             return json_tensors.dumps({route["health"]: self._health(route["health"])}), None
+        if route["index"]:
+            return json_tensors.dumps(v2_model.repository_index(self.repository)), None
         if route["name"] is None:
             return json_tensors.dumps(v2_model.server_metadata()), None
         name = route["name"]

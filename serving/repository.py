@@ -98,6 +98,10 @@ class Repository:
         """Model name -> the versions being served, ascending."""
         return {name: sorted(table) for name, table in self._servables.items()}
 
+    def names(self) -> list[str]:
+        """Every model with a version served or failed, sorted."""
+        return sorted({*self._servables, *(name for name, _ in self._failed)})
+
     def poll(self) -> None:
         """Load new versions and drop removed ones.
 

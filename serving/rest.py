@@ -38,6 +38,7 @@ from serving.examples import input_from_json
 from serving.kserve import KServeApi
 from serving.limits import Limits
 from serving.metadata import signature_def_map, to_json
+from serving.playground import Playground
 from serving.repository import Repository, version_number
 from serving.runner import Runner
 
@@ -65,12 +66,17 @@ class RestApp:
     """The ASGI application; every refusal is `{"error": ...}`."""
 
     def __init__(
-        self, repository: Repository, runner: Runner, limits: Limits | None = None
+        self,
+        repository: Repository,
+        runner: Runner,
+        limits: Limits | None = None,
+        playground: Playground | None = None,
     ) -> None:
         self.repository = repository
         self.runner = runner
         self.limits = limits or Limits()
         self.kserve = KServeApi(repository, runner)
+        self.playground = playground
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
@@ -112,6 +118,9 @@ class RestApp:
         if path in metrics.PATHS:
             check_method(method, path, "GET")
             return self.runner.metrics.text(), [(b"content-type", METRICS)]
+        if self.playground is not None and self.playground.serves(path):
+            check_method(method, path, "GET")
+            return self.playground.file(path)
         headers = dict(scope["headers"])
         body = b""
         if method == "POST":
@@ -131,9 +140,10 @@ class RestApp:
     async def _tf_serving(self, method: str, path: str, body: bytes) -> bytes:
         route = ROUTE.fullmatch(path)
         if route is None:
+            page = ", the playground at /" if self.playground is not None else ""
             raise NotFound(
                 f"Not found: {method} {path} (zoo serves /v1/models/..., /v2/..., "
-                f"{' and '.join(metrics.PATHS)})"
+                f"{' and '.join(metrics.PATHS)}{page})"
             )
         verb = route["verb"]
         check_method(method, path, "POST" if verb else "GET")

@@ -27,6 +27,7 @@ from serving.errors import ServerError
 from serving.grpc_service import add_services
 from serving.limits import Limits
 from serving.metrics import Metrics
+from serving.playground import Playground
 from serving.repository import Repository
 from serving.rest import RestApp
 from serving.runner import Runner
@@ -57,6 +58,7 @@ class _Settings:
     version_labels: VersionLabels | None
     batching_parameters: BatchingParameters
     limits: Limits
+    ui: bool
 
 
 def serve(
@@ -72,12 +74,13 @@ def serve(
     batching_parameters: BatchingParameters | None = None,
     workers: int = 1,
     limits: Limits | None = None,
+    ui: bool = True,
 ) -> None:
     """Serve every model and version in `model_dir` until SIGINT or SIGTERM.
 
     Every version is batched with `batching_parameters` (the defaults of `BatchingParameters`
     when None), or with its model folder's own file. `workers` processes share the ports; one
-    (the default) serves in this process.
+    (the default) serves in this process. `ui` serves the playground page at / on the REST port.
     """
     settings = _Settings(
         model_dir,
@@ -88,6 +91,7 @@ def serve(
         version_labels,
         batching_parameters or BatchingParameters.default(),
         limits or Limits(),
+        ui,
     )
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
@@ -168,7 +172,7 @@ async def _serve(
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
     config = uvicorn.Config(
-        RestApp(repository, runner, settings.limits),
+        RestApp(repository, runner, settings.limits, Playground() if settings.ui else None),
         http="httptools",
         lifespan="off",
         log_level="warning",
@@ -184,6 +188,8 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     rest_host, rest_port = claimed.rest.getsockname()[:2]
     log(f"REST on http://{rest_host}:{rest_port}/v1/models/ and /v2/, gRPC on {host}:{grpc_port}")
+    if settings.ui:
+        log(f"  playground: http://{rest_host}:{rest_port}/ (--no-ui turns it off)")
     log(f"  batching: {describe(repository.batching)}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())

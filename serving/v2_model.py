@@ -20,7 +20,7 @@ from export.repository import DATATYPES as DATATYPE_NAMES
 from export.serving import Signature, Tensor
 from serving.backends import Backend
 from serving.errors import InvalidArgument, ServingError
-from serving.repository import Repository
+from serving.repository import AVAILABLE, Repository
 from serving.signature import ModelSignature, TensorSpec
 
 DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
@@ -43,6 +43,21 @@ def server_metadata() -> dict[str, Any]:
 def server_ready(repository: Repository) -> bool:
     """Ready while at least one model is being served (live is simply the process answering)."""
     return bool(repository.models)
+
+
+def repository_index(repository: Repository) -> list[dict[str, str]]:
+    """Triton's repository index: every version of every model, READY or UNAVAILABLE with the
+    reason it failed to load, by model name and newest version first."""
+    return [
+        {
+            "name": name,
+            "version": str(s.version),
+            "state": "READY" if s.state == AVAILABLE else "UNAVAILABLE",
+        }
+        | ({"reason": s.error} if s.error else {})
+        for name in repository.names()
+        for s in repository.status(name)
+    ]
 
 
 def model_metadata(repository: Repository, name: str, servable: Backend) -> dict[str, Any]:

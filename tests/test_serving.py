@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -43,7 +44,7 @@ from tritonclient.utils import InferenceServerException
 import zoo
 from export import export_run
 from export.parity import expected_outputs, parity_inputs
-from serving import version_labels
+from serving import playground, version_labels
 from serving.errors import ServerError
 from zoo import runs
 
@@ -845,6 +846,44 @@ def test_a_removed_version_finishes_the_requests_in_flight(server, exported):
         assert probabilities.shape == (IN_FLIGHT, 10)
         np.testing.assert_allclose(probabilities[:8], expected, atol=1e-4)
         np.testing.assert_allclose(probabilities[-8:], expected, atol=1e-4)
+
+
+PAGE_FILES = {
+    "/": "index.html",
+    "/playground.js": "playground.js",
+    "/playground.css": "playground.css",
+}
+
+
+def test_the_playground_s_files_are_served_at_the_root_and_need_nothing_from_elsewhere(server):
+    for path, name in PAGE_FILES.items():
+        with urllib.request.urlopen(server.url + path, timeout=30) as answer:
+            headers, body = answer.headers, answer.read()
+        assert body == (playground.FOLDER / name).read_bytes()
+        assert headers["Content-Type"] == playground.FILES[path][1].decode()
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert re.search(rb"https?://", body) is None, f"{name} loads something from elsewhere"
+    status, answer = http(server.url + "/", b"")
+    assert status == 405 and answer["error"] == "Method POST is not allowed on /: use GET"
+
+
+def test_triton_s_repository_index_lists_every_served_version(server):
+    client = tritonclient.http.InferenceServerClient(server.url.removeprefix("http://"))
+    index = client.get_model_repository_index()
+    assert {(m, "1", "READY") for m in MODELS} <= {
+        (e["name"], e["version"], e["state"]) for e in index
+    }
+    status, answer = server.rest("/v2/repository/index")
+    assert status == 405, answer
+
+
+def test_no_ui_serves_no_page(exported):
+    root, _ = exported
+    with running(Server(root, "--no-ui", log="no-ui.log")) as served:
+        status, answer = served.rest("/")
+        assert served.rest("/v1/models/cnn-mnist")[0] == 200
+    assert status == 404 and "playground" not in answer["error"]
+    assert "playground:" not in served.log.read_text()
 
 
 def test_sigterm_stops_the_server_cleanly(exported):

@@ -168,6 +168,10 @@ def test_bad_tensor_protos_are_invalid_arguments():
     content = tf.make_tensor_proto(np.zeros((2, 2), np.float32))
     content.tensor_shape.dim[0].size = 3
     strings = tf.make_tensor_proto(np.array([b"a"]))
-    for proto, fragment in ((too_many, "2 values"), (content, "16 bytes of tensor_content"), (strings, "DT_STRING")):
+    for proto, fragment in (
+        (too_many, "2 values"),
+        (content, "16 bytes of tensor_content"),
+        (strings, "DT_STRING"),
+    ):
         with pytest.raises(InvalidArgument, match=fragment):
             to_ndarray("x", proto)
