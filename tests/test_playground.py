@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_serving import Server, http, running
+from test_serving import Server, http, running, wait_for
 
 from export import export_run
 from zoo import data, weights
@@ -231,3 +231,25 @@ def test_a_table_model_s_form_answers_with_its_labels(browser, served):
     assert shown == [
         (label, pytest.approx(score, rel=1e-6)) for label, score in answer["results"][0]
     ]
+
+
+def test_a_refusal_replaces_the_answer_with_the_server_s_words(browser, served):
+    """Last in this module: it removes a served model. A model that goes away while the page is
+    open answers the next drawing with the server's 404, shown as worded, and no bars are left."""
+    open_page(browser, served)
+    draw_seven(browser)
+    wait(browser, "return document.querySelectorAll('#digit-answers .bar').length === 20")
+    shutil.rmtree(served.model_dir / "mlp-mnist")
+    wait_for(served, "/v1/models/mlp-mnist", 404)
+    draw_seven(browser)  # a second stroke over the first: a new drawing to answer
+    shown = wait(
+        browser,
+        "const p = document.querySelector('#digit-answers [data-model=\"mlp-mnist\"] .error');"
+        "return !p.hidden && p.textContent",
+    )
+    body = dict(sent(browser))["/v1/models/mlp-mnist:predict"]
+    status, answer = http(served.url + "/v1/models/mlp-mnist:predict", body)
+    assert status == 404 and shown == answer["error"]
+    wait(browser, "return !document.querySelector('#digit-answers .pending')")
+    scores = shown_scores(browser, "#digit-answers")
+    assert scores["mlp-mnist"] == [] and len(scores["cnn-mnist"]) == 10
