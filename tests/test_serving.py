@@ -679,7 +679,7 @@ BAD_REST = [
     ("/v1/models/linear-regression:predict", None, 405, "Method GET is not allowed"),
     ("/v1/models/linear-regression/metadata", "{}", 405, "use GET"),
     ("/v1/model", None, 404, "zoo serves /v1/models/"),
-    ("/", None, 404, "Not found: GET /"),
+    ("/index.html", None, 404, "Not found: GET /index.html"),
     ("/v1/models/cnn-mnist:classify", '{"instances": [[1]]}', 400, "'examples' is expected"),
     ("/v1/models/cnn-mnist:classify", '{"examples": []}', 400, "empty array"),
     ("/v1/models/cnn-mnist:classify", '{"examples": [{"images": [1]}]}', 400, "has 1 values"),
