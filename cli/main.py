@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
-from zoo import catalogue, runs, text, weights
+from zoo import catalogue, distribute, runs, text, weights
 from zoo.errors import ZooError
 from zoo.inference import format_example
 from zoo.quiet import load_tensorflow
@@ -207,10 +208,41 @@ def _figure(metric: str, value: float) -> str:
 @click.option(
     "--resume", metavar="RUN", help="Continue an unfinished run from its last checkpoint."
 )
-def train(model: str | None, resume: str | None, **options) -> None:
+@click.option(
+    "--strategy",
+    type=click.Choice(distribute.STRATEGIES),
+    default="default",
+    show_default=True,
+    help="tf.distribute: one device, every local GPU (mirrored), or several processes or hosts "
+    "(multi-worker, from TF_CONFIG or --workers).",
+)
+@click.option(
+    "--workers",
+    metavar="HOST:PORT,...",
+    help="The multi-worker cluster, the same list for every worker (writes TF_CONFIG).",
+)
+@click.option(
+    "--worker-index",
+    type=click.IntRange(min=0),
+    help="This process's place in --workers; worker 0 is the chief and writes the run.",
+)
+def train(
+    model: str | None,
+    resume: str | None,
+    workers: str | None,
+    worker_index: int | None,
+    **options,
+) -> None:
     """Train MODEL with its slide's recipe; writes runs/MODEL/RUN-ID/."""
     if model is None and resume is None:
         raise click.UsageError("name a MODEL to train (see `zoo list`), or --resume RUN")
+    if (workers is None) != (worker_index is None):
+        raise click.UsageError("--workers and --worker-index go together")
+    if workers is not None:
+        if options["strategy"] != "multi-worker":
+            raise click.UsageError("--workers is for --strategy multi-worker")
+        addresses = [w.strip() for w in workers.split(",") if w.strip()]
+        os.environ["TF_CONFIG"] = distribute.cluster_config(addresses, worker_index)
     if resume is not None:
         recipe_options = ("epochs", "batch_size", "optimizer", "learning_rate", "limit")
         given = [f"--{k.replace('_', '-')}" for k in recipe_options if options[k] is not None]
@@ -223,6 +255,10 @@ def train(model: str | None, resume: str | None, **options) -> None:
     from zoo.train import train as train_model
 
     result = train_model(model, resume=resume, **options)
+    index, count = result.worker
+    if index:
+        click.echo(f"\nworker {index} of {count}: done; worker 0 wrote the run")
+        return
     spec = get_spec(result.run_dir.parent.name)
     click.echo(f"\nrun: {result.run_dir}")
     for split in ("train", "validation"):

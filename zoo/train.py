@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import data, plots, runs
+from zoo import data, distribute, plots, runs
 from zoo.data.pipeline import make_pipeline, split_validation
 from zoo.errors import RunError, ZooError
 from zoo.inference import predict_example
@@ -45,6 +47,7 @@ class TrainResult:
     history: dict[str, list[float]]
     metrics: dict[str, Any]
     example: list[tuple[tuple[float, ...], Any, Any]]
+    worker: tuple[int, int] = (0, 1)  # (index, count): only worker 0's run_dir is kept
 
 
 def make_recipe(spec: ModelSpec, **overrides: Any) -> Recipe:
@@ -146,12 +149,18 @@ def train(
     runs_dir: str | os.PathLike[str] = "runs",
     resume: str | os.PathLike[str] | None = None,
     verbose: int | str = "auto",
+    strategy: str = "default",
 ) -> TrainResult:
     """Train `model` with its recipe (or continue the run `resume`) and return the finished run.
 
     `verbose="auto"` is Keras's redrawn progress bar on a terminal, and one plain line per epoch
     (Keras's verbose=2, no colours, no carriage returns) when stdout is a file or a CI log.
+    `strategy` is a `zoo.distribute` strategy; under multi-worker, worker 0 writes the run and
+    the others train beside it in a temporary folder (removed at the end).
     """
+    distribution = distribute.make_strategy(strategy)  # before any other TensorFlow op
+    index, workers = distribute.worker(distribution)
+    chief = index == 0
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     overrides = {
@@ -163,7 +172,7 @@ def train(
     if limit is not None and limit < 1:
         raise ZooError(f"limit must be at least 1, got {limit}")
     if resume is not None:
-        run_dir, spec, recipe, seed, limit = _reopen(resume, runs_dir, model, overrides)
+        run_dir, spec, recipe, seed, limit = _reopen(resume, runs_dir, model, overrides, chief)
     else:
         if model is None:
             raise ZooError("name a model to train (see `zoo list`), or --resume a run")
@@ -176,7 +185,7 @@ def train(
         x, y = x[:limit], y[:limit]
     (train_x, train_y), validation = split_validation(x, y, recipe.validation_split, seed)
 
-    if run_dir is None:  # only now that the data loaded: bad input leaves no folder behind
+    if run_dir is None and chief:  # only now that the data loaded: bad input leaves no folder
         run_dir = runs.new_run_dir(runs_dir, spec.name)
         runs.write_json(
             run_dir / runs.CONFIG,
@@ -188,14 +197,47 @@ def train(
                 "limit": limit,
                 "train_examples": len(train_x),
                 "validation_examples": 0 if validation is None else len(validation[0]),
+                "strategy": distribute.describe(distribution, strategy),
                 "versions": runs.package_versions(),
             },
         )
+    # What this worker writes: the run itself for the chief, a scratch copy for the others.
+    write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix=f"zoo-worker-{index}-"))
+    try:
+        result = _fit(
+            distribution,
+            run_dir or write_dir,
+            write_dir,
+            (spec, recipe, seed),
+            (train_x, train_y),
+            validation,
+            verbose,
+        )
+        return dataclasses.replace(result, worker=(index, workers))
+    finally:
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _fit(
+    distribution: Any,
+    read_dir: Path,
+    write_dir: Path,
+    what: tuple[ModelSpec, Recipe, int],
+    training: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    verbose: int | str,
+) -> TrainResult:
+    """Fit `what` (spec, recipe, seed) from `read_dir`'s checkpoint, if it has one, to the
+    recipe's end, writing checkpoints, history and the finished run into `write_dir`."""
+    spec, recipe, seed = what
+    train_x, train_y = training
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     steps = recipe.steps_per_epoch or math.ceil(len(train_x) / recipe.batch_size)
-    net, initial_epoch, seconds_before = _model_to_continue(run_dir, spec, recipe, steps)
+    with distribution.scope():
+        net, initial_epoch, seconds_before = _model_to_continue(read_dir, spec, recipe, steps)
     # The batches of the epochs still to train, each epoch's drawn from (seed, epoch) alone: a
     # resumed run trains on exactly what the unbroken run would have.
     train_ds = make_pipeline(
@@ -213,8 +255,8 @@ def train(
         else make_pipeline(*validation, spec, recipe.batch_size, training=False)
     )
 
-    checkpoint = EpochCheckpoint(run_dir, seconds_before)
-    with runs.naming(run_dir):  # Keras's CSVLogger names no file when the disk is full
+    checkpoint = EpochCheckpoint(write_dir, seconds_before)
+    with runs.naming(write_dir):  # Keras's CSVLogger names no file when the disk is full
         net.fit(
             train_ds,
             epochs=recipe.epochs,
@@ -222,15 +264,15 @@ def train(
             steps_per_epoch=steps,  # the pipeline is every epoch left, one after the other
             validation_data=val_ds,
             callbacks=[
-                keras.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
-                *_task_callbacks(spec, run_dir),
+                keras.callbacks.CSVLogger(str(write_dir / runs.HISTORY), append=True),
+                *_task_callbacks(spec, write_dir),
                 checkpoint,  # last: an epoch counts as done only once everything above is written
             ],
             shuffle=False,  # the pipeline shuffles, seeded
             verbose=verbose,
         )
     per_epoch = steps * recipe.batch_size if recipe.steps_per_epoch else len(train_x)
-    return _finish(run_dir, spec, net, per_epoch * recipe.epochs, checkpoint)
+    return _finish(write_dir, spec, net, per_epoch * recipe.epochs, checkpoint)
 
 
 def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Callback]:
@@ -238,8 +280,11 @@ def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Call
     return [SampleGrids(run_dir)] if spec.task == "generative" else []
 
 
-def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
-    """The unfinished run to resume, with the recipe, seed and limit it was started with."""
+def _reopen(
+    resume, runs_dir, model, overrides, chief: bool = True
+) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
+    """The unfinished run to resume, with the recipe, seed and limit it was started with; the
+    chief tidies what a kill left in it (the other workers only read it)."""
     run_dir = runs.resolve_run(resume, runs_dir)
     config = runs.read_json(run_dir / runs.CONFIG)
     if model is not None and model != config["model"]:
@@ -248,7 +293,8 @@ def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe
         raise RunError("--resume continues a run with its own recipe; drop the other options")
     if (run_dir / runs.MODEL).exists():
         raise RunError(f"run {run_dir} already finished; nothing to resume")
-    runs.tidy_after_kill(run_dir)
+    if chief:
+        runs.tidy_after_kill(run_dir)
     return (
         run_dir,
         get_spec(config["model"]),

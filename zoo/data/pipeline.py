@@ -94,4 +94,8 @@ def make_pipeline(
         ds = ds.apply(tf.data.experimental.assert_cardinality(len(epochs) * batches))
     else:
         ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().batch(batch_size)
-    return ds.map(preprocess, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    # Under a multi-worker strategy each worker takes its share of every (global) batch; the
+    # default, AUTO, finds no files to shard and warns before falling back to the same.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.map(preprocess, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE).with_options(options)
