@@ -99,6 +99,11 @@ def main() -> None:
     parser.add_argument("--recovery-seconds", type=float, default=3.0)
     parser.add_argument("--max-enqueued-batches", type=int, default=4, help="the queue bound")
     parser.add_argument(
+        "--num-batch-threads",
+        type=int,
+        help="batch threads (default: the server's, 0 on one core: batches run on the event loop)",
+    )
+    parser.add_argument(
         "--connections",
         type=int,
         nargs="+",
@@ -123,6 +128,7 @@ def main() -> None:
     batching.write_text(
         f"max_batch_size {{ value: {MAX_BATCH_SIZE} }}\nbatch_timeout_micros {{ value: 0 }}\n"
         f"max_enqueued_batches {{ value: {args.max_enqueued_batches} }}\n"
+        + threads_line(args.num_batch_threads)
     )
     rest_port = serve.free_port()
     rest = f"http://127.0.0.1:{rest_port}"
@@ -573,6 +579,11 @@ def header(args: argparse.Namespace, quiet: str) -> str:
         f"--model {args.model} --seconds {args.seconds:g} --recovery-seconds "
         f"{args.recovery_seconds:g} --max-enqueued-batches {args.max_enqueued_batches} "
         f"--connections {' '.join(map(str, args.connections))}"
+        + (
+            ""
+            if args.num_batch_threads is None
+            else f" --num-batch-threads {args.num_batch_threads}"
+        )
     )
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return (
@@ -581,6 +592,10 @@ def header(args: argparse.Namespace, quiet: str) -> str:
         f"{serve.CLIENT_CORE}; {quiet})\n"
         f"# {', '.join(f'{k} {v}' for k, v in provenance['versions'].items())}\n\n"
     )
+
+
+def threads_line(threads: int | None) -> str:
+    return "" if threads is None else f"num_batch_threads {{ value: {threads} }}\n"
 
 
 def write_results(path: Path, text: str) -> None:
