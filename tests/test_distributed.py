@@ -119,3 +119,14 @@ def test_bad_cluster_options_are_one_line(tmp_path):
         )
         assert_one_line_error(result, fragment)
     assert not list(tmp_path.iterdir())
+
+
+def test_mirrored_trains_on_this_machine_s_one_replica(tmp_path, single):
+    """MirroredStrategy takes every local GPU; on this CPU-only machine that is one replica, and
+    the run is one worker's to the float (the same ops, in a strategy's scope)."""
+    result = train(MODEL, **RECIPE, runs_dir=tmp_path, verbose=0, strategy="mirrored")
+    config = json.loads((result.run_dir / runs.CONFIG).read_text())
+    assert config["strategy"] == {"name": "mirrored", "workers": 1, "replicas": 1}
+    single_config = json.loads((single.run_dir / runs.CONFIG).read_text())
+    assert single_config["strategy"] == {"name": "default", "workers": 1, "replicas": 1}
+    assert_matches(result.run_dir, single)
