@@ -1,15 +1,22 @@
 """deploy/: every manifest valid, and naming exactly what `zoo export` writes and `zoo serve` answers.
 
-Deployment, Service, HorizontalPodAutoscaler and PersistentVolumeClaim are validated against a pinned
-Kubernetes release's OpenAPI schemas by kubernetes-validate, in strict mode (an unknown or misspelt
-field fails). KServe's InferenceService is a custom resource kubernetes-validate has no schema for:
+Deployment, Job, Service, HorizontalPodAutoscaler and PersistentVolumeClaim are validated against
+a pinned Kubernetes release's OpenAPI schemas by kubernetes-validate, in strict mode (an unknown or
+misspelt field fails). KServe's InferenceService is a custom resource kubernetes-validate has no schema for:
 `inference_service_errors` checks the structure KServe requires of it field by field instead.
 
 Then the manifests are held against a real export of cnn-mnist: the folder they name on the model
 volume, the model names, the Deployment's and the Dockerfile's `zoo serve` arguments (parsed by the
 CLI itself), and the probe and scrape paths, which a real `zoo serve` started with the Deployment's
-arguments must answer. Nothing here builds the image or applies a manifest: there is no Docker,
-Kubernetes or KServe on this machine.
+arguments must answer.
+
+The training manifests, an Indexed Job with its headless Service and a Kubeflow TFJob, are held
+against `zoo train`: the Job's core kinds validate as above and the TFJob (a custom resource) gets
+`tfjob_errors`; every worker's args, after Kubernetes' $(VAR) expansion of its index, are parsed
+by the CLI, and the --workers they name must be the DNS names Kubernetes gives the Job's pods.
+
+Nothing here builds the image, trains or applies a manifest: there is no Docker, Kubernetes,
+KServe or training operator on this machine.
 """
 
 import copy
@@ -33,6 +40,8 @@ from cli.main import cli
 from export import ExportResult, export_run
 from export.repository import CONFIG
 from serving.metrics import PATHS as METRICS_PATHS
+from zoo import distribute
+from zoo.errors import ZooError
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -45,7 +54,16 @@ MANIFESTS = {
     ],
     "kserve/tfserving.yaml": ["InferenceService"],
     "kserve/triton.yaml": ["InferenceService"],
+    "kubernetes/zoo-train.yaml": [
+        "Service",
+        "PersistentVolumeClaim",
+        "PersistentVolumeClaim",
+        "Job",
+    ],
+    "kubeflow/tfjob.yaml": ["TFJob"],
 }
+SERVING = ("kubernetes/zoo-serve.yaml", "kserve/tfserving.yaml", "kserve/triton.yaml")
+TRAINING = ("kubernetes/zoo-train.yaml", "kubeflow/tfjob.yaml")
 # The release whose schemas the core kinds must satisfy: every API version used here is GA in it
 # (autoscaling/v2 since 1.23), and clusters of 1.30 or newer serve them unchanged.
 KUBERNETES = "1.30.0"
@@ -61,6 +79,27 @@ ISVC_FIELDS = {
 }
 # modelFormat -> the runtime that serves it here (KServe's choice for it when none is named)
 FORMATS = {"tensorflow": "kserve-tensorflow-serving", "onnx": "kserve-tritonserver"}
+KUBEFLOW_API = "kubeflow.org/v1"
+CUSTOM = {KSERVE_API, KUBEFLOW_API}  # custom resources: no schema for them in kubernetes-validate
+# The v1 TFJob fields these manifests use, and the training operator's values for a replica's
+# restartPolicy; its container must be called `tensorflow`, the one it writes TF_CONFIG into.
+TFJOB_FIELDS = {
+    "spec": {"runPolicy", "tfReplicaSpecs"},
+    "runPolicy": {
+        "backoffLimit",
+        "cleanPodPolicy",
+        "activeDeadlineSeconds",
+        "ttlSecondsAfterFinished",
+    },
+    "Worker": {"replicas", "restartPolicy", "template"},
+}
+TFJOB_RESTART = ("Always", "OnFailure", "Never", "ExitCode")
+TFJOB_CONTAINER = "tensorflow"
+# An Indexed Job's pod learns its index from this annotation; the container defines the variable
+# from it so that Kubernetes expands $(JOB_COMPLETION_INDEX) in the args.
+INDEX_VAR = "JOB_COMPLETION_INDEX"
+INDEX_FIELD = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+DEPLOY_DOC = DEPLOY.parent / "docs" / "DEPLOY.md"
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -70,7 +109,9 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 DOCUMENTS = {name: load(DEPLOY / name) for name in MANIFESTS}
 ALL = [doc for docs in DOCUMENTS.values() for doc in docs]
-CORE = [doc for doc in ALL if doc["apiVersion"] != KSERVE_API]
+CORE = [doc for doc in ALL if doc["apiVersion"] not in CUSTOM]
+SERVE = [doc for name in SERVING for doc in DOCUMENTS[name]]
+TRAIN = [doc for name in TRAINING for doc in DOCUMENTS[name]]
 SERVICES = [doc for doc in ALL if doc["apiVersion"] == KSERVE_API]
 
 
@@ -286,6 +327,181 @@ def triton_errors(args: list[str], folder: Path, model_dir: Path, name: str) -> 
     return errors
 
 
+def train_params(args: list[str]) -> dict[str, Any]:
+    """What `zoo ARGS` (a training container's args: `train` and its options) would run with,
+    parsed by the CLI itself: make_context stops before the command's body, so nothing writes
+    TF_CONFIG, imports TensorFlow or trains."""
+    if args[:1] != ["train"]:
+        raise click.UsageError(f"the args start with {args[:1]}, not the subcommand train")
+    return cli.commands["train"].make_context("train", list(args[1:])).params
+
+
+def expand(args: list[str], env: dict[str, str]) -> list[str]:
+    """Kubernetes' expansion of a container's args: $(VAR) of a variable the container defines
+    becomes its value, $$ is a literal $, and any other $(...) stays as written."""
+
+    def value(match: re.Match[str]) -> str:
+        return "$" if match[0] == "$$" else env.get(match[1], match[0])
+
+    return [re.sub(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)", value, arg) for arg in args]
+
+
+def variables(main: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A container's env entries by name."""
+    return {entry["name"]: entry for entry in main.get("env", [])}
+
+
+def parsed(args: list[str], who: str, errors: list[str]) -> dict[str, Any] | None:
+    """train_params(args), or None with the CLI's complaint added to `errors`."""
+    try:
+        return train_params(args)
+    except click.ClickException as exc:
+        errors.append(f"{who}: `zoo train` refuses its args: {exc.format_message()}")
+        return None
+
+
+def worker_errors(
+    pod: dict[str, Any], main: dict[str, Any], params: dict[str, Any], docs: list[dict[str, Any]]
+) -> list[str]:
+    """What every training pod needs, by Job or by TFJob: the image's `zoo` run as `zoo train
+    --strategy multi-worker` (the image's entrypoint is `zoo serve`), the --runs-dir a writable
+    mount of a ReadWriteMany claim defined in `docs` (a resumed run, and the chief's finished one,
+    must be where every worker looks), ZOO_DATA_DIR a mount, and a CPU request to schedule by."""
+    errors = []
+    claims = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    program = json.loads(DOCKER["ENTRYPOINT"][-1])[0]
+    if [*main.get("command", ["(the image's entrypoint)"]), *main["args"][:1]] != [
+        program,
+        "train",
+    ]:
+        errors.append(f"the container does not run `{program} train` in place of `zoo serve`")
+    if params["strategy"] != "multi-worker":
+        errors.append(f"--strategy is {params['strategy']}, not multi-worker")
+    mounts = {m["mountPath"]: m for m in main.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for volume in volumes.values():
+        if volume.get("persistentVolumeClaim", {}).get("claimName") not in claims:
+            errors.append(f"volume {volume['name']} claims no PersistentVolumeClaim defined here")
+    runs = mounts.get(str(params["runs_dir"]))
+    if runs is None or runs.get("readOnly"):
+        errors.append(f"--runs-dir {params['runs_dir']} is no writable volume mount")
+    else:
+        claim = volumes.get(runs["name"], {}).get("persistentVolumeClaim", {}).get("claimName")
+        if "ReadWriteMany" not in claims.get(claim, {}).get("spec", {}).get("accessModes", []):
+            errors.append("--runs-dir is not on a ReadWriteMany claim, which every worker mounts")
+    data = variables(main).get("ZOO_DATA_DIR", {}).get("value")
+    if data not in mounts:
+        errors.append(f"ZOO_DATA_DIR {data!r} is no volume mount")
+    if "cpu" not in main.get("resources", {}).get("requests", {}):
+        errors.append("no CPU request")
+    return errors
+
+
+def job_errors(docs: list[dict[str, Any]]) -> list[str]:
+    """Whether the Indexed Job's pods form the cluster their --workers names. Kubernetes names an
+    Indexed Job's pod host <job>-<index>, and a pod with `subdomain: S` has the DNS name
+    <host>.S only while a headless Service S selects it; every worker's args, once $(VAR) is
+    expanded with its index, must name those hosts on the declared port and its own index."""
+    job, service = one(docs, "Job"), one(docs, "Service")
+    spec = job["spec"]
+    template = spec["template"]
+    pod = template["spec"]
+    (main,) = pod["containers"]
+    errors = []
+    if spec.get("completionMode") != "Indexed":
+        errors.append("the Job is not Indexed: its pods have no index for --worker-index")
+    count = spec.get("completions", 1)
+    if spec.get("parallelism", 1) != count:
+        errors.append("parallelism is not completions: the workers wait for all of them to start")
+    if pod.get("restartPolicy") not in ("Never", "OnFailure") or "backoffLimit" not in spec:
+        errors.append("give restartPolicy Never or OnFailure and an explicit backoffLimit")
+    if pod.get("subdomain") != service["metadata"]["name"]:
+        errors.append(f"the pods' subdomain is not the Service {service['metadata']['name']}")
+    if service["spec"].get("clusterIP") != "None":
+        errors.append("the Service is not headless: it gives the pods no DNS names of their own")
+    if not service["spec"].get("selector", {}).items() <= template["metadata"]["labels"].items():
+        errors.append("the Service's selector does not match the Job's pods")
+    source = variables(main).get(INDEX_VAR, {}).get("valueFrom", {}).get("fieldRef", {})
+    if source.get("fieldPath") != INDEX_FIELD:
+        errors.append(f"{INDEX_VAR} is not defined from {INDEX_FIELD}")
+    ports = [p["containerPort"] for p in main.get("ports", [])]
+    hosts = [
+        f"{job['metadata']['name']}-{i}.{service['metadata']['name']}:{port}"
+        for i in range(count)
+        for port in ports[:1]
+    ]
+    for entry in service["spec"].get("ports", []):
+        if entry["port"] not in ports:
+            errors.append(f"Service port {entry['port']} is no container port {ports}")
+    params = None
+    for i in range(count):
+        params = parsed(expand(main["args"], {INDEX_VAR: str(i)}), f"worker {i}", errors)
+        if params is None:
+            continue
+        workers = (params["workers"] or "").split(",")
+        if workers != hosts:
+            errors.append(f"worker {i}: --workers is {workers}, not the pods {hosts}")
+        elif params["worker_index"] != i:
+            errors.append(f"worker {i}: --worker-index is {params['worker_index']}")
+        else:
+            try:
+                distribute.cluster_config(workers, i)  # what the CLI then makes of them
+            except ZooError as exc:
+                errors.append(f"worker {i}: {exc}")
+    return errors + (worker_errors(pod, main, params, docs) if params else [])
+
+
+def tfjob_errors(doc: dict[str, Any], docs: list[dict[str, Any]]) -> list[str]:
+    """What the training operator requires of a TFJob that no schema here checks: its API, a
+    DNS-1035 name (the operator names pods and Services after it), only Worker replicas (a Chief
+    or PS would make another cluster), at least two, a restartPolicy it knows, only the fields
+    these manifests mean to use, a pod template valid as a core PodTemplate, and the container
+    `tensorflow` running multi-worker training from the operator's TF_CONFIG, not --workers."""
+    errors = []
+    if doc.get("apiVersion") != KUBEFLOW_API or doc.get("kind") != "TFJob":
+        errors.append(f"not a {KUBEFLOW_API} TFJob")
+    name = doc.get("metadata", {}).get("name", "")
+    if not DNS_1035.fullmatch(name):
+        errors.append("metadata.name is not a DNS-1035 label")
+    spec = doc.get("spec", {})
+    replicas = spec.get("tfReplicaSpecs", {})
+    worker = replicas.get("Worker", {})
+    for field, value in (
+        ("spec", spec),
+        ("runPolicy", spec.get("runPolicy", {})),
+        ("Worker", worker),
+    ):
+        if unknown := set(value) - TFJOB_FIELDS[field]:
+            errors.append(f"unexpected fields in {field}: {sorted(unknown)}")
+    if set(replicas) != {"Worker"}:
+        errors.append(f"tfReplicaSpecs has {sorted(replicas)}, not only Worker")
+    if not isinstance(worker.get("replicas"), int) or worker["replicas"] < 2:
+        errors.append(f"Worker replicas is {worker.get('replicas')!r}, not 2 or more")
+    if worker.get("restartPolicy") not in TFJOB_RESTART:
+        errors.append(f"restartPolicy {worker.get('restartPolicy')!r} is none of {TFJOB_RESTART}")
+    template = worker.get("template", {})
+    pod_template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": name}}
+    try:
+        kubernetes_validate.validate(
+            {**pod_template, "template": template}, KUBERNETES, strict=True
+        )
+    except kubernetes_validate.ValidationError as exc:
+        errors.append(f"the pod template: {exc.message}")
+    pod = template.get("spec", {})
+    containers = {c.get("name"): c for c in pod.get("containers", [])}
+    main = containers.get(TFJOB_CONTAINER)
+    if main is None:
+        return [*errors, f"no container named {TFJOB_CONTAINER}, which gets TF_CONFIG"]
+    if "TF_CONFIG" in variables(main):
+        errors.append("the container sets TF_CONFIG, which the operator writes")
+    params = parsed(main.get("args", []), TFJOB_CONTAINER, errors)
+    if params is None:
+        return errors
+    if params["workers"] is not None or params["worker_index"] is not None:
+        errors.append("--workers would overwrite the TF_CONFIG the operator writes")
+    return errors + worker_errors(pod, main, params, docs)
+
+
 def renamed(docs: list[dict[str, Any]], old: str, new: str) -> list[dict[str, Any]]:
     """A deep copy of the manifests with every string mentioning `old` rewritten to `new`."""
 
@@ -330,6 +546,9 @@ def exported(tmp_path_factory) -> tuple[Path, ExportResult]:
 def test_the_manifests_are_the_documented_files_and_kinds():
     assert sorted(str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("*.yaml")) == sorted(MANIFESTS)
     assert {name: [doc["kind"] for doc in docs] for name, docs in DOCUMENTS.items()} == MANIFESTS
+    assert sorted(SERVING + TRAINING) == sorted(MANIFESTS)
+    documented = DEPLOY_DOC.read_text()
+    assert [name for name in MANIFESTS if f"`deploy/{name}`" not in documented] == []
 
 
 @pytest.mark.parametrize("doc", CORE, ids=ident)
@@ -347,7 +566,7 @@ def test_core_kinds_validate_against_the_kubernetes_schema(doc):
     ids=["misspelt field", "port as a string", "args as one string"],
 )
 def test_the_schema_check_rejects_a_broken_deployment(path, value):
-    broken = copy.deepcopy(one(ALL, "Deployment"))
+    broken = copy.deepcopy(one(SERVE, "Deployment"))
     target = broken["spec"]["template"]["spec"]["containers"][0]
     for key in path[:-1]:
         target = target[key]
@@ -383,11 +602,11 @@ def test_the_inference_service_check_rejects_broken_ones(change, error):
 
 
 def test_the_objects_are_wired_to_each_other_and_to_zoo_serves_ports():
-    assert wiring_errors(ALL, image_args()) == []
+    assert wiring_errors(SERVE, image_args()) == []
 
 
 def test_the_wiring_check_catches_a_dangling_reference():
-    broken = copy.deepcopy(ALL)
+    broken = copy.deepcopy(SERVE)
     one(broken, "Service")["spec"]["ports"][0]["targetPort"] = "http"
     one(broken, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "zoo"
     container(broken)["readinessProbe"]["httpGet"]["port"] = 8500
@@ -396,30 +615,30 @@ def test_the_wiring_check_catches_a_dangling_reference():
 
 
 def test_the_container_arguments_are_zoo_serve_options_for_a_container():
-    for args in (container(ALL)["args"], image_args()):
+    for args in (container(SERVE)["args"], image_args()):
         params = serve_params(args)
         assert params["host"] == "0.0.0.0"  # zoo serve's default, 127.0.0.1, is unreachable
         assert params["model_dir"] == Path("/models")
-    assert serve_params(container(ALL)["args"])["workers"] == 2
-    assert serve_params(container(ALL)["args"])["models"] == MODEL
+    assert serve_params(container(SERVE)["args"])["workers"] == 2
+    assert serve_params(container(SERVE)["args"])["models"] == MODEL
 
 
 def test_a_misspelt_zoo_serve_option_is_refused():
     with pytest.raises(click.NoSuchOption):
-        serve_params([*container(ALL)["args"], "--worker", "3"])
+        serve_params([*container(SERVE)["args"], "--worker", "3"])
 
 
 def test_the_manifests_name_what_zoo_export_wrote(exported):
     volume, result = exported
     assert result.name == MODEL and (result.version_dir / "saved_model.pb").is_file()
-    assert repository_errors(ALL, volume, result) == []
+    assert repository_errors(SERVE, volume, result) == []
 
 
 def test_a_model_export_did_not_write_is_caught_in_every_manifest(exported):
     volume, result = exported
-    errors = repository_errors(renamed(ALL, MODEL, "cnn-fashion"), volume, result)
+    errors = repository_errors(renamed(SERVE, MODEL, "cnn-fashion"), volume, result)
     assert len(errors) == 4, errors  # --models, the TF Serving base path and name, --load-model
-    moved = renamed(ALL, "zoo-models/models", "zoo-models/exports")
+    moved = renamed(SERVE, "zoo-models/models", "zoo-models/exports")
     container(moved)["volumeMounts"][0]["subPath"] = "exports"
     errors = repository_errors(moved, volume, result)
     assert len(errors) == 3, errors  # both storageUris and the pods' mount
@@ -442,7 +661,7 @@ def test_config_pbtxt_names_its_folder(exported, tmp_path):
 
 def test_zoo_serve_answers_the_probes_and_the_scrape_path(exported):
     volume, _ = exported
-    main, pod = container(ALL), one(ALL, "Deployment")["spec"]["template"]["metadata"]
+    main, pod = container(SERVE), one(SERVE, "Deployment")["spec"]["template"]["metadata"]
     params = serve_params(main["args"])
     paths = {
         main[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")
@@ -464,3 +683,179 @@ def wait_for_workers(server: Server, workers: int) -> None:
     while workers > 1 and f"{workers} workers serving" not in server.log.read_text():
         assert time.monotonic() < deadline and server.process.poll() is None, server.log.read_text()
         time.sleep(0.2)
+
+
+JOB, TFJOB = one(TRAIN, "Job"), one(TRAIN, "TFJob")
+RUN_ID = "20260101-000000"  # any run: --resume is only parsed here
+
+
+def worker_container(doc: dict[str, Any]) -> dict[str, Any]:
+    """The training container of the Job or of the TFJob's Worker replicas."""
+    spec = doc["spec"]
+    template = (
+        spec["template"] if doc["kind"] == "Job" else spec["tfReplicaSpecs"]["Worker"]["template"]
+    )
+    (only,) = template["spec"]["containers"]
+    return only
+
+
+def test_kubernetes_expands_only_the_variables_a_container_defines():
+    assert expand(["$(A)", "x$(A)y", "$$(A)", "$(B)", "$A"], {"A": "0"}) == [
+        "0",
+        "x0y",
+        "$(A)",
+        "$(B)",
+        "$A",
+    ]
+
+
+def test_the_schema_check_rejects_a_broken_job():
+    for change in (
+        lambda job: job["spec"]["template"]["spec"].update(subDomain="zoo-train"),
+        lambda job: job["spec"].update(completions="2"),
+    ):
+        broken = copy.deepcopy(JOB)
+        change(broken)
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, KUBERNETES, strict=True)
+
+
+def test_the_indexed_job_forms_the_cluster_its_args_name():
+    assert job_errors(TRAIN) == []
+    main = worker_container(JOB)
+    for i in range(JOB["spec"]["completions"]):
+        params = train_params(expand(main["args"], {INDEX_VAR: str(i)}))
+        assert params["worker_index"] == i
+        assert params["workers"] == "zoo-train-0.zoo-train:2222,zoo-train-1.zoo-train:2222"
+        assert (params["model"], params["runs_dir"]) == (MODEL, Path("/runs"))
+
+
+def broken_job(change: Any) -> list[dict[str, Any]]:
+    """A copy of the training manifests with `change(job, service, container)` applied."""
+    docs = copy.deepcopy(TRAIN)
+    change(one(docs, "Job"), one(docs, "Service"), worker_container(one(docs, "Job")))
+    return docs
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda j, s, c: j["spec"].pop("completionMode"), "not Indexed"),
+        (lambda j, s, c: j["spec"].update(completions=3, parallelism=3), "not the pods"),
+        (lambda j, s, c: j["spec"].update(parallelism=1), "parallelism"),
+        (lambda j, s, c: j["spec"].pop("backoffLimit"), "backoffLimit"),
+        (lambda j, s, c: j["spec"]["template"]["spec"].pop("subdomain"), "subdomain"),
+        (lambda j, s, c: s["spec"].pop("clusterIP"), "headless"),
+        (lambda j, s, c: s["spec"].update(selector={"app": "zoo"}), "selector"),
+        (lambda j, s, c: c["ports"][0].update(containerPort=2223), "not the pods"),
+        (lambda j, s, c: c["env"].pop(0), INDEX_VAR),
+        (lambda j, s, c: c["args"].remove("--worker-index"), "refuses its args"),
+        (lambda j, s, c: c.pop("command"), "in place of `zoo serve`"),
+        (lambda j, s, c: c["args"].__setitem__(3, "mirrored"), "not multi-worker"),
+        (lambda j, s, c: c["volumeMounts"][0].update(mountPath="/srv/runs"), "--runs-dir"),
+        (lambda j, s, c: c["volumeMounts"][0].update(readOnly=True), "no writable"),
+        (lambda j, s, c: c["env"][1].update(value="/datasets"), "ZOO_DATA_DIR"),
+        (lambda j, s, c: c["resources"].pop("requests"), "CPU"),
+    ],
+    ids=[
+        "not indexed",
+        "three pods, two named",
+        "one at a time",
+        "default backoff",
+        "no subdomain",
+        "not headless",
+        "selector",
+        "port",
+        "index undefined",
+        "no index",
+        "entrypoint kept",
+        "strategy",
+        "runs elsewhere",
+        "runs read-only",
+        "data elsewhere",
+        "no cpu",
+    ],
+)
+def test_the_job_check_rejects_broken_wiring(change, error):
+    errors = job_errors(broken_job(change))
+    assert any(error in e for e in errors), errors
+
+
+def test_the_runs_claim_must_be_shared_by_every_worker():
+    docs = copy.deepcopy(TRAIN)
+    (runs,) = [d for d in docs if d["metadata"]["name"] == "zoo-runs"]
+    runs["spec"]["accessModes"] = ["ReadWriteOnce"]
+    for errors in (job_errors(docs), tfjob_errors(one(docs, "TFJob"), docs)):
+        assert any("ReadWriteMany" in e for e in errors), errors
+    runs["metadata"]["name"] = "runs"
+    assert any("defined here" in e for e in job_errors(docs))
+
+
+def test_the_tfjob_has_the_operators_required_structure():
+    assert tfjob_errors(TFJOB, TRAIN) == []
+    params = train_params(worker_container(TFJOB)["args"])
+    assert (params["model"], params["strategy"], params["runs_dir"]) == (
+        MODEL,
+        "multi-worker",
+        Path("/runs"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda d, c: d.update(apiVersion="kubeflow.org/v1beta1"), "not a kubeflow.org/v1"),
+        (lambda d, c: d["metadata"].update(name="zoo_train"), "DNS-1035"),
+        (lambda d, c: d["spec"]["tfReplicaSpecs"]["Worker"].update(replicas=1), "replicas"),
+        (
+            lambda d, c: d["spec"]["tfReplicaSpecs"]["Worker"].update(restartPolicy="Sometimes"),
+            "restartPolicy",
+        ),
+        (
+            lambda d, c: d["spec"]["tfReplicaSpecs"].update(
+                PS=d["spec"]["tfReplicaSpecs"]["Worker"]
+            ),
+            "only Worker",
+        ),
+        (lambda d, c: d["spec"].update(cleanPodPolicy="All"), "unexpected fields in spec"),
+        (lambda d, c: c.update(name="zoo-train"), "no container named tensorflow"),
+        (lambda d, c: c.update(volumeMount=c.pop("volumeMounts")), "the pod template"),
+        (lambda d, c: c["env"].append({"name": "TF_CONFIG", "value": "{}"}), "sets TF_CONFIG"),
+        (
+            lambda d, c: c["args"].extend(["--workers", "a:1,b:2", "--worker-index", "0"]),
+            "--workers",
+        ),
+        (lambda d, c: c["args"].__setitem__(-1, "runs"), "--runs-dir"),
+        (lambda d, c: c["args"].append("--epoch=3"), "refuses its args"),
+    ],
+    ids=[
+        "api",
+        "name",
+        "one replica",
+        "restart policy",
+        "parameter server",
+        "misspelt field",
+        "container name",
+        "pod template field",
+        "own TF_CONFIG",
+        "workers given",
+        "runs elsewhere",
+        "misspelt option",
+    ],
+)
+def test_the_tfjob_check_rejects_broken_ones(change, error):
+    broken = copy.deepcopy(TFJOB)
+    change(broken, worker_container(broken))
+    errors = tfjob_errors(broken, TRAIN)
+    assert any(error in e for e in errors), errors
+
+
+@pytest.mark.parametrize("doc", [JOB, TFJOB], ids=ident)
+def test_a_killed_run_resumes_with_the_same_args_and_resume_in_place_of_the_model(doc):
+    args = expand(worker_container(doc)["args"], {INDEX_VAR: "0"})
+    resumed = [
+        a for arg in args for a in ([arg] if arg != MODEL else ["--resume", f"{MODEL}/{RUN_ID}"])
+    ]
+    params = train_params(resumed)
+    assert (params["model"], params["resume"]) == (None, f"{MODEL}/{RUN_ID}")
+    assert params["runs_dir"] == train_params(args)["runs_dir"]
