@@ -104,15 +104,22 @@ def test_a_killed_cluster_resumes_under_the_strategy(tmp_path, single):
 
 def test_bad_cluster_options_are_one_line(tmp_path):
     cases = [
-        (["--workers", "127.0.0.1:1"], "go together"),
-        (["--strategy", "multi-worker", "--workers", "nohost", "--worker-index", "0"], "host:port"),
-        (["--strategy", "multi-worker", "--workers", "a:1,b:2", "--worker-index", "2"], "0 to 1"),
-        (["--workers", "a:1,b:2", "--worker-index", "0"], "--strategy multi-worker"),
-        (["--strategy", "multi-worker"], "needs TF_CONFIG"),
+        ([MODEL, "--workers", "127.0.0.1:1"], "go together"),
+        (
+            [MODEL, "--strategy", "multi-worker", "--workers", "x", "--worker-index", "0"],
+            "host:port",
+        ),
+        (
+            [MODEL, "--strategy", "multi-worker", "--workers", "a:1,b:2", "--worker-index", "2"],
+            "0 to 1",
+        ),
+        ([MODEL, "--workers", "a:1,b:2", "--worker-index", "0"], "--strategy multi-worker"),
+        ([MODEL, "--strategy", "multi-worker"], "needs TF_CONFIG"),
+        (["gan-mnist-simple", "--strategy", "mirrored"], "runs on one device"),
     ]
     for options, fragment in cases:
         result = subprocess.run(
-            [str(ZOO), "train", MODEL, "--runs-dir", str(tmp_path), *options],
+            [str(ZOO), "train", "--runs-dir", str(tmp_path), *options],
             capture_output=True,
             text=True,
             timeout=120,

@@ -158,9 +158,6 @@ def train(
     `strategy` is a `zoo.distribute` strategy; under multi-worker, worker 0 writes the run and
     the others train beside it in a temporary folder (removed at the end).
     """
-    distribution = distribute.make_strategy(strategy)  # before any other TensorFlow op
-    index, workers = distribute.worker(distribution)
-    chief = index == 0
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     overrides = {
@@ -172,13 +169,23 @@ def train(
     if limit is not None and limit < 1:
         raise ZooError(f"limit must be at least 1, got {limit}")
     if resume is not None:
-        run_dir, spec, recipe, seed, limit = _reopen(resume, runs_dir, model, overrides, chief)
+        run_dir, spec, recipe, seed, limit = _reopen(resume, runs_dir, model, overrides)
     else:
         if model is None:
             raise ZooError("name a model to train (see `zoo list`), or --resume a run")
         spec = get_spec(model)
         recipe = make_recipe(spec, **overrides)
         run_dir = None
+    if strategy != "default" and spec.task == "generative":
+        raise ZooError(
+            f"{spec.name} is a GAN: its adversarial train step runs on one device; "
+            "train it with --strategy default"
+        )
+    distribution = distribute.make_strategy(strategy)  # before any other TensorFlow op
+    index, workers = distribute.worker(distribution)
+    chief = index == 0
+    if run_dir is not None and chief:  # the others only read the run they resume
+        runs.tidy_after_kill(run_dir)
 
     x, y = data.load(spec.dataset, "train", data_dir)
     if limit is not None:
@@ -280,11 +287,8 @@ def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Call
     return [SampleGrids(run_dir)] if spec.task == "generative" else []
 
 
-def _reopen(
-    resume, runs_dir, model, overrides, chief: bool = True
-) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
-    """The unfinished run to resume, with the recipe, seed and limit it was started with; the
-    chief tidies what a kill left in it (the other workers only read it)."""
+def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
+    """The unfinished run to resume, with the recipe, seed and limit it was started with."""
     run_dir = runs.resolve_run(resume, runs_dir)
     config = runs.read_json(run_dir / runs.CONFIG)
     if model is not None and model != config["model"]:
@@ -293,8 +297,6 @@ def _reopen(
         raise RunError("--resume continues a run with its own recipe; drop the other options")
     if (run_dir / runs.MODEL).exists():
         raise RunError(f"run {run_dir} already finished; nothing to resume")
-    if chief:
-        runs.tidy_after_kill(run_dir)
     return (
         run_dir,
         get_spec(config["model"]),
