@@ -80,7 +80,7 @@ class Runner:
         INTERNAL when the model failed.
         """
         started = time.perf_counter()
-        served = self._served.get(servable) or self._serve(servable)
+        served = self._served_for(servable)
         requests = served.requests(api, entrypoint)
         try:
             names = _checked(servable, inputs, outputs)
@@ -98,10 +98,14 @@ class Runner:
         """Refuse a request to `servable` (UNAVAILABLE, counted as `run` counts it) when its queue
         could take nothing, before the front end spends time parsing it: past saturation, parsing
         requests only to refuse them would take the core from the batches being run."""
-        served = self._served.get(servable) or self._serve(servable)
+        served = self._served_for(servable)
         if served.batcher.full():
             served.requests(api, entrypoint).done(UNAVAILABLE, time.perf_counter())
             raise Unavailable(QUEUE_FULL)
+
+    def _served_for(self, servable: Backend) -> _Served:
+        """The batcher and counters of `servable`, made on its first request."""
+        return self._served.get(servable) or self._serve(servable)
 
     def _serve(self, servable: Backend) -> _Served:
         model = servable.path.parent.name  # its name in the repository
