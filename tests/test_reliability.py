@@ -182,7 +182,7 @@ def test_a_full_queue_refuses_before_parsing_the_request(exported, expected):
     parse errors. Once the queue drains, the same requests get their 400s and good ones answers."""
     parameters = exported / "full.txt"
     parameters.write_text(FULL_QUEUE)
-    big = np.resize(examples("cnn-mnist", 8), (16 * 512, 28, 28, 1))  # 16 batches, a second or more
+    big = np.resize(examples("cnn-mnist", 8), (24 * 512, 28, 28, 1))  # 24 batches: seconds here
     bad = grpc_request("cnn-mnist", tf.make_tensor_proto(examples("cnn-mnist", 1)))
     bad.inputs["images"].tensor_content = b"not 784 floats"
     options = ("--batching-parameters-file", str(parameters))
