@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import results_file
+import serve
 
 from zoo import runs
 
@@ -36,16 +36,10 @@ RESULTS = ROOT / "bench" / "results" / "distributed.md"
 ZOO = str(Path(sys.executable).parent / "zoo")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(workers: list[tuple[str, ...]], args: list[str], runs_dir: Path) -> dict:
     """Start each worker's command (a taskset prefix, then `zoo train ARGS`) at once; the chief's
     metrics.json once all have finished."""
-    cluster = ",".join(f"127.0.0.1:{free_port()}" for _ in workers)
+    cluster = ",".join(f"127.0.0.1:{serve.free_port()}" for _ in workers)
     processes = []
     for index, pin in enumerate(workers):
         command = [*pin, ZOO, "train", *args, "--runs-dir", str(runs_dir)]
