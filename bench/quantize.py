@@ -14,8 +14,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from export import export_run
 from zoo import runs
+from zoo.export import export_run
 
 DEFAULT_MODELS = ("mlp-mnist", "cnn-mnist", "cnn-mnist-dropout", "cnn-cifar10", "cnn-bn-cifar10")
 

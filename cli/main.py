@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
 from zoo import catalogue, distribute, runs, text, weights
 from zoo.errors import ZooError
+from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
 from zoo.inference import format_example
 from zoo.quiet import load_tensorflow
 from zoo.registry import OPTIMIZERS, get_spec
@@ -359,7 +359,7 @@ def generate(
     if pretrained:
         run = str(weights.pretrained_run(run, options["runs_dir"]))
     if url or grpc_target:
-        from serving.client import generated_images
+        from zoo.serving.client import generated_images
 
         options["draw"] = functools.partial(generated_images, run, url=url, grpc_target=grpc_target)
     from zoo.generate import generate as generate_images
@@ -425,7 +425,7 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     into place only if every format matches.
     """
     load_tensorflow()
-    from export import export_run, format_quantized, format_table
+    from zoo.export import export_run, format_quantized, format_table
 
     if pretrained:
         if run is None:
@@ -530,10 +530,10 @@ def serve(
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
     from dataclasses import replace
 
-    from serving import batching
-    from serving import version_labels as labels
-    from serving.limits import Limits
-    from serving.server import serve as run_server
+    from zoo.serving import batching
+    from zoo.serving import version_labels as labels
+    from zoo.serving.limits import Limits
+    from zoo.serving.server import serve as run_server
 
     parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)
     if batching_parameters_file:
@@ -570,7 +570,7 @@ def predict(
     as_json: bool,
 ) -> None:
     """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
-    from serving import client
+    from zoo.serving import client
 
     answers = client.describe(model, client.predict(model, inputs, url, grpc_target), top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))

@@ -11,18 +11,18 @@ The names that need TensorFlow load on first use (PEP 562), so `from export impo
 import importlib
 from typing import Any
 
-from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
-from export.errors import ConversionError, ExportError, ParityError, VersionExistsError
+from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
+from zoo.export.errors import ConversionError, ExportError, ParityError, VersionExistsError
 
 _LAZY = {
-    "ExportResult": "export.api",
-    "export_run": "export.api",
-    "newest_finished_run": "export.api",
-    "TOLERANCE": "export.parity",
-    "Parity": "export.parity",
-    "format_table": "export.parity",
-    "Quantized": "export.quantize",
-    "format_quantized": "export.quantize",
+    "ExportResult": "zoo.export.api",
+    "export_run": "zoo.export.api",
+    "newest_finished_run": "zoo.export.api",
+    "TOLERANCE": "zoo.export.parity",
+    "Parity": "zoo.export.parity",
+    "format_table": "zoo.export.parity",
+    "Quantized": "zoo.export.quantize",
+    "format_quantized": "zoo.export.quantize",
 }
 
 

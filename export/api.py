@@ -14,15 +14,15 @@ import keras
 import numpy as np
 import tf2onnx
 
-from export import parity, repository
-from export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS
-from export.errors import ExportError
-from export.onnx import run_onnx, write_onnx
-from export.quantize import MODES, Quantized, check_quantizable, quantize_int8
-from export.savedmodel import LABELS, run_savedmodel, write_labels, write_savedmodel
-from export.serving import SIGNATURE, Signature, serving_function, signature
 from zoo import runs
 from zoo.errors import RunError
+from zoo.export import parity, repository
+from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS
+from zoo.export.errors import ExportError
+from zoo.export.onnx import run_onnx, write_onnx
+from zoo.export.quantize import MODES, Quantized, check_quantizable, quantize_int8
+from zoo.export.savedmodel import LABELS, run_savedmodel, write_labels, write_savedmodel
+from zoo.export.serving import SIGNATURE, Signature, serving_function, signature
 from zoo.registry import ModelSpec, get_spec
 
 RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {

@@ -13,8 +13,8 @@ import onnx
 import onnxruntime
 import tf2onnx
 
-from export.errors import ConversionError
-from export.serving import ServingFunction, Signature
+from zoo.export.errors import ConversionError
+from zoo.export.serving import ServingFunction, Signature
 
 FILENAME = "model.onnx"
 # The newest opset tf2onnx 1.17 converts to (its OPSET_TO_IR_VERSION ends at 18); ONNX Runtime runs it.

@@ -14,9 +14,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from export.errors import ParityError
-from export.serving import OUTPUTS
 from zoo import data, inference, text
+from zoo.export.errors import ParityError
+from zoo.export.serving import OUTPUTS
 from zoo.registry import ModelSpec
 
 TOLERANCE = 1e-4

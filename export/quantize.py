@@ -20,10 +20,10 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, quantize_dynamic, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from export.defaults import QUANTIZE_MODES
-from export.errors import ConversionError, ExportError
-from export.onnx import FILENAME, session
 from zoo import data, text
+from zoo.export.defaults import QUANTIZE_MODES
+from zoo.export.errors import ConversionError, ExportError
+from zoo.export.onnx import FILENAME, session
 from zoo.registry import ModelSpec
 
 MODES = QUANTIZE_MODES

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.errors import ExportError, VersionExistsError
-from export.serving import Signature, Tensor
+from zoo.export.errors import ExportError, VersionExistsError
+from zoo.export.serving import Signature, Tensor
 from zoo.runs import atomic_path, umask_mode
 
 CONFIG = "config.pbtxt"

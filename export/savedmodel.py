@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.errors import ConversionError
-from export.serving import SIGNATURE, ServingFunction
+from zoo.export.errors import ConversionError
+from zoo.export.serving import SIGNATURE, ServingFunction
 
 FILENAME = "saved_model.pb"
 LABELS = Path("assets.extra") / "labels.txt"  # TF Serving's place for files beside the graph

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.batching import BatchingParameters
-from serving.signature import SIGNATURE_NAME, ModelSignature
 from zoo.quiet import load_tensorflow
+from zoo.serving.batching import BatchingParameters
+from zoo.serving.signature import SIGNATURE_NAME, ModelSignature
 
 BACKENDS = ("onnx", "tf")
 

@@ -5,7 +5,7 @@ alike: the input's name, shape and dtype come from the server's metadata, the la
 registry when the model is one of ours.
 
 Neither needs TensorFlow: REST reads the metadata as JSON, and gRPC uses TF Serving's stubs as
-compiled into `serving.protos`, so `zoo predict` starts in a fraction of a second either way.
+compiled into `zoo.serving.protos`, so `zoo predict` starts in a fraction of a second either way.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from export.serving import OUTPUTS
-from serving.errors import ClientError
-from serving.signature import SIGNATURE_NAME
 from zoo import catalogue
+from zoo.export.serving import OUTPUTS
+from zoo.serving.errors import ClientError
+from zoo.serving.signature import SIGNATURE_NAME
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIMEOUT = 30.0
@@ -106,7 +106,7 @@ class GrpcClient:
     def __init__(self, target: str) -> None:
         import grpc
 
-        from serving.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
+        from zoo.serving.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.target = target
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
@@ -114,7 +114,7 @@ class GrpcClient:
     def input_info(self, model: str) -> InputInfo:
         from google.protobuf import json_format
 
-        from serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
+        from zoo.serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
 
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         request.model_spec.name = model
@@ -125,8 +125,8 @@ class GrpcClient:
         return InputInfo(as_json["signature_def"])
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
-        from serving import tensor_proto
-        from serving.protos.tensorflow_serving.apis import predict_pb2
+        from zoo.serving import tensor_proto
+        from zoo.serving.protos.tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from serving.errors import InvalidArgument
-from serving.protos.tensorflow.core.example import example_pb2
-from serving.protos.tensorflow_serving.apis import input_pb2
-from serving.signature import ModelSignature
+from zoo.serving.errors import InvalidArgument
+from zoo.serving.protos.tensorflow.core.example import example_pb2
+from zoo.serving.protos.tensorflow_serving.apis import input_pb2
+from zoo.serving.signature import ModelSignature
 
 EXAMPLES, CONTEXT = "examples", "context"
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import grpc
 from tritonclient.grpc import service_pb2_grpc
 
-from serving.backends import Backend
-from serving.errors import InvalidArgument, ServingError
-from serving.grpc_status import abort
-from serving.json_tensors import check_signature_name
-from serving.kserve_grpc import KServeService
-from serving.limits import Limits
-from serving.metadata import signature_def_map
-from serving.methods import classify, regress
-from serving.metrics import CLASSIFY, GRPC, PREDICT, REGRESS
-from serving.protos.tensorflow_serving.apis import (
+from zoo.serving.backends import Backend
+from zoo.serving.errors import InvalidArgument, ServingError
+from zoo.serving.grpc_status import abort
+from zoo.serving.json_tensors import check_signature_name
+from zoo.serving.kserve_grpc import KServeService
+from zoo.serving.limits import Limits
+from zoo.serving.metadata import signature_def_map
+from zoo.serving.methods import classify, regress
+from zoo.serving.metrics import CLASSIFY, GRPC, PREDICT, REGRESS
+from zoo.serving.protos.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -29,9 +29,9 @@ from serving.protos.tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
     regression_pb2,
 )
-from serving.repository import Repository
-from serving.runner import Runner
-from serving.tensor_proto import from_ndarray, to_ndarray
+from zoo.serving.repository import Repository
+from zoo.serving.runner import Runner
+from zoo.serving.tensor_proto import from_ndarray, to_ndarray
 
 SIGNATURE_DEF = "signature_def"
 

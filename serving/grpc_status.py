@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import grpc
 
-from serving.errors import NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE, ServingError
+from zoo.serving.errors import NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE, ServingError
 
 GRPC_STATUS = {  # the rest are INVALID_ARGUMENT
     NOT_FOUND: grpc.StatusCode.NOT_FOUND,

@@ -21,9 +21,9 @@ import numpy as np
 import orjson
 import simdjson
 
-from serving.errors import InvalidArgument
-from serving.limits import MAX_DIMS
-from serving.signature import SIGNATURE_NAME, ModelSignature, TensorSpec
+from zoo.serving.errors import InvalidArgument
+from zoo.serving.limits import MAX_DIMS
+from zoo.serving.signature import SIGNATURE_NAME, ModelSignature, TensorSpec
 
 ROW, COLUMNAR = "instances", "inputs"
 _ANSWER_KEYS = {ROW: "predictions", COLUMNAR: "outputs"}

@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from serving import binary_tensors, json_tensors, v2_model
-from serving.backends import Backend
-from serving.errors import InvalidArgument, NotFound, Unavailable, check_method
-from serving.limits import check_shape
-from serving.metrics import MODEL_INFER, REST
-from serving.repository import Repository, version_number
-from serving.runner import Runner
-from serving.signature import ModelSignature
-from serving.v2_model import DATATYPES
+from zoo.serving import binary_tensors, json_tensors, v2_model
+from zoo.serving.backends import Backend
+from zoo.serving.errors import InvalidArgument, NotFound, Unavailable, check_method
+from zoo.serving.limits import check_shape
+from zoo.serving.metrics import MODEL_INFER, REST
+from zoo.serving.repository import Repository, version_number
+from zoo.serving.runner import Runner
+from zoo.serving.signature import ModelSignature
+from zoo.serving.v2_model import DATATYPES
 
 ROUTE = re.compile(
     r"/v2(?:/health/(?P<health>live|ready)|(?P<index>/repository/index)"

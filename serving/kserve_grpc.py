@@ -22,16 +22,16 @@ import numpy as np
 from google.protobuf import json_format
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from serving import binary_tensors, v2_model
-from serving.backends import Backend
-from serving.errors import InvalidArgument, NotFound, ServingError
-from serving.grpc_status import abort
-from serving.limits import check_shape
-from serving.metrics import GRPC, MODEL_INFER
-from serving.repository import Repository, version_number
-from serving.runner import Runner
-from serving.signature import ModelSignature
-from serving.v2_model import DATATYPES
+from zoo.serving import binary_tensors, v2_model
+from zoo.serving.backends import Backend
+from zoo.serving.errors import InvalidArgument, NotFound, ServingError
+from zoo.serving.grpc_status import abort
+from zoo.serving.limits import check_shape
+from zoo.serving.metrics import GRPC, MODEL_INFER
+from zoo.serving.repository import Repository, version_number
+from zoo.serving.runner import Runner
+from zoo.serving.signature import ModelSignature
+from zoo.serving.v2_model import DATATYPES
 
 # The typed field of InferTensorContents for each datatype; FP16 (and BYTES) travel only raw.
 CONTENTS = {

@@ -10,10 +10,10 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from serving.protos.tensorflow.core.protobuf import meta_graph_pb2
-from serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
-from serving.signature import METHOD, SIGNATURE_NAME, ModelSignature, TensorSpec
-from serving.tensor_proto import datatype
+from zoo.serving.protos.tensorflow.core.protobuf import meta_graph_pb2
+from zoo.serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
+from zoo.serving.signature import METHOD, SIGNATURE_NAME, ModelSignature, TensorSpec
+from zoo.serving.tensor_proto import datatype
 
 
 def signature_def_map(signature: ModelSignature) -> get_model_metadata_pb2.SignatureDefMap:

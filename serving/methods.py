@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
-from export.serving import CLASSIFIER_OUTPUTS, OUTPUTS
-from serving.backends import Backend
-from serving.errors import InvalidArgument
-from serving.examples import input_arrays
-from serving.metrics import CLASSIFY, REGRESS
-from serving.protos.tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
-from serving.runner import Runner
-from serving.signature import METHOD, ModelSignature
+from zoo.export.serving import CLASSIFIER_OUTPUTS, OUTPUTS
+from zoo.serving.backends import Backend
+from zoo.serving.errors import InvalidArgument
+from zoo.serving.examples import input_arrays
+from zoo.serving.metrics import CLASSIFY, REGRESS
+from zoo.serving.protos.tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
+from zoo.serving.runner import Runner
+from zoo.serving.signature import METHOD, ModelSignature
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"

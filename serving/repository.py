@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.repository import versions
-from serving import batching
-from serving.backends import Backend, load
-from serving.batching import BatchingParameters
-from serving.errors import InvalidArgument, NotFound
-from serving.version_labels import VersionLabels
+from zoo.export.repository import versions
+from zoo.serving import batching
+from zoo.serving.backends import Backend, load
+from zoo.serving.batching import BatchingParameters
+from zoo.serving.errors import InvalidArgument, NotFound
+from zoo.serving.version_labels import VersionLabels
 
 AVAILABLE = "AVAILABLE"
 END = "END"  # TF Serving's state for a version that is gone or failed to load

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from serving import binary_tensors, json_tensors, methods, metrics
-from serving.backends import Backend
-from serving.errors import (
+from zoo.serving import binary_tensors, json_tensors, methods, metrics
+from zoo.serving.backends import Backend
+from zoo.serving.errors import (
     DEADLINE_EXCEEDED,
     NOT_FOUND,
     RESOURCE_EXHAUSTED,
@@ -34,13 +34,13 @@ from serving.errors import (
     ServingError,
     check_method,
 )
-from serving.examples import input_from_json
-from serving.kserve import KServeApi
-from serving.limits import Limits
-from serving.metadata import signature_def_map, to_json
-from serving.playground import Playground
-from serving.repository import Repository, version_number
-from serving.runner import Runner
+from zoo.serving.examples import input_from_json
+from zoo.serving.kserve import KServeApi
+from zoo.serving.limits import Limits
+from zoo.serving.metadata import signature_def_map, to_json
+from zoo.serving.playground import Playground
+from zoo.serving.repository import Repository, version_number
+from zoo.serving.runner import Runner
 
 ROUTE = re.compile(
     r"/v1/models/(?P<name>[^/:]+)"

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving.backends import Backend
-from serving.batching import QUEUE_FULL, Batcher
-from serving.errors import UNAVAILABLE, ServingError, Unavailable
-from serving.metrics import Metrics, Requests
+from zoo.serving.backends import Backend
+from zoo.serving.batching import QUEUE_FULL, Batcher
+from zoo.serving.errors import UNAVAILABLE, ServingError, Unavailable
+from zoo.serving.metrics import Metrics, Requests
 
 OK, INTERNAL = "OK", "INTERNAL"
 

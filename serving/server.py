@@ -21,18 +21,18 @@ import grpc
 import uvicorn
 import uvloop
 
-from serving import ports
-from serving.batching import BatchingParameters, describe
-from serving.errors import ServerError
-from serving.grpc_service import add_services
-from serving.limits import Limits
-from serving.metrics import Metrics
-from serving.playground import Playground
-from serving.repository import Repository
-from serving.rest import RestApp
-from serving.runner import Runner
-from serving.version_labels import VersionLabels
-from serving.workers import supervise
+from zoo.serving import ports
+from zoo.serving.batching import BatchingParameters, describe
+from zoo.serving.errors import ServerError
+from zoo.serving.grpc_service import add_services
+from zoo.serving.limits import Limits
+from zoo.serving.metrics import Metrics
+from zoo.serving.playground import Playground
+from zoo.serving.repository import Repository
+from zoo.serving.rest import RestApp
+from zoo.serving.runner import Runner
+from zoo.serving.version_labels import VersionLabels
+from zoo.serving.workers import supervise
 
 GRACE_SECONDS = 5.0
 # TF Serving lifts gRPC's 4 MB default on what it receives and sends: a batch of images is bigger.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from serving.errors import InvalidArgument
+from zoo.serving.errors import InvalidArgument
 
 METADATA = "zoo.json"  # written by `zoo export` beside the SavedModel and the ONNX model
 SIGNATURE_NAME = "serving_default"

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 
-from serving.errors import InvalidArgument
-from serving.limits import Limits, check_shape
-from serving.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from zoo.serving.errors import InvalidArgument
+from zoo.serving.limits import Limits, check_shape
+from zoo.serving.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 _NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding its values)
     types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"),

@@ -15,13 +15,13 @@ from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from tritonclient.grpc import model_config_pb2
 
-from export.repository import CONFIG, LABELS, triton_config
-from export.repository import DATATYPES as DATATYPE_NAMES
-from export.serving import Signature, Tensor
-from serving.backends import Backend
-from serving.errors import InvalidArgument, ServingError
-from serving.repository import AVAILABLE, Repository
-from serving.signature import ModelSignature, TensorSpec
+from zoo.export.repository import CONFIG, LABELS, triton_config
+from zoo.export.repository import DATATYPES as DATATYPE_NAMES
+from zoo.export.serving import Signature, Tensor
+from zoo.serving.backends import Backend
+from zoo.serving.errors import InvalidArgument, ServingError
+from zoo.serving.repository import AVAILABLE, Repository
+from zoo.serving.signature import ModelSignature, TensorSpec
 
 DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
 # Triton's names: binary tensors (REST; gRPC's raw contents are its counterpart), GET .../config

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from prometheus_client import multiprocess
 
-from serving.errors import ServerError
-from serving.metrics import MULTIPROCESS_DIR
 from zoo.errors import ZooError
+from zoo.serving.errors import ServerError
+from zoo.serving.metrics import MULTIPROCESS_DIR
 
 # target(index, ready): serve as worker `index`, calling ready() once requests can be answered.
 Target = Callable[[int, Callable[[], None]], None]

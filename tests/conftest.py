@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 _REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(_REPO))  # import `zoo` from this checkout even when it is not installed
 
 os.environ.setdefault("ZOO_DATA_DIR", str(_REPO.parent / "shared" / "data"))
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="zoo-test-keras-")
@@ -23,9 +22,9 @@ atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 
 
 def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    """Run the installed `zoo` console script (or `python -m cli.main`) as a user would."""
+    """Run the installed `zoo` console script (or `python -m zoo.cli.main`) as a user would."""
     script = Path(sys.executable).parent / "zoo"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "zoo.cli.main"]
     return subprocess.run(
         [*command, *args],
         capture_output=True,

@@ -16,11 +16,11 @@ from helpers import assert_one_line_error
 from test_export import fake_run
 from test_serving import Server, counted, examples, grpc_request, http, running, samples
 
-from export import export_run
-from serving import batching
-from serving.backends import load
-from serving.batching import Batcher, BatchingParameters
-from serving.errors import ServerError, Unavailable
+from zoo.export import export_run
+from zoo.serving import batching
+from zoo.serving.backends import load
+from zoo.serving.batching import Batcher, BatchingParameters
+from zoo.serving.errors import ServerError, Unavailable
 
 TOLERANCE = 1e-5
 # Each request a different mix of real test images, 1-5 of them, so a misplaced row shows.

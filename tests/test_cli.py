@@ -16,7 +16,7 @@ def zoo_in_process(*args: str) -> subprocess.CompletedProcess:
     without a fresh TensorFlow import, for the many cases that stop before any work."""
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from zoo.cli.main import cli
 
     result = CliRunner().invoke(cli, args)
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

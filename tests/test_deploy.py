@@ -36,12 +36,12 @@ import yaml
 from test_export import fake_run
 from test_serving import READY_SECONDS, Server, running
 
-from cli.main import cli
-from export import ExportResult, export_run
-from export.repository import CONFIG
-from serving.metrics import PATHS as METRICS_PATHS
 from zoo import distribute
+from zoo.cli.main import cli
 from zoo.errors import ZooError
+from zoo.export import ExportResult, export_run
+from zoo.export.repository import CONFIG
+from zoo.serving.metrics import PATHS as METRICS_PATHS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"

@@ -15,12 +15,12 @@ import tensorflow as tf
 from helpers import assert_one_line_error
 
 import zoo
-from export import ExportError, ParityError, export_run, format_table
-from export.onnx import run_onnx, write_onnx
-from export.parity import expected_outputs, measure, parity_inputs, require
-from export.savedmodel import run_savedmodel, write_savedmodel
-from export.serving import serving_function, signature
 from zoo import data, runs
+from zoo.export import ExportError, ParityError, export_run, format_table
+from zoo.export.onnx import run_onnx, write_onnx
+from zoo.export.parity import expected_outputs, measure, parity_inputs, require
+from zoo.export.savedmodel import run_savedmodel, write_savedmodel
+from zoo.export.serving import serving_function, signature
 from zoo.registry import InputSpec
 from zoo.train import train
 

@@ -50,8 +50,8 @@ from test_export import fake_run
 from test_serving import Server, examples, grpc_request, http, running, v2_input
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from export import export_run
-from serving.backends import load
+from zoo.export import export_run
+from zoo.serving.backends import load
 
 SERVED = ("cnn-mnist", "softmax-classification", "linear-regression")
 INPUT = {

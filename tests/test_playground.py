@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from test_serving import Server, http, running, wait_for
 
-from export import export_run
 from zoo import data, weights
+from zoo.export import export_run
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import serving.protos
-from serving.protos import generate
+import zoo.serving.protos
+from zoo.serving.protos import generate
 
-ROOT = Path(serving.protos.__file__).parent
+ROOT = Path(zoo.serving.protos.__file__).parent
 GENERATED = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts) for path in ROOT.rglob("*_pb2.py")
 )
@@ -25,7 +25,7 @@ GENERATED = sorted(
 
 def test_the_modules_are_generates_output():
     check = subprocess.run(
-        [sys.executable, "-m", "serving.protos.generate", "--check"],
+        [sys.executable, "-m", "zoo.serving.protos.generate", "--check"],
         capture_output=True,
         text=True,
     )
@@ -34,7 +34,7 @@ def test_the_modules_are_generates_output():
 
 @pytest.mark.parametrize("module", GENERATED)
 def test_each_module_is_the_official_file(module):
-    ours = importlib.import_module(f"serving.protos.{module}")
+    ours = importlib.import_module(f"zoo.serving.protos.{module}")
     # TensorFlow keeps XLA's protos under tensorflow.compiler; the rest sit where their files say.
     official = importlib.import_module(module.replace("xla.", "tensorflow.compiler.xla.", 1))
     assert ours.DESCRIPTOR.serialized_pb == official.DESCRIPTOR.serialized_pb
@@ -45,7 +45,7 @@ def test_each_module_is_the_official_file(module):
 def test_the_services_answer_on_the_official_method_paths():
     from tensorflow_serving.apis import prediction_service_pb2 as official
 
-    from serving.protos.tensorflow_serving.apis import prediction_service_pb2 as ours
+    from zoo.serving.protos.tensorflow_serving.apis import prediction_service_pb2 as ours
 
     service = ours.DESCRIPTOR.services_by_name["PredictionService"]
     assert service.full_name == "tensorflow.serving.PredictionService"
@@ -59,8 +59,8 @@ def test_generate_covers_what_the_server_imports():
         line.split()[1]
         for path in Path(generate.__file__).parents[1].glob("*.py")
         for line in path.read_text().splitlines()
-        if line.lstrip().startswith("from serving.protos.")
+        if line.lstrip().startswith("from zoo.serving.protos.")
     }
-    assert served, "the server imports none of serving.protos"
+    assert served, "the server imports none of zoo.serving.protos"
     for package in served:
         assert importlib.import_module(package)

@@ -36,10 +36,10 @@ from test_serving import (
     wait_for,
 )
 
-from export import export_run
-from serving.backends import load
-from serving.batching import QUEUE_FULL
-from serving.repository import END, Repository
+from zoo.export import export_run
+from zoo.serving.backends import load
+from zoo.serving.batching import QUEUE_FULL
+from zoo.serving.repository import END, Repository
 
 TOLERANCE = 1e-5
 LIMIT = 100_000  # bytes: a few MNIST images fit, a batch of 64 does not

@@ -42,11 +42,11 @@ from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 import zoo
-from export import export_run
-from export.parity import expected_outputs, parity_inputs
-from serving import playground, version_labels
-from serving.errors import ServerError
 from zoo import runs
+from zoo.export import export_run
+from zoo.export.parity import expected_outputs, parity_inputs
+from zoo.serving import playground, version_labels
+from zoo.serving.errors import ServerError
 
 MODELS = ("cnn-mnist", "softmax-classification", "linear-regression")
 LABELS = "cnn-mnist:stable=1,cnn-mnist:next=2"  # no test makes a version 2 of cnn-mnist

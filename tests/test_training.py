@@ -117,7 +117,7 @@ import os, resource, signal, sys
 limit = int(sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-os.execv(sys.executable, [sys.executable, "-m", "cli.main", *sys.argv[2:]])
+os.execv(sys.executable, [sys.executable, "-m", "zoo.cli.main", *sys.argv[2:]])
 """
 
 
@@ -139,7 +139,16 @@ def killed_run(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("killed")
     args = [f"--{k}={v}" for k, v in KILLED.items() if k != "model"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "train", KILLED["model"], *args, "--runs-dir", runs_dir],
+        [
+            sys.executable,
+            "-m",
+            "zoo.cli.main",
+            "train",
+            KILLED["model"],
+            *args,
+            "--runs-dir",
+            runs_dir,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=REPO,
@@ -262,7 +271,7 @@ def test_a_read_only_runs_directory_is_one_line_and_changes_nothing(killed_run, 
         (["train", "--resume", str(run)], str(run)),
     ):
         result = subprocess.run(
-            [*prefix, sys.executable, "-m", "cli.main", *args],
+            [*prefix, sys.executable, "-m", "zoo.cli.main", *args],
             capture_output=True,
             text=True,
             cwd=REPO,

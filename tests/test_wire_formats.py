@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from serving import json_tensors
-from serving.errors import InvalidArgument
-from serving.signature import ModelSignature, TensorSpec
-from serving.tensor_proto import from_ndarray, to_ndarray
+from zoo.serving import json_tensors
+from zoo.serving.errors import InvalidArgument
+from zoo.serving.signature import ModelSignature, TensorSpec
+from zoo.serving.tensor_proto import from_ndarray, to_ndarray
 
 IMAGES = ModelSignature(
     "cnn-mnist",

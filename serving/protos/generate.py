@@ -1,13 +1,13 @@
 """Write serving/protos/ with protoc from the official descriptors that the installed
 tensorflow-serving-api and TensorFlow ship.
 
-    python -m serving.protos.generate           # (re)write the modules
-    python -m serving.protos.generate --check   # exit 1 when the committed ones are not its output
+    python -m zoo.serving.protos.generate           # (re)write the modules
+    python -m zoo.serving.protos.generate --check   # exit 1 when the committed ones are not its output
 
 The official modules are imported (and TensorFlow with them) only here. Their files, every import
 included, go to protoc as one FileDescriptorSet (`--descriptor_set_in`), so the output is compiled
 from exactly the definitions TF Serving's stubs carry; their imports are then moved under
-`serving.protos.` (protoc has no option for a package prefix). Run it again when
+`zoo.serving.protos.` (protoc has no option for a package prefix). Run it again when
 tensorflow-serving-api or grpcio-tools changes; the test suite runs `--check`.
 """
 
@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PACKAGE = "serving.protos"
+PACKAGE = "zoo.serving.protos"
 # What the server, `zoo predict --grpc` and the Classify/Regress inputs use; their imports follow.
 OFFICIAL = [
     "tensorflow_serving.apis.prediction_service_pb2",

@@ -22,9 +22,9 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from serving.protos.xla.tsl.protobuf import error_codes_pb2 as xla_dot_tsl_dot_protobuf_dot_error__codes__pb2
+from zoo.serving.protos.xla.tsl.protobuf import error_codes_pb2 as xla_dot_tsl_dot_protobuf_dot_error__codes__pb2
 
-from serving.protos.xla.tsl.protobuf.error_codes_pb2 import *
+from zoo.serving.protos.xla.tsl.protobuf.error_codes_pb2 import *
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*tensorflow/core/protobuf/error_codes.proto\x12\x16tensorflow.error.dummy\x1a\"xla/tsl/protobuf/error_codes.protoBWZUgithub.com/tensorflow/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_protoP\x00\x62\x06proto3')
 
