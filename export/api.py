@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tf2onnx
 
-from zoo import runs
+from zoo import data, runs
 from zoo.errors import RunError
 from zoo.export import parity, repository
 from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS
@@ -84,6 +84,7 @@ def export_run(
     if quantize:
         check_quantizable(spec)
     inputs = {spec.input.name: parity.parity_inputs(spec, samples, data_dir)}
+    features = data.FEATURES.get(spec.dataset, ())  # a table's column names, for clients
 
     with repository.stage_version(model_dir, name or spec.name, version, force) as stage:
         model = keras.saving.load_model(model_path)
@@ -112,9 +113,15 @@ def export_run(
             config=stage.model_root / repository.CONFIG,
             quantized=quantized,
         )
-        runs.write_json(stage.path / repository.METADATA, _describe(spec, result, opset, tolerance))
+        runs.write_json(
+            stage.path / repository.METADATA, _describe(spec, result, opset, tolerance, features)
+        )
         config = repository.triton_config(
-            result.name, contract, onnx="onnx" in formats, labels=bool(spec.labels)
+            result.name,
+            contract,
+            onnx="onnx" in formats,
+            labels=bool(spec.labels),
+            features=features,
         )
         repository.publish(stage, config, spec.labels, force)
     return result
@@ -158,7 +165,11 @@ def _check_options(
 
 
 def _describe(
-    spec: ModelSpec, result: ExportResult, opset: int, tolerance: float
+    spec: ModelSpec,
+    result: ExportResult,
+    opset: int,
+    tolerance: float,
+    features: Sequence[str],
 ) -> dict[str, Any]:
     """zoo.json: what a client or an operator needs to know about this version, and its proof."""
     run = result.run_dir
@@ -174,6 +185,7 @@ def _describe(
         "input_scale": spec.input.scale,  # applied inside the graph: clients send raw values
         "labels": list(spec.labels) if spec.labels else None,
         "labels_file": str(LABELS) if spec.labels else None,
+        "feature_names": list(features) or None,
         "source_run": {"id": f"{run.parent.name}/{run.name}", "path": str(run.resolve())},
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "onnx_opset": opset if "onnx" in result.files else None,

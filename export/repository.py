@@ -15,14 +15,17 @@ non-numeric name, and renamed into place in one step once it is complete and che
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from google.protobuf import text_encoding
 
 from zoo.export.errors import ExportError, VersionExistsError
 from zoo.export.serving import Signature, Tensor
@@ -31,6 +34,7 @@ from zoo.runs import atomic_path, umask_mode
 CONFIG = "config.pbtxt"
 METADATA = "zoo.json"
 LABELS = "labels.txt"
+FEATURE_NAMES = "feature_names"  # config.pbtxt's parameter naming a table's columns, a JSON list
 MAX_BATCH_SIZE = 256  # the largest batch Triton accepts or forms; the graph itself takes any
 # NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
 DATATYPES = {
@@ -160,12 +164,16 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def triton_config(name: str, signature: Signature, onnx: bool, labels: bool) -> str:
+def triton_config(
+    name: str, signature: Signature, onnx: bool, labels: bool, features: Sequence[str] = ()
+) -> str:
     """config.pbtxt for Triton, in its batching form: dims leave out the batch dimension.
 
     Triton serves the ONNX model when there is one (its ONNX Runtime backend), else the SavedModel.
     An output that is only the batch dimension (`classes`) is declared as [1] and reshaped to the
-    model's [batch], as Triton's documentation prescribes.
+    model's [batch], as Triton's documentation prescribes. A table's column names go in the
+    configuration's free-form `parameters` (Triton's backends ignore a key they do not know), the one
+    place of Triton's API where a client reads what a model's input means: GET .../config.
     """
     platform = "onnxruntime_onnx" if onnx else "tensorflow_savedmodel"
     lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {MAX_BATCH_SIZE}"]
@@ -175,6 +183,11 @@ def triton_config(name: str, signature: Signature, onnx: bool, labels: bool) -> 
         lines.append('default_model_filename: "."')
     lines.append(_tensors("input", [signature.input], None))
     lines.append(_tensors("output", signature.outputs, LABELS if labels else None))
+    if features:
+        names = text_encoding.CEscape(json.dumps(list(features)), as_utf8=True)
+        lines.append(
+            f'parameters: {{ key: "{FEATURE_NAMES}" value: {{ string_value: "{names}" }} }}'
+        )
     return "\n".join(lines) + "\n"
 
 

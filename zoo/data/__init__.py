@@ -21,7 +21,7 @@ from zoo.data import cifar10, diabetes, idx, tables
 from zoo.data.files import Format, locate
 from zoo.errors import ZooError
 
-__all__ = ["DATASETS", "SPLITS", "load"]
+__all__ = ["DATASETS", "FEATURES", "SPLITS", "load"]
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -40,6 +40,10 @@ DATASETS: dict[str, str] = {
     "and": "AND truth table (4 rows)",
     "or": "OR truth table (4 rows)",
 }
+
+# The column names of the tables that have them: a model trained on one takes these features, in
+# this order, and its export names them for clients (the playground labels its form with them).
+FEATURES: dict[str, tuple[str, ...]] = {"diabetes": diabetes.FEATURES}
 
 _READERS: dict[Format, Callable[[Path, str], tuple[np.ndarray, np.ndarray]]] = {
     "idx": idx.read_idx_split,

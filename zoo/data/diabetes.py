@@ -13,7 +13,21 @@ import numpy as np
 
 from zoo.data.files import corrupt
 
-_COLUMNS = 9
+# The Pima columns, in the file's order: what a person fills in, before the course's scaling of
+# each column by its minimum and maximum to [-1, 1] (the first row is 6 pregnancies, glucose 148,
+# blood pressure 72, ...). Skin fold is the triceps' in mm, insulin the 2-hour serum's, pedigree the
+# diabetes pedigree function.
+FEATURES = (
+    "pregnancies",
+    "glucose",
+    "blood pressure",
+    "skin fold",
+    "insulin",
+    "BMI",
+    "pedigree",
+    "age",
+)
+_COLUMNS = len(FEATURES) + 1  # and the label
 
 
 def read_csv(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
