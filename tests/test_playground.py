@@ -4,9 +4,10 @@ chromium-driver, on the page of a real `zoo serve` of pretrained exports.
 What the page shows is checked against what the server itself answers: the test reads the
 requests the page sent from its `curl` panel, sends the same bodies with urllib, and compares.
 A screenshot of each test is left in pytest's temporary folder, and in the folder
-ZOO_PLAYGROUND_SCREENSHOTS when it is set: docs/images/playground.png is its digit.png.
+ZOO_PLAYGROUND_SCREENSHOTS when it is set: docs/images/playground.png is its first-screen.png.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -29,10 +30,20 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
     "chromium-driver; .ci/run installs them)",
 )
-MODELS = ("cnn-mnist", "mlp-mnist", "cnn-cifar10", "gan-mnist", "softmax-classification")
+MODELS = (
+    "cnn-mnist",
+    "mlp-mnist",
+    "cnn-cifar10",
+    "gan-mnist",
+    "softmax-classification",
+    "diabetes",
+)
 DIGITS = ("cnn-mnist", "mlp-mnist")
 SECONDS = 30  # the longest the page may take to show an answer
 SEVEN = [(20, 0)] * 6 + [(-8, 20)] * 9  # pointer moves, in CSS pixels: a bar, then a slanted stroke
+FIRST_SCREEN = (1280, 800)  # a laptop's browser window, in CSS pixels
+# Words of the API's details: routes, protocols, tensor types. None belongs above the drawing pad.
+API_WORDS = ("/v1/", "/v2/", "curl", "Triton", "TF Serving", "KServe", ":predict", "FP32", "[-1")
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +78,17 @@ def wait(browser, script: str, *args):
         assert time.monotonic() < deadline, f"timed out waiting for: {script}"
         time.sleep(0.05)
     return value
+
+
+@contextlib.contextmanager
+def viewport(browser, width: int, height: int):
+    """The page laid out in a window of width x height CSS pixels, as a person's browser shows it."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def open_page(browser, server: Server, query: str = "") -> None:
@@ -105,6 +127,22 @@ def shown_scores(browser, section: str) -> dict[str, list[tuple[str, float]]]:
         section,
     )
     return {model: [(label, float(score)) for label, score in rows] for model, rows in panels}
+
+
+def placeholders(browser, section: str) -> dict[str, tuple[str, list[str]]]:
+    """Each panel's placeholder in `section`: model -> (its line, the labels of its faint rows)."""
+    panels = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0] + ' .panel')].map(p => {"
+        "  const w = p.querySelector('.placeholder');"
+        "  return [p.dataset.model, w && [w.querySelector('p').textContent,"
+        "    [...w.querySelectorAll('.ghost .label')].map(l => l.textContent)]]})",
+        section,
+    )
+    return {model: shown and (shown[0], shown[1]) for model, shown in panels}
+
+
+def hint_shown(browser) -> bool:
+    return browser.execute_script("return !document.getElementById('pad-hint').hidden")
 
 
 def draw_seven(browser) -> None:
@@ -147,8 +185,13 @@ def test_a_drawn_digit_gets_each_classifier_s_own_answer_as_bars(browser, served
         assert int(np.argmax(scores)) == 7, f"{model} read the drawn 7 as {np.argmax(scores)}"
     screenshot(browser, tmp_path, "digit")
 
+    assert not hint_shown(browser)
+    assert placeholders(browser, "#digit-answers") == {model: None for model in DIGITS}
+
     browser.find_element("id", "clear").click()
     assert shown_scores(browser, "#digit-answers") == {model: [] for model in DIGITS}
+    assert hint_shown(browser)
+    assert all(placeholders(browser, "#digit-answers").values())  # back to what was there first
 
 
 def test_the_gan_grid_is_the_served_generator_s_images(browser, served, tmp_path):
@@ -231,6 +274,91 @@ def test_a_table_model_s_form_answers_with_its_labels(browser, served):
     assert shown == [
         (label, pytest.approx(score, rel=1e-6)) for label, score in answer["results"][0]
     ]
+
+
+def test_the_first_screen_is_the_pad_with_its_hint_and_no_api_text(browser, served, tmp_path):
+    """A person opens the page to draw: the pad, black with a hint inside it, is whole on the first
+    screen of a laptop's window, and nothing above it speaks of routes, protocols or tensors."""
+    with viewport(browser, *FIRST_SCREEN):
+        open_page(browser, served)
+        screen = browser.execute_script(
+            "const box = (e) => { const r = e.getBoundingClientRect();"
+            "  return [r.left, r.top, r.right, r.bottom] };"
+            "const pad = document.getElementById('pad'), hint = document.getElementById('pad-hint');"
+            "const bottom = pad.getBoundingClientRect().bottom, above = [];"
+            "const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);"
+            "for (let node; (node = walk.nextNode());) {"
+            "  const range = document.createRange(); range.selectNodeContents(node);"
+            "  const r = range.getBoundingClientRect();"
+            "  if (r.height > 0 && r.top < bottom && node.textContent.trim())"
+            "    above.push(node.textContent.trim()) }"
+            "const ink = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;"
+            "return {window: [innerWidth, innerHeight], pad: box(pad), hint: box(hint),"
+            "  hintText: hint.hidden ? null : hint.textContent, above: above,"
+            "  black: ink.every((v, i) => i % 4 === 3 || v === 0)}",
+        )
+        screenshot(browser, tmp_path, "first-screen")
+    assert screen["window"] == list(FIRST_SCREEN)
+    left, top, right, bottom = screen["pad"]
+    assert 0 <= left < right <= FIRST_SCREEN[0] and 0 <= top < bottom <= FIRST_SCREEN[1]
+    assert screen["black"]  # an empty pad is black, as MNIST's background
+    assert screen["hintText"] == "draw a digit here"
+    hint_left, hint_top, hint_right, hint_bottom = screen["hint"]
+    assert left <= hint_left < hint_right <= right and top <= hint_top < hint_bottom <= bottom
+    text = " ".join(screen["above"])
+    assert "Draw a digit" in text
+    assert not [word for word in API_WORDS if word in text], text
+
+
+def test_the_answer_cards_say_what_will_show_before_anything_is_sent(browser, served):
+    """Not empty boxes: each card says what to do and where its answer will be, with a faint row
+    for each of a digit classifier's ten classes (its output's width, from the metadata)."""
+    open_page(browser, served)
+    digits = placeholders(browser, "#digit-answers")
+    assert set(digits) == set(DIGITS)
+    for model, (line, rows) in digits.items():
+        assert line.startswith("Draw a digit") and model in line
+        assert rows == [str(d) for d in range(10)]
+    ((photo_line, photo_rows),) = placeholders(browser, "#photo-answers").values()
+    assert photo_line.startswith("Choose a photo") and len(photo_rows) == 5
+    for line, rows in placeholders(browser, "#table-panels").values():
+        assert line.startswith("Press Classify") and rows == []
+    for section in ("#digit-answers", "#photo-answers", "#table-panels"):
+        assert all(bars == [] for bars in shown_scores(browser, section).values())
+    assert hint_shown(browser)
+
+
+def test_a_table_s_form_names_the_features_its_data_has(browser, served):
+    """diabetes's columns are named by its data (zoo.data.FEATURES); the export writes them into
+    Triton's model configuration, and the page reads them from GET /v2/models/NAME/config. The
+    softmax slide's table has no names, so its fields are numbered."""
+    from selenium.webdriver.common.by import By
+
+    names = list(data.FEATURES["diabetes"])
+    status, config = http(served.url + "/v2/models/diabetes/config")
+    assert status == 200, config
+    assert json.loads(config["parameters"]["feature_names"]["string_value"]) == names
+    zoo_json = json.loads((served.model_dir / "diabetes" / "1" / "zoo.json").read_text())
+    assert zoo_json["feature_names"] == names
+    open_page(browser, served)
+    labels = browser.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#table-panels .panel')].map(p =>"
+        "  [p.dataset.model, [...p.querySelectorAll('label')].map(l => l.textContent)]))"
+    )
+    assert labels == {
+        "diabetes": names,
+        "softmax-classification": [f"feature {i}" for i in range(1, 5)],
+    }
+    # Each name labels its own column: the value typed under "glucose" is sent second.
+    form = browser.find_element(By.CSS_SELECTOR, '#table-panels [data-model="diabetes"]')
+    glucose = form.find_elements(By.TAG_NAME, "input")[names.index("glucose")]
+    glucose.clear()
+    glucose.send_keys("0.5")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait(browser, "return arguments[0].querySelector('.result')", form)
+    ((path, body),) = sent(browser)
+    assert path == "/v1/models/diabetes:classify"
+    assert json.loads(body)["examples"][0]["features"] == [0, 0.5, 0, 0, 0, 0, 0, 0]
 
 
 def test_a_refusal_replaces_the_answer_with_the_server_s_words(browser, served):

@@ -2,8 +2,10 @@
 //
 // The page decides what to show from each model's metadata, never from its name: a generator
 // answers "images"; an input of [H, W, 1] gets the drawing pad, [H, W, 3] the photo upload, [N] a
-// form of N numbers. Classifiers with labels are asked through TF Serving's :classify, whose answer
-// names the classes; the drawing pad uses :predict, the API most clients call.
+// form of N numbers, labelled with the names Triton's model configuration gives them. Classifiers
+// with labels are asked through TF Serving's :classify, whose answer names the classes; the drawing
+// pad uses :predict, the API most clients call. The page opens on what a person came to do; the
+// API it calls is shown last, folded.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -79,13 +81,16 @@ function output(row, name) {
 
 // ---- answers on screen -----------------------------------------------------------------------
 
-/** A panel for one model's answers: a title, an error line, and a body to fill. */
-function panel(container, name) {
+/** A panel for one model's answers: a title, an error line, and a body to fill. Until the first
+ * answer, and again after a Clear, the body shows `placeholder()`: what will appear there, and how. */
+function panel(container, name, placeholder = () => []) {
   const body = el("div", { className: "body" });
   const error = el("p", { className: "error", hidden: true });
   const node = el("div", { className: "panel" }, el("h3", { textContent: name }), error, body);
   node.dataset.model = name;
   container.append(node);
+  const waiting = () => el("div", { className: "placeholder" }, ...placeholder());
+  body.append(waiting());
   return {
     node,
     body,
@@ -100,7 +105,7 @@ function panel(container, name) {
     },
     clear() {
       error.hidden = true;
-      body.replaceChildren();
+      body.replaceChildren(waiting());
     },
   };
 }
@@ -123,6 +128,22 @@ function bars(pairs) {
     return row;
   });
 }
+
+/** Faint rows where the bars will be, labelled when the labels are known before the answer. */
+function ghostBars(labels) {
+  return labels.map((label) =>
+    el(
+      "div",
+      { className: "ghost" },
+      el("span", { className: "label", textContent: label }),
+      el("div", { className: "track" }),
+      el("span", { className: "value", textContent: "–" }),
+    ),
+  );
+}
+
+/** A placeholder: one line saying what to do, then the bars to come. */
+const waitingFor = (text, labels) => () => [el("p", { textContent: text }), ...ghostBars(labels)];
 
 const topK = (pairs, k) => [...pairs].sort((a, b) => b[1] - a[1]).slice(0, k);
 
@@ -154,7 +175,23 @@ function tableRow(name, status, meta) {
   return row;
 }
 
-/** Every model with its status and metadata; one that cannot be described is shown as refused. */
+/** The names of a table's columns, from Triton's model configuration (`zoo export` writes them as the
+ * parameter feature_names, a JSON list); null when it names none. */
+async function featureNames(action, name, count) {
+  let config;
+  try {
+    config = await call(action, "GET", `/v2/models/${encodeURIComponent(name)}/config`);
+  } catch (error) {
+    if (!(error instanceof ServerError)) throw error;
+    return null; // a model without a configuration still gets its form, with numbered fields
+  }
+  const text = config.parameters?.feature_names?.string_value;
+  const names = text ? JSON.parse(text) : null;
+  return Array.isArray(names) && names.length === count ? names.map(String) : null;
+}
+
+/** Every model with its status and metadata (a table's also with its feature names); one that cannot
+ * be described is shown as refused. */
 async function describeModels() {
   const action = newAction();
   const wanted = new URLSearchParams(location.search).get("model");
@@ -173,7 +210,9 @@ async function describeModels() {
       const status = await call(action, "GET", modelPath(name));
       const meta = await call(action, "GET", `/v2/models/${encodeURIComponent(name)}`);
       rows.append(tableRow(name, status, meta));
-      models.push({ name, meta });
+      const model = { name, meta, features: null };
+      if (kindOf(meta) === "table") model.features = await featureNames(action, name, meta.inputs[0].shape[1]);
+      models.push(model);
     } catch (error) {
       if (!(error instanceof ServerError)) throw error;
       problems.push(`${name}: ${error.message}`);
@@ -289,7 +328,12 @@ function setUpDigits(models) {
   ctx.lineJoin = "round";
   ctx.lineWidth = 20;
 
-  const panels = models.map((model) => ({ model, view: panel($("digit-answers"), model.name) }));
+  const panels = models.map((model) => {
+    const classes = model.meta.outputs.find((t) => t.name === "probabilities")?.shape[1] ?? 10;
+    const labels = Array.from({ length: classes }, (_, i) => String(i));
+    const text = `Draw a digit in the pad: ${model.name}'s probability of each digit shows here.`;
+    return { model, view: panel($("digit-answers"), model.name, waitingFor(text, labels)) };
+  });
   const [height, width] = models[0].meta.inputs[0].shape.slice(1, 3);
   let drawing = 0; // bumped by every change of the pad
   let cleared = 0; // the drawing number of the last Clear: answers older than it are not shown
@@ -336,6 +380,7 @@ function setUpDigits(models) {
   };
   pad.addEventListener("pointerdown", (event) => {
     event.preventDefault();
+    $("pad-hint").hidden = true;
     pad.setPointerCapture(event.pointerId);
     last = point(event);
     ctx.beginPath();
@@ -356,6 +401,7 @@ function setUpDigits(models) {
   for (const end of ["pointerup", "pointercancel"]) pad.addEventListener(end, () => (last = null));
   $("clear").addEventListener("click", () => {
     blank();
+    $("pad-hint").hidden = false;
     ctx.fillStyle = "#fff";
     drawing += 1;
     cleared = drawing;
@@ -389,7 +435,10 @@ async function classify(action, model, values) {
 }
 
 function setUpPhotos(models) {
-  const panels = models.map((model) => ({ model, view: panel($("photo-answers"), model.name) }));
+  const panels = models.map((model) => {
+    const text = `Choose a photo: ${model.name}'s five likeliest classes show here.`;
+    return { model, view: panel($("photo-answers"), model.name, waitingFor(text, ["", "", "", "", ""])) };
+  });
   let chosen = 0;
   $("photo").addEventListener("change", async (event) => {
     const ticket = ++chosen;
@@ -404,6 +453,7 @@ function setUpPhotos(models) {
       return;
     }
     const action = newAction();
+    $("photo-sent").hidden = false;
     const preview = $("photo-pixels");
     paint(preview, photoPixels(bitmap, preview.height, preview.width), 3);
     await Promise.all(
@@ -466,7 +516,9 @@ function drawGenerated(ctx, image, left, top) {
 const GRID = 4;
 
 function setUpGenerator(model) {
-  const view = panel($("generator-panels"), model.name);
+  const view = panel($("generator-panels"), model.name, () => [
+    el("p", { textContent: `${model.name} is drawing ${GRID * GRID} digits from random z…` }),
+  ]);
   const latent = model.meta.inputs[0].shape[1];
   const [, height, width] = model.meta.outputs.find((t) => t.name === "images").shape;
   const seed = el("input", { type: "number", value: "1", min: "0", step: "1" });
@@ -544,15 +596,19 @@ function setUpGenerator(model) {
 // ---- tabular models --------------------------------------------------------------------------
 
 function setUpTable(model) {
-  const view = panel($("table-panels"), model.name);
   const count = model.meta.inputs[0].shape[1];
+  const names = model.features ?? Array.from({ length: count }, (_, i) => `feature ${i + 1}`);
   const classifier = model.meta.outputs.some((t) => t.name === "probabilities");
-  const fields = Array.from({ length: count }, () => el("input", { type: "number", value: "0", step: "any" }));
-  const ask = el("button", { type: "submit", textContent: classifier ? "Classify" : "Predict" });
+  const verb = classifier ? "Classify" : "Predict";
+  const view = panel($("table-panels"), model.name, () => [
+    el("p", { textContent: `Press ${verb}: ${classifier ? "each class's probability" : "the prediction"} shows here.` }),
+  ]);
+  const fields = names.map(() => el("input", { type: "number", value: "0", step: "any" }));
+  const ask = el("button", { type: "submit", textContent: verb });
   const form = el(
     "form",
     {},
-    el("div", { className: "features" }, ...fields.map((f, i) => el("label", {}, `feature ${i + 1}`, f))),
+    el("div", { className: "features" }, ...fields.map((f, i) => el("label", {}, names[i], f))),
     ask,
   );
   view.node.insertBefore(form, view.body);
@@ -598,6 +654,8 @@ async function main() {
   for (const model of models) kinds[kindOf(model.meta)]?.push(model);
   const sections = { digits: "digits", photos: "photos", generator: "generators", table: "tables" };
   for (const [kind, section] of Object.entries(sections)) $(section).hidden = kinds[kind].length === 0;
+  for (const link of document.querySelectorAll("#contents a")) link.hidden = $(link.hash.slice(1)).hidden;
+  document.querySelector('#contents a[href="#api"]').addEventListener("click", () => ($("api").open = true));
   if (kinds.digits.length) setUpDigits(kinds.digits);
   if (kinds.photos.length) setUpPhotos(kinds.photos);
   kinds.generator.forEach(setUpGenerator);
