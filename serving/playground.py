@@ -1,10 +1,12 @@
 """The playground: a page for people at `/` on the REST port (`zoo serve --no-ui` turns it off).
 
 TF Serving and Triton have no page for a person; a course's students would rather draw a digit than
-write a request. The page is three static files in serving/ui/ (no build step, nothing from a CDN,
-so it works offline) and talks to the server only through its public REST API, as any client would:
-Triton's repository index to list the models, KServe v2's metadata and TF Serving's status for each,
-then TF Serving's `:predict` and `:classify`. Each request it sends is shown as its `curl` twin.
+write a request, so the page opens on the drawing pad and keeps the API for last, folded. It is three
+static files in serving/ui/ (no build step, nothing from a CDN, so it works offline) and talks to the
+server only through its public REST API, as any client would: Triton's repository index to list the
+models, KServe v2's metadata and TF Serving's status for each, Triton's model configuration for a
+table's feature names, then TF Serving's `:predict` and `:classify`. Each request it sends is shown
+as its `curl` twin.
 """
 
 from __future__ import annotations
