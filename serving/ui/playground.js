@@ -185,8 +185,12 @@ async function featureNames(action, name, count) {
     if (!(error instanceof ServerError)) throw error;
     return null; // a model without a configuration still gets its form, with numbered fields
   }
-  const text = config.parameters?.feature_names?.string_value;
-  const names = text ? JSON.parse(text) : null;
+  let names = null;
+  try {
+    names = JSON.parse(config.parameters?.feature_names?.string_value ?? "null");
+  } catch {
+    return null; // a hand-written config.pbtxt's parameter that is not a JSON list
+  }
   return Array.isArray(names) && names.length === count ? names.map(String) : null;
 }
 
@@ -211,7 +215,9 @@ async function describeModels() {
       const meta = await call(action, "GET", `/v2/models/${encodeURIComponent(name)}`);
       rows.append(tableRow(name, status, meta));
       const model = { name, meta, features: null };
-      if (kindOf(meta) === "table") model.features = await featureNames(action, name, meta.inputs[0].shape[1]);
+      if (kindOf(meta) === "table") {
+        model.features = await featureNames(action, name, meta.inputs[0].shape[1]);
+      }
       models.push(model);
     } catch (error) {
       if (!(error instanceof ServerError)) throw error;
@@ -329,7 +335,7 @@ function setUpDigits(models) {
   ctx.lineWidth = 20;
 
   const panels = models.map((model) => {
-    const classes = model.meta.outputs.find((t) => t.name === "probabilities")?.shape[1] ?? 10;
+    const classes = model.meta.outputs.find((t) => t.name === "probabilities").shape[1];
     const labels = Array.from({ length: classes }, (_, i) => String(i));
     const text = `Draw a digit in the pad: ${model.name}'s probability of each digit shows here.`;
     return { model, view: panel($("digit-answers"), model.name, waitingFor(text, labels)) };
@@ -434,10 +440,13 @@ async function classify(action, model, values) {
   return answer.results[0];
 }
 
+const TOP_PHOTO_CLASSES = 5;
+
 function setUpPhotos(models) {
   const panels = models.map((model) => {
-    const text = `Choose a photo: ${model.name}'s five likeliest classes show here.`;
-    return { model, view: panel($("photo-answers"), model.name, waitingFor(text, ["", "", "", "", ""])) };
+    const text = `Choose a photo: ${model.name}'s ${TOP_PHOTO_CLASSES} likeliest classes show here.`;
+    const rows = new Array(TOP_PHOTO_CLASSES).fill(""); // which classes, only the answer says
+    return { model, view: panel($("photo-answers"), model.name, waitingFor(text, rows)) };
   });
   let chosen = 0;
   $("photo").addEventListener("change", async (event) => {
@@ -461,7 +470,7 @@ function setUpPhotos(models) {
         const [h, w] = model.meta.inputs[0].shape.slice(1, 3);
         try {
           const scores = await classify(action, model, photoPixels(bitmap, h, w));
-          if (ticket === chosen) view.show(...bars(topK(scores, 5)));
+          if (ticket === chosen) view.show(...bars(topK(scores, TOP_PHOTO_CLASSES)));
         } catch (error) {
           if (ticket === chosen) failWith(view, error);
         }
@@ -517,7 +526,7 @@ const GRID = 4;
 
 function setUpGenerator(model) {
   const view = panel($("generator-panels"), model.name, () => [
-    el("p", { textContent: `${model.name} is drawing ${GRID * GRID} digits from random z…` }),
+    el("p", { textContent: `${model.name} is drawing ${GRID * GRID} images from random z…` }),
   ]);
   const latent = model.meta.inputs[0].shape[1];
   const [, height, width] = model.meta.outputs.find((t) => t.name === "images").shape;
@@ -601,7 +610,7 @@ function setUpTable(model) {
   const classifier = model.meta.outputs.some((t) => t.name === "probabilities");
   const verb = classifier ? "Classify" : "Predict";
   const view = panel($("table-panels"), model.name, () => [
-    el("p", { textContent: `Press ${verb}: ${classifier ? "each class's probability" : "the prediction"} shows here.` }),
+    el("p", { textContent: `Press ${verb}: ${classifier ? "each class's probability" : "its prediction"} shows here.` }),
   ]);
   const fields = names.map(() => el("input", { type: "number", value: "0", step: "any" }));
   const ask = el("button", { type: "submit", textContent: verb });
