@@ -12,8 +12,10 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -26,6 +28,7 @@ from zoo.registry import OPTIMIZERS, get_spec
 from zoo.runs import ANIMATION
 
 USER_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 
 
 class ZooGroup(click.Group):
@@ -254,7 +257,16 @@ def train(
     load_tensorflow()
     from zoo.train import train as train_model
 
-    result = train_model(model, resume=resume, **options)
+    started: list[Path] = []
+
+    def announce(run_dir: Path) -> None:
+        started.append(run_dir)
+        click.echo(f"run: {run_dir}")
+
+    try:
+        result = train_model(model, resume=resume, started=announce, **options)
+    except KeyboardInterrupt:
+        _interrupted(started[0] if started else None, options)
     index, count = result.worker
     if index:
         click.echo(f"\nworker {index} of {count}: done; worker 0 wrote the run")
@@ -275,6 +287,35 @@ def train(
         if (result.run_dir / picture).is_file():
             click.echo(f"{picture}: {result.run_dir / picture}")
     click.echo(f"next: zoo evaluate {result.run_dir}")
+
+
+def _interrupted(run_dir: Path | None, options: dict) -> NoReturn:
+    """Ctrl-C while training: say what was kept and the exact line that continues it, and exit 130
+    (what a shell reports for a command stopped by SIGINT), without a traceback."""
+    if run_dir is None:
+        click.echo("\nInterrupted before a run folder was made: nothing to resume.", err=True)
+        sys.exit(INTERRUPTED)
+    line = ["zoo", "train", "--resume", str(run_dir)]
+    if options["data_dir"] is not None:  # read from the command line, not from the run
+        line += ["--data-dir", str(options["data_dir"])]
+    if options["strategy"] != "default":
+        line += ["--strategy", options["strategy"]]
+    click.echo(
+        f"\nInterrupted: the run is kept in {run_dir} ({_epochs_done(run_dir)})."
+        f"\nResume it with: {shlex.join(line)}",
+        err=True,
+    )
+    sys.exit(INTERRUPTED)
+
+
+def _epochs_done(run_dir: Path) -> str:
+    """`2 of 3 epochs done`: how far an interrupted run got, from its last checkpoint."""
+    with contextlib.suppress(ZooError, OSError, KeyError, TypeError):
+        total = runs.read_json(run_dir / runs.CONFIG)["recipe"]["epochs"]
+        checkpoint = run_dir / runs.CHECKPOINT
+        state = runs.read_checkpoint_state(checkpoint) if checkpoint.is_file() else None
+        return f"{(state or {}).get('epoch', 0)} of {total} epochs done"
+    return "its last checkpoint"
 
 
 @cli.command()
