@@ -128,9 +128,9 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     """Print the models: id, task, dataset, params, the slide's figure, ours and the weights'.
 
     "slide" is the slide's test figure, or its answers to its own inputs (the small tables); "ours"
-    is the same for the newest full run (no --limit) under --runs-dir: its test figure once
+    is the same for the newest full run (no --limit) trained under --runs-dir: its test figure once
     evaluated, else its answers to the slide's inputs; "weights" is the test figure of the
-    pretrained weights (`--pretrained`), '-' for a model without them.
+    pretrained weights (`--pretrained`), '-' for a model without them, and never counts as ours.
     """
     rows = [("id", "task", "dataset", "params", "slide", "ours", "weights")]
     published = weights.manifest()
@@ -209,7 +209,9 @@ def _figure(metric: str, value: float) -> str:
 @runs_dir_option
 @limit_option
 @click.option(
-    "--resume", metavar="RUN", help="Continue an unfinished run from its last checkpoint."
+    "--resume",
+    metavar="RUN",
+    help="Continue an unfinished run from its last checkpoint (a model id: its newest unfinished run).",
 )
 @click.option(
     "--strategy",
@@ -332,7 +334,8 @@ def _epochs_done(run_dir: Path) -> str:
 )
 @pretrained_option
 def evaluate(run: str, pretrained: bool, **options) -> None:
-    """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
+    """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run trained here;
+    --pretrained: the model's pretrained weights) on the test split."""
     load_tensorflow()
     from zoo.evaluate import evaluate as evaluate_run
 
@@ -359,8 +362,9 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
     if spec.slide_metric and spec.slide_metric in result.metrics:
         ours = result.metrics[spec.slide_metric]
         verdict = "meets" if ours >= spec.slide_value else "is below"
+        whose = "the pretrained weights'" if pretrained else "ours"
         click.echo(
-            f"slide: {spec.slide_metric} {spec.slide_value:.4f}; ours {ours:.4f} {verdict} it"
+            f"slide: {spec.slide_metric} {spec.slide_value:.4f}; {whose} {ours:.4f} {verdict} it"
         )
     if result.short_run:
         click.echo(f"note: a short run, {result.short_run}: not what the full recipe reaches")
@@ -459,8 +463,9 @@ def generate(
 @runs_dir_option
 @pretrained_option
 def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
-    """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run; default: the
-    newest finished run of any model) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
+    """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run trained here;
+    default: the newest finished run trained here, of any model; --pretrained MODEL: the model's
+    pretrained weights) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
 
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
