@@ -12,8 +12,10 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -26,6 +28,7 @@ from zoo.registry import OPTIMIZERS, get_spec
 from zoo.runs import ANIMATION
 
 USER_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 
 
 class ZooGroup(click.Group):
@@ -125,9 +128,9 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     """Print the models: id, task, dataset, params, the slide's figure, ours and the weights'.
 
     "slide" is the slide's test figure, or its answers to its own inputs (the small tables); "ours"
-    is the same for the newest full run (no --limit) under --runs-dir: its test figure once
+    is the same for the newest full run (no --limit) trained under --runs-dir: its test figure once
     evaluated, else its answers to the slide's inputs; "weights" is the test figure of the
-    pretrained weights (`--pretrained`), '-' for a model without them.
+    pretrained weights (`--pretrained`), '-' for a model without them, and never counts as ours.
     """
     rows = [("id", "task", "dataset", "params", "slide", "ours", "weights")]
     published = weights.manifest()
@@ -206,7 +209,9 @@ def _figure(metric: str, value: float) -> str:
 @runs_dir_option
 @limit_option
 @click.option(
-    "--resume", metavar="RUN", help="Continue an unfinished run from its last checkpoint."
+    "--resume",
+    metavar="RUN",
+    help="Continue an unfinished run from its last checkpoint (a model id: its newest unfinished run).",
 )
 @click.option(
     "--strategy",
@@ -254,7 +259,16 @@ def train(
     load_tensorflow()
     from zoo.train import train as train_model
 
-    result = train_model(model, resume=resume, **options)
+    started: list[Path] = []
+
+    def announce(run_dir: Path) -> None:
+        started.append(run_dir)
+        click.echo(f"run: {run_dir}")
+
+    try:
+        result = train_model(model, resume=resume, started=announce, **options)
+    except KeyboardInterrupt:
+        _interrupted(started[0] if started else None, options)
     index, count = result.worker
     if index:
         click.echo(f"\nworker {index} of {count}: done; worker 0 wrote the run")
@@ -277,6 +291,35 @@ def train(
     click.echo(f"next: zoo evaluate {result.run_dir}")
 
 
+def _interrupted(run_dir: Path | None, options: dict) -> NoReturn:
+    """Ctrl-C while training: say what was kept and the exact line that continues it, and exit 130
+    (what a shell reports for a command stopped by SIGINT), without a traceback."""
+    if run_dir is None:
+        click.echo("\nInterrupted before a run folder was made: nothing to resume.", err=True)
+        sys.exit(INTERRUPTED)
+    line = ["zoo", "train", "--resume", str(run_dir)]
+    if options["data_dir"] is not None:  # read from the command line, not from the run
+        line += ["--data-dir", str(options["data_dir"])]
+    if options["strategy"] != "default":
+        line += ["--strategy", options["strategy"]]
+    click.echo(
+        f"\nInterrupted: the run is kept in {run_dir} ({_epochs_done(run_dir)})."
+        f"\nResume it with: {shlex.join(line)}",
+        err=True,
+    )
+    sys.exit(INTERRUPTED)
+
+
+def _epochs_done(run_dir: Path) -> str:
+    """`2 of 3 epochs done`: how far an interrupted run got, from its last checkpoint."""
+    with contextlib.suppress(ZooError, OSError, KeyError, TypeError):
+        total = runs.read_json(run_dir / runs.CONFIG)["recipe"]["epochs"]
+        checkpoint = run_dir / runs.CHECKPOINT
+        state = runs.read_checkpoint_state(checkpoint) if checkpoint.is_file() else None
+        return f"{(state or {}).get('epoch', 0)} of {total} epochs done"
+    return "its last checkpoint"
+
+
 @cli.command()
 @click.argument("run")
 @data_dir_option
@@ -291,7 +334,8 @@ def train(
 )
 @pretrained_option
 def evaluate(run: str, pretrained: bool, **options) -> None:
-    """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
+    """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run trained here;
+    --pretrained: the model's pretrained weights) on the test split."""
     load_tensorflow()
     from zoo.evaluate import evaluate as evaluate_run
 
@@ -318,8 +362,9 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
     if spec.slide_metric and spec.slide_metric in result.metrics:
         ours = result.metrics[spec.slide_metric]
         verdict = "meets" if ours >= spec.slide_value else "is below"
+        whose = "the pretrained weights'" if pretrained else "ours"
         click.echo(
-            f"slide: {spec.slide_metric} {spec.slide_value:.4f}; ours {ours:.4f} {verdict} it"
+            f"slide: {spec.slide_metric} {spec.slide_value:.4f}; {whose} {ours:.4f} {verdict} it"
         )
     if result.short_run:
         click.echo(f"note: a short run, {result.short_run}: not what the full recipe reaches")
@@ -418,8 +463,9 @@ def generate(
 @runs_dir_option
 @pretrained_option
 def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
-    """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run; default: the
-    newest finished run of any model) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
+    """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run trained here;
+    default: the newest finished run trained here, of any model; --pretrained MODEL: the model's
+    pretrained weights) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
 
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.

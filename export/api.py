@@ -70,7 +70,7 @@ def export_run(
     tolerance: float = parity.TOLERANCE,
     quantize: str | None = None,
 ) -> ExportResult:
-    """Export run `run` (the newest finished run when None) as `<model_dir>/<name>/<version>/`.
+    """Export run `run` (the newest finished run trained here when None) as `<model_dir>/<name>/<version>/`.
 
     The artefacts are written to a temporary folder, loaded back and checked against the Keras
     model on `samples` real test examples; only if every format matches within `tolerance` is the
@@ -128,10 +128,14 @@ def export_run(
 
 
 def newest_finished_run(runs_dir: str | os.PathLike[str]) -> Path:
-    """The most recently started run that has a model.keras, of any model."""
+    """The most recently made run trained here that has a model.keras, of any model (never the
+    pretrained weights' runs: those are exported only when asked for, by model)."""
     finished = [run for run in runs.list_runs(runs_dir) if (run / runs.MODEL).is_file()]
     if not finished:
-        raise RunError(f"no finished run under {runs_dir}: train one with `zoo train MODEL`")
+        raise RunError(
+            f"no finished run under {runs_dir}: train one with `zoo train MODEL`, or export "
+            "pretrained weights with `zoo export --pretrained MODEL`"
+        )
     return finished[-1]
 
 

@@ -1,6 +1,7 @@
 """Training on real data: short runs of every image model, run directories, determinism, resume."""
 
 import csv
+import datetime as dt
 import json
 import os
 import shutil
@@ -17,8 +18,9 @@ import pytest
 from helpers import assert_one_line_error
 
 import zoo
-from zoo import data, plots, runs
+from zoo import data, plots, runs, weights
 from zoo.data.pipeline import make_pipeline
+from zoo.errors import RunError
 from zoo.evaluate import evaluate, short_run
 from zoo.train import compile_model, read_history, train
 
@@ -65,6 +67,8 @@ def test_run_directory_describes_itself(tmp_path):
         "scale": 1 / 255,
     }
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
+    made = dt.datetime.fromisoformat(config["created"])  # what "the newest run" is ordered by
+    assert abs(dt.datetime.now(dt.timezone.utc) - made) < dt.timedelta(minutes=10)
     assert config["train_examples"] + config["validation_examples"] == LIMIT
 
     with open(run / runs.HISTORY) as f:
@@ -279,6 +283,70 @@ def test_a_read_only_runs_directory_is_one_line_and_changes_nothing(killed_run, 
         )
         assert_one_line_error(result, reason, place)
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == files
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """A `zoo train cnn-mnist` stopped by Ctrl-C (SIGINT) in its second or third epoch, run in a
+    folder that already holds cnn-mnist's pretrained run (`zoo export --pretrained` makes it)."""
+    folder = tmp_path_factory.mktemp("interrupted")
+    weights.pretrained_run("cnn-mnist", folder / "runs")
+    data_dir = Path(os.environ["ZOO_DATA_DIR"]).resolve()
+    command = ["train", "cnn-mnist", "--limit", "2000", "--epochs", "3", "--data-dir", data_dir]
+    stdout, stderr = folder / "stdout.txt", folder / "stderr.txt"
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "zoo.cli.main", *command],
+            stdout=out,
+            stderr=err,
+            cwd=folder,
+            env={**os.environ, "ZOO_DATA_DIR": str(data_dir)},
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            states = list(folder.glob(f"runs/cnn-mnist/2*/{runs.CHECKPOINT_STATE}"))
+            if states and json.loads(states[0].read_text())["epoch"] >= 1:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        returncode = proc.wait(timeout=120)
+    (run,) = folder.glob("runs/cnn-mnist/2*")
+    return {
+        "folder": folder,
+        "run": run.relative_to(folder),
+        "data_dir": data_dir,
+        "returncode": returncode,
+        "stdout": stdout.read_text(),
+        "stderr": stderr.read_text(),
+    }
+
+
+def test_ctrl_c_keeps_the_run_and_prints_the_line_that_resumes_it(interrupted):
+    run, data_dir = interrupted["run"], interrupted["data_dir"]
+    assert interrupted["returncode"] == 130, interrupted["stderr"]
+    assert interrupted["stdout"].splitlines()[0] == f"run: {run}"  # named before the first epoch
+    assert "Traceback" not in interrupted["stderr"]
+    kept = interrupted["folder"] / run
+    done = runs.read_checkpoint_state(kept / runs.CHECKPOINT)["epoch"]
+    assert 1 <= done < 3 and not (kept / runs.MODEL).exists()
+    assert interrupted["stderr"].splitlines()[-2:] == [
+        f"Interrupted: the run is kept in {run} ({done} of 3 epochs done).",
+        f"Resume it with: zoo train --resume {run} --data-dir {data_dir}",
+    ]
+    assert_run_files_whole(kept)
+
+
+def test_resume_of_a_model_id_continues_its_interrupted_run_not_the_pretrained_one(
+    interrupted, tmp_path, zoo_cli
+):
+    folder = shutil.copytree(interrupted["folder"], tmp_path / "copy")
+    data_dir = str(interrupted["data_dir"])
+    resumed = zoo_cli("train", "--resume", "cnn-mnist", env={"ZOO_DATA_DIR": data_dir}, cwd=folder)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[0] == f"run: {interrupted['run']}"
+    assert runs.read_json(folder / interrupted["run"] / runs.METRICS)["epochs"] == 3
+    with pytest.raises(RunError, match=r"no unfinished cnn-mnist run .*: nothing to resume"):
+        train(resume="cnn-mnist", runs_dir=folder / "runs", data_dir=data_dir)
 
 
 def test_evaluate_records_test_metrics_and_confusion(tmp_path):

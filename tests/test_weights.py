@@ -12,6 +12,7 @@ from helpers import assert_one_line_error
 
 import zoo
 from zoo import runs, weights
+from zoo.errors import RunError
 from zoo.evaluate import evaluate
 from zoo.train import train
 
@@ -121,3 +122,33 @@ def test_zoo_export_and_evaluate_pretrained_need_no_training(tmp_path):
         missing, "no pretrained weights for cnn-mnist", "models with weights: none"
     )
     assert not (tmp_path / "runs" / "cnn-mnist").exists()
+
+
+def test_a_pretrained_run_never_passes_for_one_trained_here(tmp_path):
+    """After `zoo export --pretrained` (whose run folder's name sorts after every run id) and a
+    quick run: evaluate and export of the model id take the quick run, `zoo list`'s "ours" never
+    shows the weights' figure, and a model with only pretrained weights is not a trained one."""
+    runs_dir = tmp_path / "runs"
+    pretrained = weights.pretrained_run("cnn-mnist", runs_dir)
+    evaluate(pretrained, limit=500)  # its test figure, as `zoo evaluate --pretrained` records it
+    with pytest.raises(RunError, match=r"only pretrained weights .*: add --pretrained"):
+        evaluate("cnn-mnist", runs_dir=runs_dir)
+    quick = train("cnn-mnist", limit=2000, epochs=1, runs_dir=runs_dir, verbose=0).run_dir
+    options = ("--runs-dir", str(runs_dir))
+
+    evaluated = run_zoo("evaluate", "cnn-mnist", "--limit", "500", *options)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.splitlines()[0] == f"run: {quick}"
+    assert "note: a short run" in evaluated.stdout
+    models = tmp_path / "models"
+    exported = run_zoo(
+        "export", "cnn-mnist", "--format", "onnx", "--quantize", "int8", "--samples", "8",
+        "--model-dir", str(models), *options,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    source = runs.read_json(models / "cnn-mnist" / "1" / "zoo.json")["source_run"]
+    assert source["id"] == f"cnn-mnist/{quick.name}"
+    listed = run_zoo("list", "cnn-mnist", *options)
+    published = weights.entry("cnn-mnist")["test"]["accuracy"]
+    # ours: none (the quick run is a --limit one); the weights' figure only in its own column
+    assert listed.stdout.splitlines()[1].split()[6:] == ["-", "accuracy", f"{published:.2%}"]

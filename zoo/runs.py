@@ -1,7 +1,8 @@
 """Run directories: one self-describing folder per training run, written atomically.
 
     runs/<model>/<run-id>/
-        config.json       the ModelSpec, the hyperparameters used, the seed, package versions
+        config.json       the ModelSpec, the hyperparameters used, the seed, package versions, and
+                          when the run was made (`created`: what "a model's newest run" means)
         history.csv       one row per epoch (Keras's CSVLogger)
         checkpoint.keras  the model, optimizer and training state after the last finished epoch
                           (checkpoint.json: a readable copy of that state)
@@ -148,30 +149,90 @@ def new_run_dir(runs_dir: str | os.PathLike[str], model: str) -> Path:
     raise RunError(f"could not create a new run directory under {parent}")
 
 
-def list_runs(runs_dir: str | os.PathLike[str], model: str = "*") -> list[Path]:
-    """Run directories (those with a config.json), oldest first by run id.
+def created_now() -> str:
+    """The time a run is made, as its config.json keeps it (`created`): UTC, to the microsecond."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
-    `model` is a model id or a glob of them; a path (absolute, or with a `/`) names no model, and
-    `Path.glob` would reject an absolute one, so it has no runs.
+
+def created(run: Path) -> dt.datetime:
+    """When `run` was made: its config's `created`; for a run from before that was recorded, the
+    time in its id (`YYYYMMDD-HHMMSS[-n]`, UTC); else when its config.json was written."""
+    with contextlib.suppress(TypeError, ValueError):
+        recorded = dt.datetime.fromisoformat(_config_or_empty(run).get("created"))
+        return recorded.astimezone(dt.timezone.utc)
+    with contextlib.suppress(ValueError):
+        stamp = dt.datetime.strptime(run.name[:15], "%Y%m%d-%H%M%S")
+        return stamp.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromtimestamp((run / CONFIG).stat().st_mtime, dt.timezone.utc)
+
+
+def is_pretrained(run: Path) -> bool:
+    """Whether `run` holds the project's pretrained weights (`zoo.weights.pretrained_run`), not a
+    run trained here: its config records where the weights came from (`pretrained`)."""
+    return "pretrained" in _config_or_empty(run)
+
+
+def _config_or_empty(run: Path) -> dict[str, Any]:
+    """The run's config, or {} for a damaged one: listing runs must not fail on it (reading the
+    run, once chosen, names the damage)."""
+    with contextlib.suppress(RunError):
+        config = read_json(run / CONFIG)
+        if isinstance(config, dict):
+            return config
+    return {}
+
+
+def _run_dirs(runs_dir: str | os.PathLike[str], model: str) -> list[Path]:
+    """Every run folder (one with a config.json) of the models matching `model`, in no order.
+
+    A path (absolute, or with a `/`) names no model, and `Path.glob` would reject an absolute one,
+    so it has none.
     """
     if "/" in model or Path(model).is_absolute():
         return []
+    return [p.parent for p in Path(runs_dir).glob(f"{model}/*/{CONFIG}")]
+
+
+def list_runs(runs_dir: str | os.PathLike[str], model: str = "*") -> list[Path]:
+    """The runs trained under `runs_dir`, oldest first by the time they were made (`created`).
+
+    `model` is a model id or a glob of them. The pretrained weights' run folders are left out:
+    they are used only when asked for (`--pretrained`), never as "the newest run" of a model.
+    """
     return sorted(
-        (p.parent for p in Path(runs_dir).glob(f"{model}/*/{CONFIG}")),
-        key=lambda run: (run.name, run.parent.name),
+        (run for run in _run_dirs(runs_dir, model) if not is_pretrained(run)),
+        key=lambda run: (created(run), run.name, run.parent.name),
     )
 
 
-def resolve_run(ref: str | os.PathLike[str], runs_dir: str | os.PathLike[str] = "runs") -> Path:
-    """Find a run from a path, `<model>/<run-id>` under `runs_dir`, or a model id (its newest run)."""
+def resolve_run(
+    ref: str | os.PathLike[str],
+    runs_dir: str | os.PathLike[str] = "runs",
+    *,
+    unfinished: bool = False,
+) -> Path:
+    """Find a run from a path, `<model>/<run-id>` under `runs_dir`, or a model id: its newest run
+    trained here (its newest unfinished one with `unfinished`), never its pretrained weights'."""
     for candidate in (Path(ref), Path(runs_dir) / ref):
         if (candidate / CONFIG).is_file():
             return candidate
-    newest = list_runs(runs_dir, str(ref))
-    if newest:
-        return newest[-1]
+    model = str(ref)
+    trained = list_runs(runs_dir, model)
+    candidates = [run for run in trained if not (run / MODEL).is_file()] if unfinished else trained
+    if candidates:
+        return candidates[-1]
+    pretrained = [run for run in _run_dirs(runs_dir, model) if is_pretrained(run)]
+    if unfinished and (trained or pretrained):
+        newest = f" (the newest, {trained[-1]}, finished)" if trained else ""
+        raise RunError(f"no unfinished {model} run under {runs_dir}{newest}: nothing to resume")
+    if pretrained:
+        raise RunError(
+            f"no {model} run trained under {runs_dir}, only pretrained weights "
+            f"({sorted(pretrained)[-1]}): add --pretrained to use them, or train one with "
+            f"`zoo train {model}`"
+        )
     raise RunError(
-        f"no run {str(ref)!r}: give a run directory, <model>/<run-id> or a model id with runs "
+        f"no run {model!r}: give a run directory, <model>/<run-id> or a model id with runs "
         f"under {runs_dir}"
     )
 

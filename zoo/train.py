@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,13 @@ def train(
     resume: str | os.PathLike[str] | None = None,
     verbose: int | str = "auto",
     strategy: str = "default",
+    started: Callable[[Path], None] | None = None,
 ) -> TrainResult:
     """Train `model` with its recipe (or continue the run `resume`) and return the finished run.
+
+    `resume` is a run folder, `<model>/<run-id>` under `runs_dir`, or a model id: its newest
+    unfinished run. `started` is called with the run folder once it exists, before the first
+    epoch, so that a caller can name it while training runs (and after a Ctrl-C).
 
     `verbose="auto"` is Keras's redrawn progress bar on a terminal, and one plain line per epoch
     (Keras's verbose=2, no colours, no carriage returns) when stdout is a file or a CI log.
@@ -198,6 +204,7 @@ def train(
             run_dir / runs.CONFIG,
             {
                 "model": spec.name,
+                "created": runs.created_now(),
                 "spec": spec.to_json(),
                 "recipe": dataclasses.asdict(recipe),
                 "seed": seed,
@@ -208,6 +215,8 @@ def train(
                 "versions": runs.package_versions(),
             },
         )
+    if chief and started is not None:
+        started(run_dir)
     # What this worker writes: the run itself for the chief, a scratch copy for the others.
     write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix=f"zoo-worker-{index}-"))
     try:
@@ -289,7 +298,11 @@ def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Call
 
 def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
     """The unfinished run to resume, with the recipe, seed and limit it was started with."""
-    run_dir = runs.resolve_run(resume, runs_dir)
+    run_dir = runs.resolve_run(resume, runs_dir, unfinished=True)
+    if runs.is_pretrained(run_dir):
+        raise RunError(
+            f"{run_dir} holds pretrained weights, not a run trained here: nothing to resume"
+        )
     config = runs.read_json(run_dir / runs.CONFIG)
     if model is not None and model != config["model"]:
         raise RunError(f"run {run_dir} trains {config['model']}, not {model}")
