@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import Server, http, running, wait_for
 from PIL import Image
-from test_serving import Server, http, running, wait_for
 
 from zoo import data, publish
 from zoo.export import export_run
