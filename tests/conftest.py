@@ -39,7 +39,7 @@ def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
 def cnn_mnist_root(tmp_path_factory) -> Path:
     """A folder holding runs/ and models/: a fresh (untrained) cnn-mnist exported as version 1.
     One per test module, so a module that changes it changes only its own copy."""
-    from helpers import fake_run
+    from helpers import fake_run  # here, not above: helpers loads Keras, which conftest must not
 
     from zoo.export import export_run
 
