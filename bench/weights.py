@@ -1,4 +1,4 @@
-"""Train and publish pretrained weights into weights/ (zoo/weights.py), then print the manifest
+"""Train and publish pretrained weights into weights/ (zoo/publish.py), then print the manifest
 as a table.
 
     ZOO_DATA_DIR=../shared/data python bench/weights.py linear-regression xor-mlp ...   # train each
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import results_file
 
-from zoo import weights
+from zoo import publish, weights
 from zoo.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,9 +57,9 @@ def main() -> None:
         result = train(name, runs_dir=args.runs_dir, verbose=0)
         args.run.append(result.run_dir)
     # Stored again first: a new mlp-mnist is the yardstick the GANs given with --run are measured by.
-    again = [weights.pretrained_run(name, args.runs_dir) for name in args.again]
+    again = [publish.pretrained_run(name, args.runs_dir) for name in args.again]
     for run in [*again, *args.run]:
-        published = weights.publish(run, runs_dir=args.runs_dir)
+        published = publish.publish(run, runs_dir=args.runs_dir)
         print(f"published {published['file']} from {run}", flush=True)
     print(table(weights.manifest()))
 

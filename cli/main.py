@@ -340,7 +340,9 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
     from zoo.evaluate import evaluate as evaluate_run
 
     if pretrained:
-        run = str(weights.pretrained_run(run, options["runs_dir"]))
+        from zoo.publish import pretrained_run
+
+        run = str(pretrained_run(run, options["runs_dir"]))
     result = evaluate_run(run, **options)
     spec = get_spec(result.run_dir.parent.name)
     click.echo(f"run: {result.run_dir}")
@@ -402,7 +404,9 @@ def generate(
         raise click.UsageError("--pretrained draws locally; the served MODEL has its own weights")
     load_tensorflow()
     if pretrained:
-        run = str(weights.pretrained_run(run, options["runs_dir"]))
+        from zoo.publish import pretrained_run
+
+        run = str(pretrained_run(run, options["runs_dir"]))
     if url or grpc_target:
         from zoo.serving.client import generated_images
 
@@ -476,7 +480,9 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     if pretrained:
         if run is None:
             raise click.UsageError("--pretrained needs the MODEL whose weights to export")
-        run = str(weights.pretrained_run(run, options["runs_dir"]))
+        from zoo.publish import pretrained_run
+
+        run = str(pretrained_run(run, options["runs_dir"]))
     result = export_run(run, formats=FORMATS if fmt == "all" else (fmt,), **options)
     if run is None:
         click.echo(f"no RUN given: exported the newest finished run, {result.run_dir}")

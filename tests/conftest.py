@@ -35,6 +35,19 @@ def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
+@pytest.fixture(scope="module")
+def cnn_mnist_root(tmp_path_factory) -> Path:
+    """A folder holding runs/ and models/: a fresh (untrained) cnn-mnist exported as version 1.
+    One per test module, so a module that changes it changes only its own copy."""
+    from helpers import fake_run  # here, not above: helpers loads Keras, which conftest must not
+
+    from zoo.export import export_run
+
+    root = tmp_path_factory.mktemp("cnn-mnist")
+    export_run(fake_run(root / "runs", "cnn-mnist"), model_dir=root / "models", samples=4)
+    return root
+
+
 @pytest.fixture
 def zoo_cli():
     """The `zoo` command, run in a subprocess: `zoo_cli("train", "xor-mlp")` -> CompletedProcess."""

@@ -12,11 +12,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import run_zoo
-from helpers import assert_one_line_error
-from test_export import fake_run
-from test_serving import Server, counted, examples, grpc_request, http, running, samples
+from helpers import (
+    Server,
+    assert_one_line_error,
+    counted,
+    examples,
+    grpc_request,
+    http,
+    running,
+    samples,
+)
 
-from zoo.export import export_run
 from zoo.serving import batching
 from zoo.serving.backends import load
 from zoo.serving.batching import Batcher, BatchingParameters
@@ -28,15 +34,8 @@ SIZES = [1, 3, 2, 5, 1, 4, 2, 1, 3, 5, 2, 2, 1, 4, 3, 1]
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("batching")
-    export_run(fake_run(root / "runs", "cnn-mnist"), model_dir=root / "models", samples=4)
-    return root
-
-
-@pytest.fixture(scope="module")
-def servable(exported):
-    return load(exported / "models" / "cnn-mnist" / "1", "onnx")
+def servable(cnn_mnist_root):
+    return load(cnn_mnist_root / "models" / "cnn-mnist" / "1", "onnx")
 
 
 def requests(sizes=SIZES) -> list[dict[str, np.ndarray]]:
@@ -210,10 +209,10 @@ def test_tf_servings_batching_parameters_file_format():
             BatchingParameters().updated(bad, "f")
 
 
-def test_zoo_serve_reads_a_batching_parameters_file_and_refuses_a_bad_one(exported, tmp_path):
+def test_zoo_serve_reads_a_batching_parameters_file_and_refuses_a_bad_one(cnn_mnist_root, tmp_path):
     bad = tmp_path / "batching.txt"
     bad.write_text("max_batch_size { value: 0 }\n")
-    models = str(exported / "models")
+    models = str(cnn_mnist_root / "models")
     result = run_zoo("serve", "--model-dir", models, "--batching-parameters-file", str(bad))
     assert_one_line_error(result, "max_batch_size must be at least 1")
     missing = tmp_path / "missing.txt"
@@ -246,9 +245,11 @@ def concurrent_predictions(server: Server, count: int, images: np.ndarray):
         return list(rests), list(grpcs)
 
 
-def test_a_full_queue_is_refused_over_rest_and_grpc_as_tf_serving_words_it(exported, servable):
+def test_a_full_queue_is_refused_over_rest_and_grpc_as_tf_serving_words_it(
+    cnn_mnist_root, servable
+):
     """One slow batch at a time and room for one more: the requests beyond are refused at once."""
-    parameters = exported / "tight.txt"
+    parameters = cnn_mnist_root / "tight.txt"
     parameters.write_text(
         "max_batch_size { value: 512 }\nmax_enqueued_batches { value: 1 }\n"
         "num_batch_threads { value: 0 }\n"
@@ -256,7 +257,7 @@ def test_a_full_queue_is_refused_over_rest_and_grpc_as_tf_serving_words_it(expor
     images = np.resize(examples("cnn-mnist", 8), (512, 28, 28, 1))
     expected = servable.run_batch({"images": images})["probabilities"]
     options = ("--batching-parameters-file", str(parameters))
-    with running(Server(exported, *options, log="tight.log")) as server:
+    with running(Server(cnn_mnist_root, *options, log="tight.log")) as server:
         rests, grpcs = concurrent_predictions(server, 16, images)
     for status, answer in rests:
         assert status in (200, 503), answer
@@ -277,10 +278,10 @@ def test_a_full_queue_is_refused_over_rest_and_grpc_as_tf_serving_words_it(expor
     assert 503 in codes or grpc.StatusCode.UNAVAILABLE in codes, "nothing was refused"
 
 
-def test_rest_and_grpc_share_one_batcher_and_the_metrics_count_it(exported, servable):
+def test_rest_and_grpc_share_one_batcher_and_the_metrics_count_it(cnn_mnist_root, servable):
     images = examples("cnn-mnist", 2)
     expected = servable.run_batch({"images": images})["probabilities"]
-    with running(Server(exported, log="shared.log")) as server:
+    with running(Server(cnn_mnist_root, log="shared.log")) as server:
         rests, grpcs = concurrent_predictions(server, 12, images)
         found = samples(server, "/monitoring/prometheus/metrics")
     for status, answer in rests:
@@ -299,11 +300,11 @@ def test_rest_and_grpc_share_one_batcher_and_the_metrics_count_it(exported, serv
     assert 1 <= batches <= ok
 
 
-def test_a_bad_batching_file_in_a_model_folder_fails_only_that_model(exported, tmp_path):
+def test_a_bad_batching_file_in_a_model_folder_fails_only_that_model(cnn_mnist_root, tmp_path):
     import shutil
 
     root = tmp_path / "repo"
-    shutil.copytree(exported / "models", root / "models")
+    shutil.copytree(cnn_mnist_root / "models", root / "models")
     shutil.copytree(root / "models" / "cnn-mnist", root / "models" / "broken")
     (root / "models" / "broken" / batching.FILE_NAME).write_text("max_batch_size { value: -1 }")
     good = root / "models" / "cnn-mnist" / batching.FILE_NAME

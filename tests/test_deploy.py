@@ -33,8 +33,7 @@ import click
 import kubernetes_validate
 import pytest
 import yaml
-from test_export import fake_run
-from test_serving import READY_SECONDS, Server, running
+from helpers import READY_SECONDS, Server, fake_run, running
 
 from zoo import distribute
 from zoo.cli.main import cli
@@ -536,7 +535,7 @@ def local(args: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, ExportResult]:
+def volume_and_export(tmp_path_factory) -> tuple[Path, ExportResult]:
     """(the zoo-models volume's stand-in, holding models/, and the export of cnn-mnist into it)."""
     volume = tmp_path_factory.mktemp("zoo-models")
     result = export_run(fake_run(volume / "runs", MODEL), model_dir=volume / "models", samples=4)
@@ -628,14 +627,14 @@ def test_a_misspelt_zoo_serve_option_is_refused():
         serve_params([*container(SERVE)["args"], "--worker", "3"])
 
 
-def test_the_manifests_name_what_zoo_export_wrote(exported):
-    volume, result = exported
+def test_the_manifests_name_what_zoo_export_wrote(volume_and_export):
+    volume, result = volume_and_export
     assert result.name == MODEL and (result.version_dir / "saved_model.pb").is_file()
     assert repository_errors(SERVE, volume, result) == []
 
 
-def test_a_model_export_did_not_write_is_caught_in_every_manifest(exported):
-    volume, result = exported
+def test_a_model_export_did_not_write_is_caught_in_every_manifest(volume_and_export):
+    volume, result = volume_and_export
     errors = repository_errors(renamed(SERVE, MODEL, "cnn-fashion"), volume, result)
     assert len(errors) == 4, errors  # --models, the TF Serving base path and name, --load-model
     moved = renamed(SERVE, "zoo-models/models", "zoo-models/exports")
@@ -644,8 +643,8 @@ def test_a_model_export_did_not_write_is_caught_in_every_manifest(exported):
     assert len(errors) == 3, errors  # both storageUris and the pods' mount
 
 
-def test_config_pbtxt_names_its_folder(exported, tmp_path):
-    volume, _ = exported
+def test_config_pbtxt_names_its_folder(volume_and_export, tmp_path):
+    volume, _ = volume_and_export
     copied = tmp_path / "models"
     shutil.copytree(volume / "models", copied)
     config = copied / MODEL / CONFIG
@@ -659,8 +658,8 @@ def test_config_pbtxt_names_its_folder(exported, tmp_path):
     ]
 
 
-def test_zoo_serve_answers_the_probes_and_the_scrape_path(exported):
-    volume, _ = exported
+def test_zoo_serve_answers_the_probes_and_the_scrape_path(volume_and_export):
+    volume, _ = volume_and_export
     main, pod = container(SERVE), one(SERVE, "Deployment")["spec"]["template"]["metadata"]
     params = serve_params(main["args"])
     paths = {

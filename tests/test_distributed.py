@@ -11,8 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import assert_one_line_error
-from test_serving import ZOO, free_port
+from helpers import ZOO, assert_one_line_error, free_port
 
 from zoo import runs
 from zoo.train import read_history, train

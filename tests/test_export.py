@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import tensorflow as tf
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, fake_run
 
 import zoo
 from zoo import data, runs, weights
@@ -29,20 +29,10 @@ SAVED_MODEL_CLI = Path(sys.executable).parent / "saved_model_cli"
 CLASSIFIER_OUTPUTS = {"probabilities", "classes"}
 
 
-def fake_run(runs_dir: Path, name: str, run_id: str = "20250101-000000", seed: int = 0) -> Path:
-    """A finished run of a freshly built (untrained, seeded) model, laid out as `zoo train` does."""
-    run = runs_dir / name / run_id
-    run.mkdir(parents=True)
-    runs.write_json(run / runs.CONFIG, {"model": name, "spec": zoo.get_spec(name).to_json()})
-    runs.write_json(run / runs.METRICS, {})
-    keras.utils.set_random_seed(seed)
-    zoo.create_model(name).save(run / runs.MODEL)
-    return run
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """export(name) -> ExportResult of a fresh model in both formats, exported once per module."""
+def export_once(tmp_path_factory):
+    """export_once(name) -> ExportResult of a fresh model in both formats, exported once per
+    module."""
     root = tmp_path_factory.mktemp("exports")
     cache = {}
 
@@ -71,9 +61,9 @@ def expected_signature(spec) -> dict[str, tuple[tf.DType, tuple]]:
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
-def test_every_model_exports_to_both_formats_and_matches_keras(name, exported):
+def test_every_model_exports_to_both_formats_and_matches_keras(name, export_once):
     spec = zoo.get_spec(name)
-    result = exported(name)
+    result = export_once(name)
     assert result.version_dir.name == "1" and result.model == name
     assert [r.format for r in result.parity] == ["savedmodel", "onnx"]
     for check in result.parity:
@@ -122,8 +112,8 @@ def test_every_model_exports_to_both_formats_and_matches_keras(name, exported):
     assert {"tensorflow", "keras", "tf2onnx", "onnxruntime", "onnx"} <= set(described["versions"])
 
 
-def test_saved_model_cli_shows_a_predict_signature(exported):
-    result = exported("cnn-mnist")
+def test_saved_model_cli_shows_a_predict_signature(export_once):
+    result = export_once("cnn-mnist")
     shown = subprocess.run(
         [str(SAVED_MODEL_CLI), "show", "--dir", str(result.version_dir), "--all"],
         capture_output=True,
@@ -137,8 +127,8 @@ def test_saved_model_cli_shows_a_predict_signature(exported):
     assert "outputs['probabilities']" in serving and "outputs['classes']" in serving
 
 
-def test_the_repository_has_the_layout_both_servers_expect(exported):
-    result = exported("cnn-mnist")
+def test_the_repository_has_the_layout_both_servers_expect(export_once):
+    result = export_once("cnn-mnist")
     version = result.version_dir
     assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
     assert (version / "model.onnx").is_file()
@@ -169,9 +159,9 @@ def test_the_repository_has_the_layout_both_servers_expect(exported):
     )
 
 
-def test_images_go_in_as_raw_pixels(exported):
+def test_images_go_in_as_raw_pixels(export_once):
     """The /255 lives in the graph: raw pixels in, the same answer as Keras on scaled pixels."""
-    result = exported("mlp-mnist")
+    result = export_once("mlp-mnist")
     spec = zoo.get_spec("mlp-mnist")
     raw = parity_inputs(spec, 4)
     assert raw.max() > 1
@@ -181,9 +171,9 @@ def test_images_go_in_as_raw_pixels(exported):
     np.testing.assert_allclose(served["probabilities"], keras_probabilities, atol=1e-5)
 
 
-def test_parity_catches_an_artefact_of_another_model(exported):
+def test_parity_catches_an_artefact_of_another_model(export_once):
     spec = zoo.get_spec("mlp-mnist")
-    result = exported("mlp-mnist")
+    result = export_once("mlp-mnist")
     keras.utils.set_random_seed(1)
     other = zoo.create_model("mlp-mnist")  # same architecture, other weights
     raw = parity_inputs(spec, SAMPLES)

@@ -42,12 +42,11 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import Server, examples, fake_run, grpc_request, http, running, v2_input
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
-from test_export import fake_run
-from test_serving import Server, examples, grpc_request, http, running, v2_input
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from zoo.export import export_run
@@ -104,7 +103,8 @@ V2_NUMPY = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": 
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def served_root(tmp_path_factory):
+    """A folder holding runs/ and models/: each SERVED model, untrained, exported as version 1."""
     root = tmp_path_factory.mktemp("fuzz")
     for name in SERVED:
         export_run(fake_run(root / "runs", name), model_dir=root / "models", samples=4)
@@ -112,15 +112,15 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def onnx(exported):
+def onnx(served_root):
     """ONNX Runtime in process, the reference answers: model name -> servable."""
-    return {name: load(exported / "models" / name / "1", "onnx") for name in SERVED}
+    return {name: load(served_root / "models" / name / "1", "onnx") for name in SERVED}
 
 
 @pytest.fixture(scope="module")
-def server(exported, tmp_path_factory, pytestconfig):
+def server(served_root, tmp_path_factory, pytestconfig):
     options = ("--version-labels", LABELS, "--max-request-bytes", str(LIMIT))
-    with running(Server(exported, *options, log="fuzz.log")) as served:
+    with running(Server(served_root, *options, log="fuzz.log")) as served:
         yield served
     report = {
         p: {

@@ -8,10 +8,8 @@ import keras
 import numpy as np
 import pytest
 from conftest import run_zoo
-from helpers import assert_one_line_error
+from helpers import Server, assert_one_line_error, fake_run, running
 from PIL import Image
-from test_export import fake_run
-from test_serving import Server, running
 
 import zoo
 from zoo import data, quality, runs, samples, weights

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,51 @@ def test_no_top_level_package_but_zoo(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def _zoo_imports() -> dict[str, set[str]]:
+    """zoo/'s own modules -> the zoo/ modules each imports, at the top or inside a function
+    (a cycle either way), leaving out `if TYPE_CHECKING:` blocks, which never run."""
+    folder = ROOT / "zoo"
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in folder.rglob("*.py")
+    }
+
+    def statements(node: ast.AST):
+        for child in ast.iter_child_nodes(node):
+            if not (isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING"):
+                yield child
+                yield from statements(child)
+
+    graph = {}
+    for module, path in modules.items():
+        graph[module] = set()
+        for node in statements(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                graph[module] |= {a.name for a in node.names} & modules.keys()
+            elif isinstance(node, ast.ImportFrom) and node.module in modules:
+                named = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                graph[module] |= named or {node.module}
+    return graph
+
+
+def test_zoos_only_import_cycle_is_the_registrys_own():
+    """Loading weights (`create_model(pretrained=True)`) must not pull training, evaluation and data
+    into the registry's circle: zoo/publish.py, which needs them, is imported by nobody in zoo/."""
+    graph = _zoo_imports()
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    circle = {m for m in graph if "zoo.registry" in reach(m) and m in reach("zoo.registry")}
+    assert circle == {
+        "zoo.registry",
+        "zoo.models",
+        *(f"zoo.models.{p.stem}" for p in (ROOT / "zoo" / "models").glob("[!_]*.py")),
+    }

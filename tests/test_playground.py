@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import Server, http, running, wait_for
 from PIL import Image
-from test_serving import Server, http, running, wait_for
 
-from zoo import data, weights
+from zoo import data, publish
 from zoo.export import export_run
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -50,7 +50,7 @@ API_WORDS = ("/v1/", "/v2/", "curl", "Triton", "TF Serving", "KServe", ":predict
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("playground")
     for name in MODELS:
-        run = weights.pretrained_run(name, root / "runs")
+        run = publish.pretrained_run(name, root / "runs")
         export_run(run, formats=("onnx",), model_dir=root / "models", samples=4)
     with running(Server(root, log="playground.log"), model=MODELS[0]) as server:
         yield server

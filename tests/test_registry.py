@@ -1,5 +1,11 @@
 """The registry: every model of the slides, with the slides' exact parameter counts."""
 
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -107,7 +113,95 @@ def test_unknown_model_names_the_known_ones():
         zoo.create_model("resnet-9000")
 
 
-def test_the_committed_catalogue_is_the_registry():
-    # `zoo list` reads zoo/catalogue.json instead of importing Keras; after changing a model, run
-    # `python -m zoo.catalogue` to rewrite it.
+def test_the_catalogue_is_the_registry():
+    # `zoo list` reads zoo/catalogue.json instead of importing Keras; a changed model rebuilds it.
     assert catalogue.entries() == catalogue.from_registry()
+
+
+def test_a_stale_or_damaged_catalogue_is_rebuilt_and_a_current_one_read_as_written(tmp_path):
+    path = tmp_path / "catalogue.json"
+    registry = catalogue.from_registry()
+    path.write_text(json.dumps({"sources": "an older zoo/models", "models": []}))
+    assert catalogue.entries(path=path) == registry
+    assert json.loads(path.read_text())["sources"] == catalogue.sources_digest()
+    path.write_text("[{")
+    assert catalogue.lookup("cnn-mnist", path=path) == catalogue.lookup("cnn-mnist")
+    # A current table is the registry's answer, without building a model.
+    table = json.loads(path.read_text())
+    table["models"] = table["models"][:1]
+    path.write_text(json.dumps(table))
+    assert catalogue.entries(path=path) == registry[:1]
+
+
+def test_the_catalogues_sources_are_the_registry_and_every_model_module(tmp_path):
+    package = tmp_path / "zoo"
+    shutil.copytree(Path(zoo.__file__).parent / "models", package / "models")
+    shutil.copy(Path(zoo.__file__).parent / "registry.py", package)
+    assert catalogue.sources_digest(package) == catalogue.sources_digest()
+    (package / "models" / "new_family.py").write_text("# a new model's module\n")
+    assert catalogue.sources_digest(package) != catalogue.sources_digest()
+
+
+# A model registered from a module of its own: its decorated builder and nothing else.
+PLUGIN = """
+import keras
+
+from zoo.registry import InputSpec, Recipe, register
+
+
+@register(
+    "xor-plugin",
+    task="binary",
+    dataset="xor",
+    input=InputSpec("features", (2,)),
+    labels=("0", "1"),
+    recipe=Recipe(loss="binary_crossentropy", epochs=1, batch_size=4, validation_split=0.0),
+    description="2-4-1 tanh MLP, registered outside the zoo",
+)
+def xor_plugin() -> keras.Model:
+    return keras.Sequential(
+        [keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+"""
+
+USE = """
+import json, sys
+
+import xor_plugin  # noqa: F401  (registers the model)
+import zoo
+from zoo import catalogue, weights
+from zoo.evaluate import evaluate
+from zoo.train import train
+
+name = "xor-plugin"
+try:
+    zoo.create_model(name, pretrained=True)
+except weights.WeightsError as exc:
+    refused = str(exc)
+trained = train(name, runs_dir=sys.argv[1], verbose=0)
+print(json.dumps({
+    "listed": zoo.list_models("xor-*"),
+    "pretrained": zoo.list_models("xor-*", pretrained=True),
+    "params": zoo.create_model(name).count_params(),
+    "catalogue": [e.name for e in catalogue.from_registry() if e.name.startswith("xor-")],
+    "refused": refused,
+    "test": evaluate(trained.run_dir, runs_dir=sys.argv[1]).metrics,
+}))
+"""
+
+
+def test_a_new_model_needs_only_its_decorated_builder(tmp_path):
+    (tmp_path / "xor_plugin.py").write_text(PLUGIN)
+    (tmp_path / "use.py").write_text(USE)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "use.py"), str(tmp_path / "runs")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["listed"] == ["xor-mlp", "xor-mlp-deep", "xor-mlp-wide", "xor-plugin"]
+    assert found["pretrained"] == ["xor-mlp", "xor-mlp-deep", "xor-mlp-wide"]  # weights: optional
+    assert found["params"] == 2 * 4 + 4 + 4 + 1
+    assert found["catalogue"] == found["listed"]
+    assert found["refused"].startswith("no pretrained weights for xor-plugin")
+    assert 0 <= found["test"]["accuracy"] <= 1

@@ -1,5 +1,6 @@
 """Reliability: a real `zoo serve` under faults — oversized and amplifying requests, given-up
-requests, versions that are broken, added and removed under load, SIGTERM with requests in flight.
+requests, versions that are broken, added and removed under load, SIGTERM (with requests in
+flight, and with workers) and SIGKILL.
 Each test is bounded in time and in requests, on loopback only (docs/RELIABILITY.md)."""
 
 import contextlib
@@ -20,12 +21,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import run_zoo
-from helpers import assert_one_line_error
-from PIL import Image
-from tensorflow_serving.apis import get_model_status_pb2
-from test_export import fake_run
-from test_serving import (
+from helpers import (
     Server,
+    assert_one_line_error,
     counted,
     examples,
     grpc_request,
@@ -34,9 +32,11 @@ from test_serving import (
     samples,
     v2_input,
     wait_for,
+    worker_pids,
 )
+from PIL import Image
+from tensorflow_serving.apis import get_model_status_pb2
 
-from zoo.export import export_run
 from zoo.serving.backends import load
 from zoo.serving.batching import QUEUE_FULL
 from zoo.serving.repository import END, Repository
@@ -47,16 +47,9 @@ BATCH_METRIC = ":tensorflow:serving:batching:processed_batch_size"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reliability")
-    export_run(fake_run(root / "runs", "cnn-mnist"), model_dir=root / "models", samples=4)
-    return root
-
-
-@pytest.fixture(scope="module")
-def expected(exported):
+def expected(cnn_mnist_root):
     """What ONNX Runtime answers in process for the first 8 test images."""
-    servable = load(exported / "models" / "cnn-mnist" / "1", "onnx")
+    servable = load(cnn_mnist_root / "models" / "cnn-mnist" / "1", "onnx")
     return servable.run_batch({"images": examples("cnn-mnist", 8)})["probabilities"]
 
 
@@ -72,9 +65,11 @@ def post(server: Server, path: str, body: bytes, **headers: str) -> tuple[int, d
         return exc.code, json.loads(exc.read())
 
 
-def test_requests_above_the_size_limit_are_refused_and_good_ones_answered(exported, expected):
+def test_requests_above_the_size_limit_are_refused_and_good_ones_answered(cnn_mnist_root, expected):
     predict = "/v1/models/cnn-mnist:predict"
-    with running(Server(exported, "--max-request-bytes", str(LIMIT), log="limits.log")) as server:
+    with running(
+        Server(cnn_mnist_root, "--max-request-bytes", str(LIMIT), log="limits.log")
+    ) as server:
         big = json.dumps({"instances": examples("cnn-mnist", 64).tolist()}).encode()
         status, answer = post(server, predict, big)
         assert status == 413 and "above this server's limit of 100,000" in answer["error"]
@@ -108,7 +103,7 @@ def test_requests_above_the_size_limit_are_refused_and_good_ones_answered(export
         got = tf.make_ndarray(answer.outputs["probabilities"])
         np.testing.assert_allclose(got, expected[:2], atol=TOLERANCE)
 
-        huge = exported / "huge.png"
+        huge = cnn_mnist_root / "huge.png"
         Image.new("L", (5000, 5000)).save(huge)
         result = run_zoo("predict", "cnn-mnist", str(huge), "--url", server.url)
         assert_one_line_error(result, "5000x5000", "larger than")
@@ -122,18 +117,18 @@ WAITING = (  # one batch at a time, which waits 2 s for more; no room for a seco
 
 
 @pytest.mark.parametrize("give_up", ["gRPC deadline", "REST timeout", "REST client gone"])
-def test_given_up_requests_free_their_place_and_are_never_run(exported, expected, give_up):
+def test_given_up_requests_free_their_place_and_are_never_run(cnn_mnist_root, expected, give_up):
     """A gRPC call past its deadline, a REST request past --rest-api-timeout-in-ms, and one whose
     client disconnects leave the queue: a full batch that the waiting one would have kept out is
     admitted at once, and the given-up request is never computed (the batch-size metric counts
     only what ran). Only the timeout case has a REST timeout, so each case shows its own cause."""
-    parameters = exported / "waiting.txt"
+    parameters = cnn_mnist_root / "waiting.txt"
     parameters.write_text(WAITING)
     timeout = "300" if give_up == "REST timeout" else "0"
     options = ("--batching-parameters-file", str(parameters), "--rest-api-timeout-in-ms", timeout)
     images = examples("cnn-mnist", 4)
     body = json.dumps({"instances": images[:1].tolist()}).encode()
-    with running(Server(exported, *options, log=f"{give_up}.log")) as server:
+    with running(Server(cnn_mnist_root, *options, log=f"{give_up}.log")) as server:
         before = samples(server, "/metrics")
         started = time.monotonic()
         if give_up == "gRPC deadline":
@@ -175,12 +170,12 @@ def queued(server: Server) -> float:
     return sum(v for (name, _), v in samples(server, "/metrics").items() if name == QUEUE_METRIC)
 
 
-def test_a_full_queue_refuses_before_parsing_the_request(exported, expected):
+def test_a_full_queue_refuses_before_parsing_the_request(cnn_mnist_root, expected):
     """Past saturation a refusal must cost no parsing (parsing requests only to refuse them takes
     the core from the batches): while the queue is full, a body that is not JSON (TF Serving REST,
     KServe v2 REST) and a tensor that would not convert (gRPC) get the queue's refusal, not their
     parse errors. Once the queue drains, the same requests get their 400s and good ones answers."""
-    parameters = exported / "full.txt"
+    parameters = cnn_mnist_root / "full.txt"
     parameters.write_text(FULL_QUEUE)
     big = np.resize(examples("cnn-mnist", 8), (24 * 512, 28, 28, 1))  # 24 batches: seconds here
     bad = grpc_request("cnn-mnist", tf.make_tensor_proto(examples("cnn-mnist", 1)))
@@ -194,7 +189,7 @@ def test_a_full_queue_refuses_before_parsing_the_request(exported, expected):
             server.predictions.Predict.future(bad, timeout=30).exception(),
         )
 
-    with running(Server(exported, *options, log="full-queue.log")) as server:
+    with running(Server(cnn_mnist_root, *options, log="full-queue.log")) as server:
         long = server.predictions.Predict.future(
             grpc_request("cnn-mnist", tf.make_tensor_proto(big)), timeout=120
         )
@@ -232,9 +227,11 @@ def wait_until(condition, server: Server, seconds: float = 30) -> None:
         time.sleep(0.1)
 
 
-def test_a_broken_version_is_reported_others_serve_and_a_fixed_copy_is_loaded(exported, expected):
-    good = exported / "models" / "cnn-mnist" / "1"
-    with running(Server(exported, log="broken.log")) as server:
+def test_a_broken_version_is_reported_others_serve_and_a_fixed_copy_is_loaded(
+    cnn_mnist_root, expected
+):
+    good = cnn_mnist_root / "models" / "cnn-mnist" / "1"
+    with running(Server(cnn_mnist_root, log="broken.log")) as server:
         digits = server.model_dir / "digits"
         copy_version(good, digits / "1")
         wait_for(server, "/v1/models/digits/versions/1", 200)
@@ -272,12 +269,12 @@ def test_a_broken_version_is_reported_others_serve_and_a_fixed_copy_is_loaded(ex
     assert "poll of" not in log and "Traceback" not in log
 
 
-def test_versions_added_and_removed_under_load_fail_no_request(exported, expected):
+def test_versions_added_and_removed_under_load_fail_no_request(cnn_mnist_root, expected):
     """Two clients ask for the latest version without pause while version 2 is added (the default
     moves to it), version 1 removed, then version 3 added as version 2 is removed."""
-    good = exported / "models" / "cnn-mnist" / "1"
+    good = cnn_mnist_root / "models" / "cnn-mnist" / "1"
     images = examples("cnn-mnist", 2)
-    with running(Server(exported, log="reload.log")) as server:
+    with running(Server(cnn_mnist_root, log="reload.log")) as server:
         live = server.model_dir / "live"
         copy_version(good, live / "1")
         wait_for(server, "/v1/models/live/versions/1", 200)
@@ -337,10 +334,12 @@ def test_versions_added_and_removed_under_load_fail_no_request(exported, expecte
     assert len(answers) >= 100
 
 
-def test_sigterm_answers_the_requests_in_flight_then_exits_0(exported, expected):
-    parameters = exported / "slow-batch.txt"
+def test_sigterm_answers_the_requests_in_flight_then_exits_0(cnn_mnist_root, expected):
+    parameters = cnn_mnist_root / "slow-batch.txt"
     parameters.write_text("max_batch_size { value: 64 }\nbatch_timeout_micros { value: 1000000 }\n")
-    server = Server(exported, "--batching-parameters-file", str(parameters), log="sigterm.log")
+    server = Server(
+        cnn_mnist_root, "--batching-parameters-file", str(parameters), log="sigterm.log"
+    )
     server.wait_ready()
     images = examples("cnn-mnist", 2)
     body = json.dumps({"instances": images.tolist()})
@@ -366,6 +365,19 @@ def test_sigterm_answers_the_requests_in_flight_then_exits_0(exported, expected)
     assert "shutting down" in log and "Traceback" not in log
 
 
+def test_sigterm_stops_every_worker_cleanly(cnn_mnist_root):
+    server = Server(cnn_mnist_root, "--workers", "2", log="sigterm-workers.log")
+    server.wait_ready()
+    pids = worker_pids(server)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=60) == 0
+    log = server.log.read_text()
+    assert "stopping 2 workers" in log and "Traceback" not in log, log
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is `pid` (from /proc)."""
     found = []
@@ -383,10 +395,10 @@ def alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigkill_leaves_nothing_to_clean(exported, expected, workers):
+def test_sigkill_leaves_nothing_to_clean(cnn_mnist_root, expected, workers):
     """The server's processes go with it, and a new server takes the same ports at once (and,
     with workers, removes the metrics folder the killed one left)."""
-    killed = Server(exported, "--workers", workers, log=f"killed-{workers}.log")
+    killed = Server(cnn_mnist_root, "--workers", workers, log=f"killed-{workers}.log")
     killed.wait_ready()
     spawned = [p for p in children(killed.process.pid) if workers != "1"]
     killed.process.kill()
@@ -397,7 +409,9 @@ def test_sigkill_leaves_nothing_to_clean(exported, expected, workers):
         time.sleep(0.1)
     metrics = Path(tempfile.gettempdir()).glob(f"zoo-metrics-{killed.process.pid}-*")
     ports = (killed.rest_port, killed.grpc_port)
-    with running(Server(exported, "--workers", workers, log=f"after-{workers}.log", ports=ports)):
+    with running(
+        Server(cnn_mnist_root, "--workers", workers, log=f"after-{workers}.log", ports=ports)
+    ):
         body = json.dumps({"instances": examples("cnn-mnist", 2).tolist()})
         status, answer = http(f"{killed.url}/v1/models/cnn-mnist:predict", body)
         assert status == 200, answer
@@ -406,9 +420,11 @@ def test_sigkill_leaves_nothing_to_clean(exported, expected, workers):
         assert not list(metrics)
 
 
-def test_a_savedmodel_without_variables_fails_alone_and_its_copy_is_loaded(exported, tmp_path):
+def test_a_savedmodel_without_variables_fails_alone_and_its_copy_is_loaded(
+    cnn_mnist_root, tmp_path
+):
     """The TensorFlow backend's broken version, in the repository itself (no server needed)."""
-    good = exported / "models" / "cnn-mnist" / "1"
+    good = cnn_mnist_root / "models" / "cnn-mnist" / "1"
     copy_version(good, tmp_path / "digits" / "1")
     copy_version(good, tmp_path / "digits" / "2")
     shutil.rmtree(tmp_path / "digits" / "2" / "variables")

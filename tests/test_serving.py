@@ -1,17 +1,12 @@
 """Serving: a real `zoo serve` process on an exported repository, called as TF Serving's clients call it."""
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -24,98 +19,46 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http
 from conftest import run_zoo
 from google.protobuf import json_format, text_format
-from helpers import assert_one_line_error
+from helpers import (
+    Server,
+    assert_one_line_error,
+    counted,
+    examples,
+    fake_run,
+    free_port,
+    grpc_request,
+    http,
+    running,
+    samples,
+    v2_input,
+    wait_for,
+)
 from PIL import Image
-from prometheus_client.parser import text_string_to_metric_families
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
-    model_service_pb2_grpc,
     predict_pb2,
-    prediction_service_pb2_grpc,
     regression_pb2,
 )
-from test_export import fake_run
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 import zoo
 from zoo import runs
 from zoo.export import export_run
-from zoo.export.parity import expected_outputs, parity_inputs
+from zoo.export.parity import expected_outputs
 from zoo.serving import playground, version_labels
 from zoo.serving.errors import ServerError
 
 MODELS = ("cnn-mnist", "softmax-classification", "linear-regression")
 LABELS = "cnn-mnist:stable=1,cnn-mnist:next=2"  # no test makes a version 2 of cnn-mnist
-ZOO = Path(sys.executable).parent / "zoo"
-READY_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(url: str, body: bytes | str | None = None) -> tuple[int, dict]:
-    """(status, JSON answer) of a GET, or a POST when there is a body."""
-    data = body.encode() if isinstance(body, str) else body
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-class Server:
-    """A `zoo serve` subprocess and the ways to call it."""
-
-    def __init__(
-        self, root: Path, *options: str, log: str = "serve.log", ports: tuple[int, int] = ()
-    ) -> None:
-        self.root = root
-        self.model_dir = root / "models"
-        self.rest_port, self.grpc_port = ports or (free_port(), free_port())
-        self.url = f"http://127.0.0.1:{self.rest_port}"
-        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
-        self.log = root / log
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [
-                    *(str(ZOO), "serve", "--model-dir", str(self.model_dir)),
-                    *("--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)),
-                    *("--poll-seconds", "0.5"),
-                    *options,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        channel = grpc.insecure_channel(self.grpc_target)
-        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        self.models = model_service_pb2_grpc.ModelServiceStub(channel)
-
-    def wait_ready(self, model: str = MODELS[0]) -> None:
-        """Until `model` is available, failing with the server's log if it exits or never is."""
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if http(f"{self.url}/v1/models/{model}")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"zoo serve did not start:\n{self.log.read_text()}")
-
-    def rest(self, path: str, body=None) -> tuple[int, dict]:
-        return http(self.url + path, body)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def root_and_exports(tmp_path_factory):
+    """(the folder holding runs/ and models/, model name -> ExportResult) for each of MODELS."""
     root = tmp_path_factory.mktemp("serving")
     results = {
         name: export_run(fake_run(root / "runs", name), model_dir=root / "models", samples=4)
@@ -124,33 +67,17 @@ def exported(tmp_path_factory):
     return root, results
 
 
-@contextlib.contextmanager
-def running(server: Server, model: str = MODELS[0]) -> Iterator[Server]:
-    try:
-        server.wait_ready(model)
-        yield server
-    finally:
-        server.process.terminate()
-        server.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
-def server(exported):
-    root, _ = exported
+def server(root_and_exports):
+    root, _ = root_and_exports
     with running(Server(root, "--version-labels", LABELS)) as served:
         yield served
 
 
-def keras_answers(exported, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
-    _, results = exported
+def keras_answers(root_and_exports, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+    _, results = root_and_exports
     model = keras.saving.load_model(results[name].run_dir / runs.MODEL)
     return expected_outputs(zoo.get_spec(name), model, raw)
-
-
-def examples(name: str, count: int) -> np.ndarray:
-    return np.resize(
-        parity_inputs(zoo.get_spec(name), count), (count, *zoo.get_spec(name).input.shape)
-    )
 
 
 def test_status_and_metadata_are_tf_servings(server):
@@ -182,9 +109,9 @@ def test_status_and_metadata_are_tf_servings(server):
     ]
 
 
-def test_rest_predict_row_and_columnar_match_keras(server, exported):
+def test_rest_predict_row_and_columnar_match_keras(server, root_and_exports):
     raw = examples("cnn-mnist", 3)
-    expected = keras_answers(exported, "cnn-mnist", raw)
+    expected = keras_answers(root_and_exports, "cnn-mnist", raw)
     path = "/v1/models/cnn-mnist:predict"
 
     status, rows = server.rest(path, json.dumps({"instances": raw.tolist()}))
@@ -208,7 +135,7 @@ def test_rest_predict_row_and_columnar_match_keras(server, exported):
 
     # One output: predictions and outputs are the values themselves, as in TF Serving.
     raw = np.array([[4.0], [1.0]], np.float32)
-    expected = keras_answers(exported, "linear-regression", raw)["predictions"]
+    expected = keras_answers(root_and_exports, "linear-regression", raw)["predictions"]
     status, answer = server.rest(
         "/v1/models/linear-regression:predict", json.dumps({"instances": [[4], [1]]})
     )
@@ -220,21 +147,9 @@ def test_rest_predict_row_and_columnar_match_keras(server, exported):
     np.testing.assert_allclose(answer["outputs"], expected, atol=1e-4)
 
 
-def grpc_request(
-    name: str, proto: tensor_pb2.TensorProto, version: int | None = None, input_name: str = ""
-):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = name
-    request.model_spec.signature_name = "serving_default"
-    if version is not None:
-        request.model_spec.version.value = version
-    request.inputs[input_name or zoo.get_spec(name).input.name].CopyFrom(proto)
-    return request
-
-
-def test_grpc_predict_with_both_tensor_encodings(server, exported):
+def test_grpc_predict_with_both_tensor_encodings(server, root_and_exports):
     raw = examples("softmax-classification", 3)
-    expected = keras_answers(exported, "softmax-classification", raw)
+    expected = keras_answers(root_and_exports, "softmax-classification", raw)
     content = tf.make_tensor_proto(raw)
     assert content.tensor_content
     repeated = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum)
@@ -282,10 +197,10 @@ def example_body(name: str, raw: np.ndarray) -> str:
     return json.dumps({"examples": [{feature: row.ravel().tolist()} for row in raw]})
 
 
-def test_rest_classify_and_regress_match_keras(server, exported):
+def test_rest_classify_and_regress_match_keras(server, root_and_exports):
     for name in ("softmax-classification", "cnn-mnist"):
         raw = examples(name, 3)
-        expected = keras_answers(exported, name, raw)["probabilities"]
+        expected = keras_answers(root_and_exports, name, raw)["probabilities"]
         status, answer = server.rest(f"/v1/models/{name}:classify", example_body(name, raw))
         assert status == 200, answer
         labels = list(zoo.get_spec(name).labels)
@@ -298,11 +213,11 @@ def test_rest_classify_and_regress_match_keras(server, exported):
     body = {"context": {"features": raw[0].tolist()}, "examples": [{}, {"unused": 1}]}
     status, answer = server.rest("/v1/models/softmax-classification:classify", json.dumps(body))
     assert status == 200 and len(answer["results"]) == 2
-    expected = keras_answers(exported, "softmax-classification", raw)["probabilities"][0]
+    expected = keras_answers(root_and_exports, "softmax-classification", raw)["probabilities"][0]
     np.testing.assert_allclose([s for _, s in answer["results"][1]], expected, atol=1e-4)
 
     raw = np.array([[4.0], [1.0]], np.float32)
-    expected = keras_answers(exported, "linear-regression", raw)["predictions"]
+    expected = keras_answers(root_and_exports, "linear-regression", raw)["predictions"]
     body = '{"examples": [{"features": 4}, {"features": [1.0]}]}'
     status, answer = server.rest("/v1/models/linear-regression/versions/1:regress", body)
     assert status == 200, answer
@@ -320,9 +235,9 @@ def tf_example(**features: np.ndarray) -> tf.train.Example:
     )
 
 
-def test_grpc_classify_and_regress_with_examples(server, exported):
+def test_grpc_classify_and_regress_with_examples(server, root_and_exports):
     raw = examples("cnn-mnist", 2)
-    expected = keras_answers(exported, "cnn-mnist", raw)["probabilities"]
+    expected = keras_answers(root_and_exports, "cnn-mnist", raw)["probabilities"]
     request = classification_pb2.ClassificationRequest()
     request.model_spec.name = "cnn-mnist"
     request.input.example_list.examples.extend(tf_example(images=x) for x in raw)
@@ -340,7 +255,7 @@ def test_grpc_classify_and_regress_with_examples(server, exported):
     shared.examples.extend([tf_example(features=np.array([1.0])), tf.train.Example()])
     answer = server.predictions.Regress(request, timeout=30)
     raw = np.array([[1.0], [4.0]], np.float32)
-    expected = keras_answers(exported, "linear-regression", raw)["predictions"].ravel()
+    expected = keras_answers(root_and_exports, "linear-regression", raw)["predictions"].ravel()
     np.testing.assert_allclose([r.value for r in answer.result.regressions], expected, atol=1e-4)
 
     # The wrong kind of model, or an example without the input's feature, is INVALID_ARGUMENT.
@@ -360,9 +275,9 @@ def test_grpc_classify_and_regress_with_examples(server, exported):
         assert fragment in error.value.details()
 
 
-def test_version_labels_over_rest_and_grpc(server, exported):
+def test_version_labels_over_rest_and_grpc(server, root_and_exports):
     raw = examples("cnn-mnist", 2)
-    expected = keras_answers(exported, "cnn-mnist", raw)["probabilities"]
+    expected = keras_answers(root_and_exports, "cnn-mnist", raw)["probabilities"]
     status, answer = server.rest(
         "/v1/models/cnn-mnist/labels/stable:predict", json.dumps({"instances": raw.tolist()})
     )
@@ -406,16 +321,7 @@ def test_version_labels_over_rest_and_grpc(server, exported):
         assert error.value.code() == code
 
 
-def v2_input(raw: np.ndarray, name: str = "images", datatype: str = "FP32") -> dict:
-    return {
-        "name": name,
-        "shape": list(raw.shape),
-        "datatype": datatype,
-        "data": raw.ravel().tolist(),
-    }
-
-
-def test_kserve_v2_health_metadata_and_infer(server, exported):
+def test_kserve_v2_health_metadata_and_infer(server, root_and_exports):
     assert server.rest("/v2/health/live") == (200, {"live": True})
     assert server.rest("/v2/health/ready") == (200, {"ready": True})
     status, answer = server.rest("/v2")
@@ -440,7 +346,7 @@ def test_kserve_v2_health_metadata_and_infer(server, exported):
     )
 
     raw = examples("cnn-mnist", 3)
-    expected = keras_answers(exported, "cnn-mnist", raw)
+    expected = keras_answers(root_and_exports, "cnn-mnist", raw)
     body = {"id": "r1", "inputs": [v2_input(raw)]}
     status, answer = server.rest("/v2/models/cnn-mnist/infer", json.dumps(body))
     assert status == 200, answer
@@ -510,22 +416,22 @@ def test_bad_kserve_v2_requests_get_errors(server, path, body, code, fragment):
     assert server.rest("/v2/models/linear-regression/infer", json.dumps(good))[0] == 200
 
 
-def onnx_runtime(exported, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
+def onnx_runtime(root_and_exports, name: str, raw: np.ndarray) -> dict[str, np.ndarray]:
     """The outputs of the exported model.onnx in this process, by name."""
-    _, results = exported
+    _, results = root_and_exports
     session = onnxruntime.InferenceSession(str(results[name].version_dir / "model.onnx"))
     names = [output.name for output in session.get_outputs()]
     return dict(zip(names, session.run(names, {session.get_inputs()[0].name: raw}), strict=True))
 
 
-def test_tritonclient_http_binary_and_json_match_onnx_runtime(server, exported):
+def test_tritonclient_http_binary_and_json_match_onnx_runtime(server, root_and_exports):
     """Triton's own HTTP client, unmodified: binary tensors by default, JSON when asked."""
     client = tritonclient.http.InferenceServerClient(server.url.removeprefix("http://"))
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready("cnn-mnist")
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     raw = examples("cnn-mnist", 5)
-    expected = onnx_runtime(exported, "cnn-mnist", raw)
+    expected = onnx_runtime(root_and_exports, "cnn-mnist", raw)
 
     images = tritonclient.http.InferInput("images", list(raw.shape), "FP32")
     images.set_data_from_numpy(raw)  # binary_data=True: the client's default
@@ -608,23 +514,6 @@ def test_version_0_means_the_default_version(server):
         server.rest("/v1/models/cnn-mnist/versions/0/metadata")[1]["model_spec"]["version"] == "1"
     )
     assert server.rest("/v2/models/cnn-mnist/versions/0")[0] == 200
-
-
-def samples(server: Server, path: str) -> dict[tuple[str, frozenset], float]:
-    """The server's metrics at `path`, parsed by prometheus_client: (name, labels) -> value."""
-    with urllib.request.urlopen(server.url + path, timeout=30) as answer:
-        text = answer.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def counted(before: dict, after: dict, name: str, **labels: str) -> float:
-    """How much the samples called `name` with `labels` (among others) grew."""
-    wanted = set(labels.items())
-    return sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == name and wanted <= k[1])
 
 
 def test_metrics_count_the_requests_just_sent(server):
@@ -785,16 +674,8 @@ def test_version_labels_parse():
             version_labels.parse(bad)
 
 
-def wait_for(server: Server, path: str, status: int) -> None:
-    """Wait for the poll to take a version in or out: until GET `path` answers `status`."""
-    deadline = time.monotonic() + 30
-    while server.rest(path)[0] != status:
-        assert time.monotonic() < deadline, server.log.read_text()
-        time.sleep(0.1)
-
-
-def test_a_new_version_is_served_without_restart_and_a_removed_one_stops(server, exported):
-    root, _ = exported
+def test_a_new_version_is_served_without_restart_and_a_removed_one_stops(server, root_and_exports):
+    root, _ = root_and_exports
     run = fake_run(root / "runs", "softmax-classification", run_id="20250102-000000", seed=7)
     export_run(run, model_dir=server.model_dir, samples=4)
     wait_for(server, "/v1/models/softmax-classification/versions/2", 200)
@@ -820,7 +701,7 @@ IN_FLIGHT = 12_000  # images a request: a second or more of inference, longer th
 QUEUED = 3  # such requests queued one behind another, so the last outlasts the poll by far
 
 
-def test_a_removed_version_finishes_the_requests_in_flight(server, exported):
+def test_a_removed_version_finishes_the_requests_in_flight(server, root_and_exports):
     """Requests that hold a version when the version is removed still get their whole answers."""
     staged = server.model_dir / "digits" / ".tmp-1"  # servers ignore non-numeric folders
     shutil.copytree(server.model_dir / "cnn-mnist" / "1", staged)
@@ -840,7 +721,7 @@ def test_a_removed_version_finishes_the_requests_in_flight(server, exported):
     assert not all(answer.done() for answer in answers), "all ended before the removal"
     assert "digits: version 1 removed" in server.log.read_text()
 
-    expected = keras_answers(exported, "cnn-mnist", raw[:8])["probabilities"]
+    expected = keras_answers(root_and_exports, "cnn-mnist", raw[:8])["probabilities"]
     for answer in answers:
         probabilities = tf.make_ndarray(answer.result().outputs["probabilities"])
         assert probabilities.shape == (IN_FLIGHT, 10)
@@ -877,8 +758,8 @@ def test_triton_s_repository_index_lists_every_served_version(server):
     assert status == 405, answer
 
 
-def test_no_ui_serves_no_page(exported):
-    root, _ = exported
+def test_no_ui_serves_no_page(root_and_exports):
+    root, _ = root_and_exports
     with running(Server(root, "--no-ui", log="no-ui.log")) as served:
         status, answer = served.rest("/")
         assert served.rest("/v1/models/cnn-mnist")[0] == 200
@@ -886,19 +767,9 @@ def test_no_ui_serves_no_page(exported):
     assert "playground:" not in served.log.read_text()
 
 
-def test_sigterm_stops_the_server_cleanly(exported):
-    root, _ = exported
-    served = Server(root)
-    served.wait_ready()
-    served.process.send_signal(15)
-    assert served.process.wait(timeout=30) == 0
-    assert "shutting down" in served.log.read_text()
-    assert "Traceback" not in served.log.read_text()
-
-
 @pytest.fixture(scope="module")
-def tf_server(exported):
-    root, _ = exported
+def tf_server(root_and_exports):
+    root, _ = root_and_exports
     options = ("--backend", "tf", "--models", ",".join(MODELS))
     with running(Server(root, *options, log="serve-tf.log")) as served:
         yield served
@@ -920,10 +791,12 @@ def named_outputs(answer: dict) -> dict:
     return outputs if isinstance(outputs, dict) else {"predictions": outputs}
 
 
-def test_tf_backend_serves_the_savedmodel_with_the_same_answers(tf_server, server, exported):
+def test_tf_backend_serves_the_savedmodel_with_the_same_answers(
+    tf_server, server, root_and_exports
+):
     for name in MODELS:
         raw = examples(name, 3)
-        expected = keras_answers(exported, name, raw)
+        expected = keras_answers(root_and_exports, name, raw)
         path, body = f"/v1/models/{name}/versions/1:predict", json.dumps({"inputs": raw.tolist()})
         tf_status, tf_answer = tf_server.rest(path, body)
         onnx_status, onnx_answer = server.rest(path, body)
@@ -934,7 +807,7 @@ def test_tf_backend_serves_the_savedmodel_with_the_same_answers(tf_server, serve
             np.testing.assert_allclose(from_tf, named_outputs(onnx_answer)[output], atol=1e-4)
 
     raw = examples("cnn-mnist", 2)
-    expected = keras_answers(exported, "cnn-mnist", raw)["probabilities"]
+    expected = keras_answers(root_and_exports, "cnn-mnist", raw)["probabilities"]
     answer = tf_server.predictions.Predict(
         grpc_request("cnn-mnist", tf.make_tensor_proto(raw)), timeout=30
     )

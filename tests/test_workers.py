@@ -1,45 +1,33 @@
 """`zoo serve --workers N` and port safety, on real processes: the ports are claimed before any
-model loads, a second server on a port in use is refused, and N workers answer and stop together."""
+model loads, a second server on a port in use is refused, and N workers answer (SIGTERM stopping
+them all: test_reliability.py)."""
 
 import itertools
 import json
-import os
-import re
-import signal
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-import test_batching
 from conftest import run_zoo
-from helpers import assert_one_line_error
+from helpers import (
+    Server,
+    assert_one_line_error,
+    examples,
+    grpc_request,
+    running,
+    samples,
+    worker_pids,
+)
 from tensorflow_serving.apis import prediction_service_pb2_grpc
-from test_serving import READY_SECONDS, Server, examples, grpc_request, running, samples
-
-exported = test_batching.exported  # a repository of cnn-mnist, this module's own copy
 
 
 @pytest.fixture(scope="module")
-def workers(exported):
-    with running(Server(exported, "--workers", "2")) as served:
+def workers(cnn_mnist_root):
+    with running(Server(cnn_mnist_root, "--workers", "2")) as served:
         worker_pids(served)  # every worker serves, not only the first to answer
         yield served
-
-
-def worker_pids(server: Server) -> list[int]:
-    """The workers' pids, from the line the parent logs once every worker serves."""
-    deadline = time.monotonic() + READY_SECONDS
-    while not (
-        found := re.search(
-            r"^2 workers serving \(pids (\d+), (\d+)\)$", server.log.read_text(), re.M
-        )
-    ):
-        assert time.monotonic() < deadline and server.process.poll() is None, server.log.read_text()
-        time.sleep(0.2)
-    return [int(pid) for pid in found.groups()]
 
 
 def test_two_workers_answer_rest_and_grpc_predict(workers):
@@ -69,10 +57,12 @@ def test_two_workers_answer_rest_and_grpc_predict(workers):
     assert len(set(worker_pids(workers))) == 2
 
 
-def test_a_port_in_use_or_no_models_is_one_line_before_any_model_loads(workers, exported, tmp_path):
+def test_a_port_in_use_or_no_models_is_one_line_before_any_model_loads(
+    workers, cnn_mnist_root, tmp_path
+):
     """REST or gRPC port, one process or several: refused, and nothing was loaded first; a worker
     that cannot start ends the same way. All at once: each is mostly TensorFlow's import."""
-    model_dir = str(exported / "models")
+    model_dir = str(cnn_mnist_root / "models")
     busy = (
         ("--rest-port", workers.rest_port, "(REST)"),
         ("--grpc-port", workers.grpc_port, "(gRPC)"),
@@ -94,14 +84,3 @@ def test_a_port_in_use_or_no_models_is_one_line_before_any_model_loads(workers, 
         )
         assert answer.stdout == "", answer.stdout  # not a model loaded, no banner
     assert "Error" not in workers.log.read_text()
-
-
-def test_sigterm_stops_every_worker_cleanly(workers):
-    pids = worker_pids(workers)
-    workers.process.send_signal(signal.SIGTERM)
-    assert workers.process.wait(timeout=60) == 0
-    log = workers.log.read_text()
-    assert "stopping 2 workers" in log and "Traceback" not in log, log
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)

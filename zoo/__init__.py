@@ -2,6 +2,7 @@
 
 >>> import zoo
 >>> zoo.list_models("cnn-*")
+>>> zoo.list_models(pretrained=True)  # those with published weights
 >>> model = zoo.create_model("cnn-mnist")
 """
 

@@ -1,19 +1,28 @@
-"""The registry's listing as a committed table, so `zoo list` answers without Keras.
+"""The registry's listing as a table in the package, so `zoo list` answers without Keras.
 
 Listing a model means registering it, and registering imports its family's module, which imports
-Keras (and so TensorFlow: seconds and hundreds of MB); counting its parameters means building it. The
-registry stays the one source of truth: `python -m zoo.catalogue` writes this table from it, and
-tests/test_registry.py fails when the committed table and the registry disagree.
+Keras (and so TensorFlow: seconds and hundreds of MB); counting its parameters means building it.
+The registry stays the one source of truth and this table is its cache: zoo/catalogue.json records
+the sha256 of the sources it was built from (zoo/registry.py and zoo/models/), and the first reader
+that finds them changed (a model added or edited) rebuilds it from the registry and rewrites it.
+So adding a model needs its decorated builder only; the rewritten file is committed with it, so an
+installed package reads a table whose sources match and never loads Keras to list.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+from zoo import runs
 
 PATH = Path(__file__).with_name("catalogue.json")
+PACKAGE = Path(__file__).parent
 
 
 @dataclass(frozen=True)
@@ -32,17 +41,47 @@ class Entry:
 
 
 def entries(pattern: str = "*", path: Path = PATH) -> list[Entry]:
-    """The committed entries whose id matches a shell-style pattern, sorted by id (as list_models)."""
-    rows = json.loads(path.read_text())
-    return [_entry(row) for row in rows if fnmatch.fnmatch(row["name"], pattern)]
+    """The entries whose id matches a shell-style pattern, sorted by id (as list_models)."""
+    return [_entry(row) for row in _rows(path) if fnmatch.fnmatch(row["name"], pattern)]
 
 
 def lookup(name: str, path: Path = PATH) -> Entry | None:
     """The entry of model id `name`, or None when it is not one of the zoo's."""
-    return next((_entry(row) for row in json.loads(path.read_text()) if row["name"] == name), None)
+    return next((_entry(row) for row in _rows(path) if row["name"] == name), None)
 
 
-def _entry(row: dict) -> Entry:
+def sources_digest(package: Path = PACKAGE) -> str:
+    """The sha256 of what the registry's table is made of: registry.py and every module under
+    models/ (line endings aside, so a Windows checkout reads the same table)."""
+    digest = hashlib.sha256()
+    for path in [package / "registry.py", *sorted((package / "models").rglob("*.py"))]:
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    """The table's rows, rebuilt from the registry first when its sources changed since."""
+    table = _stored(path)
+    digest = sources_digest()
+    if table.get("sources") != digest:
+        table = {"sources": digest, "models": [asdict(entry) for entry in from_registry()]}
+        # A read-only install still answers, from memory.
+        with contextlib.suppress(OSError), runs.atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(table, indent=1) + "\n")
+    return table["models"]
+
+
+def _stored(path: Path) -> dict[str, Any]:
+    """The table as written, or {} (so rebuilt, as a stale one) when it is missing or damaged."""
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def _entry(row: dict[str, Any]) -> Entry:
     tuples = {
         key: None if row.get(key) is None else tuple(row[key])
         for key in ("labels", "slide_inputs", "slide_answers")
@@ -54,8 +93,10 @@ def _entry(row: dict) -> Entry:
 
 def from_registry() -> list[Entry]:
     """The entries as the registry has them now (builds every model: needs Keras)."""
+    from zoo.quiet import load_tensorflow
     from zoo.registry import create_model, get_spec, list_models
 
+    load_tensorflow()  # without its start-up chatter on a `zoo list`'s stderr
     table = []
     for name in list_models():
         spec = get_spec(name)
@@ -75,14 +116,3 @@ def from_registry() -> list[Entry]:
             )
         )
     return table
-
-
-def write(path: Path = PATH) -> None:
-    """Rewrite the committed table from the registry."""
-    rows = [asdict(entry) for entry in from_registry()]
-    path.write_text(json.dumps(rows, indent=1) + "\n")
-
-
-if __name__ == "__main__":
-    write()
-    print(f"wrote {PATH}")

@@ -139,10 +139,17 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model ids matching a shell-style pattern (as timm's `list_models`)."""
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Registered model ids matching a shell-style pattern (as timm's `list_models`); with
+    `pretrained`, only those with published weights (zoo/weights.py): weights are optional."""
     _ensure_models_imported()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    names = sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    if pretrained:
+        from zoo import weights
+
+        published = weights.manifest()
+        names = [n for n in names if n in published]
+    return names
 
 
 def create_model(name: str, pretrained: bool = False, **overrides: Any) -> Any:
@@ -157,7 +164,7 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any) -> Any:
     if pretrained:
         from zoo import weights
 
-        weights.load_into(model, name)
+        weights.load_into(model, spec)
     return model
 
 
