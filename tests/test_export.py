@@ -15,7 +15,7 @@ import tensorflow as tf
 from helpers import assert_one_line_error, fake_run
 
 import zoo
-from zoo import data, runs, weights
+from zoo import data, publish, runs
 from zoo.export import ExportError, ParityError, export_run, format_table
 from zoo.export.onnx import run_onnx, write_onnx
 from zoo.export.parity import expected_outputs, measure, parity_inputs, require
@@ -278,7 +278,7 @@ def test_no_run_named_exports_the_newest_finished_run(zoo_cli, tmp_path):
     unfinished = runs_dir / "xor-mlp" / "20250103-000000"
     unfinished.mkdir(parents=True)
     runs.write_json(unfinished / runs.CONFIG, {"model": "xor-mlp"})
-    weights.pretrained_run("perceptron-and", runs_dir)  # made last, but not a run trained here
+    publish.pretrained_run("perceptron-and", runs_dir)  # made last, but not a run trained here
 
     models = tmp_path / "models"
     result = zoo_cli(

@@ -18,7 +18,7 @@ import pytest
 from helpers import assert_one_line_error
 
 import zoo
-from zoo import data, plots, runs, weights
+from zoo import data, plots, publish, runs
 from zoo.data.pipeline import make_pipeline
 from zoo.errors import RunError
 from zoo.evaluate import evaluate, short_run
@@ -290,7 +290,7 @@ def interrupted(tmp_path_factory):
     """A `zoo train cnn-mnist` stopped by Ctrl-C (SIGINT) in its second or third epoch, run in a
     folder that already holds cnn-mnist's pretrained run (`zoo export --pretrained` makes it)."""
     folder = tmp_path_factory.mktemp("interrupted")
-    weights.pretrained_run("cnn-mnist", folder / "runs")
+    publish.pretrained_run("cnn-mnist", folder / "runs")
     data_dir = Path(os.environ["ZOO_DATA_DIR"]).resolve()
     command = ["train", "cnn-mnist", "--limit", "2000", "--epochs", "3", "--data-dir", data_dir]
     stdout, stderr = folder / "stdout.txt", folder / "stderr.txt"

@@ -130,7 +130,7 @@ def test_a_pretrained_run_never_passes_for_one_trained_here(tmp_path):
     quick run: evaluate and export of the model id take the quick run, `zoo list`'s "ours" never
     shows the weights' figure, and a model with only pretrained weights is not a trained one."""
     runs_dir = tmp_path / "runs"
-    pretrained = weights.pretrained_run("cnn-mnist", runs_dir)
+    pretrained = publish.pretrained_run("cnn-mnist", runs_dir)
     evaluate(pretrained, limit=500)  # its test figure, as `zoo evaluate --pretrained` records it
     with pytest.raises(RunError, match=r"only pretrained weights .*: add --pretrained"):
         evaluate("cnn-mnist", runs_dir=runs_dir)

@@ -167,7 +167,7 @@ def created(run: Path) -> dt.datetime:
 
 
 def is_pretrained(run: Path) -> bool:
-    """Whether `run` holds the project's pretrained weights (`zoo.weights.pretrained_run`), not a
+    """Whether `run` holds the project's pretrained weights (`zoo.publish.pretrained_run`), not a
     run trained here: its config records where the weights came from (`pretrained`)."""
     return "pretrained" in _config_or_empty(run)
 
