@@ -51,7 +51,7 @@ from test_serving import Server, examples, grpc_request, http, running, v2_input
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from zoo.export import export_run
-from zoo.serving.backends import load
+from zoo.serving.core.servables import load
 
 SERVED = ("cnn-mnist", "softmax-classification", "linear-regression")
 INPUT = {
