@@ -98,10 +98,10 @@ class KServeApi:
         return True
 
     async def _infer(
-        self, name: str, servable: Backend, body: bytes, header_length: bytes | None
+        self, name: str, found: Backend, body: bytes, header_length: bytes | None
     ) -> tuple[bytes, int | None]:
-        self.runner.refuse_if_full(servable, api=MODEL_INFER, entrypoint=REST)
-        signature = servable.signature
+        self.runner.refuse_if_full(found, api=MODEL_INFER, entrypoint=REST)
+        signature = found.signature
         if header_length is None:
             request = parse_flat_data(body, signature) or json_io.parse(body)
             chunks = binary_tensors.Chunks(memoryview(b""))
@@ -121,9 +121,9 @@ class KServeApi:
             for output in requested or signature.output_names
         }
         outputs = await self.runner.run(
-            servable, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
+            found, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
         )
-        return _answer(name, servable.version, request.get("id"), outputs, binary)
+        return _answer(name, found.version, request.get("id"), outputs, binary)
 
 
 def _answer(

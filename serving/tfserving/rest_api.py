@@ -71,9 +71,9 @@ class TfServingApi:
         return json_tensors.predict_answer(fmt, await self._predict(found, inputs))
 
     async def _predict(
-        self, servable: Backend, inputs: dict[str, np.ndarray]
+        self, found: Backend, inputs: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        return await self.runner.run(servable, inputs, api=metrics.PREDICT, entrypoint=metrics.REST)
+        return await self.runner.run(found, inputs, api=metrics.PREDICT, entrypoint=metrics.REST)
 
     def _metadata(self, request: ServableRequest) -> dict[str, Any]:
         found = servable(self.repository, request)
