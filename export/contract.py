@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ PREDICT_METHOD = "tensorflow/serving/predict"  # its method name
 CLASSIFIER_OUTPUTS = ("probabilities", "classes")  # every classifier's named answers
 OUTPUTS = {"regression": ("predictions",), "generative": ("images",)}  # the other tasks'
 
+Contract = TypeVar("Contract", bound="Exported")  # Exported, or serving's subclass with its checks
 # NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
 DATATYPES = {
     "bool": "BOOL",
@@ -105,7 +106,7 @@ class Exported:
         }
 
     @classmethod
-    def read(cls, version_dir: Path):  # -> the calling class (a subclass adds checks)
+    def read(cls: type[Contract], version_dir: Path) -> Contract:
         """The contract of a version folder, from its zoo.json."""
         described = json.loads((version_dir / METADATA).read_text())
         return cls(
