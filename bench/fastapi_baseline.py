@@ -13,7 +13,7 @@ import onnxruntime
 import uvicorn
 from fastapi import FastAPI, Request
 
-from zoo.serving.backends import onnx_session
+from zoo.serving.core.servables import onnx_session
 
 app = FastAPI()
 session: onnxruntime.InferenceSession

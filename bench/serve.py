@@ -117,7 +117,7 @@ def bodies(name: str, image: np.ndarray, work: Path) -> dict[str, Body]:
     """The request body of each protocol, written once to a file."""
     from tensorflow_serving.apis import predict_pb2
 
-    from zoo.serving.tensor_proto import from_ndarray
+    from zoo.serving.tfserving.tensor_proto import from_ndarray
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
@@ -369,7 +369,7 @@ def measure_baseline(model_dir, models, files, args, work, script) -> list[dict]
 
 def ceiling(version_dir: str) -> dict[str, float]:
     """Images/s of in-process ONNX Runtime with the server's options, batch 1 and batch 32."""
-    from zoo.serving.backends import onnx_session
+    from zoo.serving.core.servables import onnx_session
 
     session = onnx_session(Path(version_dir) / "model.onnx")
     (given,) = session.get_inputs()

@@ -582,9 +582,9 @@ def serve(
     """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
     from dataclasses import replace
 
-    from zoo.serving import batching
-    from zoo.serving import version_labels as labels
-    from zoo.serving.limits import Limits
+    from zoo.serving.core import batching
+    from zoo.serving.core import version_labels as labels
+    from zoo.serving.core.limits import Limits
     from zoo.serving.server import serve as run_server
 
     parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)

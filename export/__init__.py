@@ -1,9 +1,10 @@
 """Export: a finished run as a SavedModel and an ONNX model that TF Serving and Triton load as they are.
 
-One entry point, `export_run`; the modules each do one job: `serving` derives the serving function
-from the ModelSpec, `savedmodel` and `onnx` write and reload the formats, `parity` proves they match
+One entry point, `export_run`; the modules each do one job: `contract` names what a version holds
+for the server (files, signature, tensors, zoo.json), `serving` derives the serving function from
+the ModelSpec, `savedmodel` and `onnx` write and reload the formats, `parity` proves they match
 Keras, `quantize` adds an int8 ONNX model, and `repository` lays out, versions and atomically publishes `models/<name>/<version>/`.
-Data flows zoo -> export: nothing in `zoo` imports this package.
+Data flows zoo -> export -> serving: nothing in `zoo` imports this package, nor this one serving.
 
 The names that need TensorFlow load on first use (PEP 562), so `from export import FORMATS` is cheap.
 """

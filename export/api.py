@@ -17,12 +17,13 @@ import tf2onnx
 from zoo import data, runs
 from zoo.errors import RunError
 from zoo.export import parity, repository
+from zoo.export.contract import CONFIG, METADATA, SAVED_MODEL_LABELS, Exported, Signature
 from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS
 from zoo.export.errors import ExportError
 from zoo.export.onnx import run_onnx, write_onnx
 from zoo.export.quantize import MODES, Quantized, check_quantizable, quantize_int8
-from zoo.export.savedmodel import LABELS, run_savedmodel, write_labels, write_savedmodel
-from zoo.export.serving import SIGNATURE, Signature, serving_function, signature
+from zoo.export.savedmodel import run_savedmodel, write_labels, write_savedmodel
+from zoo.export.serving import serving_function, signature
 from zoo.registry import ModelSpec, get_spec
 
 RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {
@@ -110,12 +111,10 @@ def export_run(
             files={fmt: stage.target / path.name for fmt, path in files.items()},
             signature=contract,
             parity=results,
-            config=stage.model_root / repository.CONFIG,
+            config=stage.model_root / CONFIG,
             quantized=quantized,
         )
-        runs.write_json(
-            stage.path / repository.METADATA, _describe(spec, result, opset, tolerance, features)
-        )
+        runs.write_json(stage.path / METADATA, _describe(spec, result, opset, tolerance, features))
         config = repository.triton_config(
             result.name,
             contract,
@@ -177,18 +176,20 @@ def _describe(
 ) -> dict[str, Any]:
     """zoo.json: what a client or an operator needs to know about this version, and its proof."""
     run = result.run_dir
+    contract = Exported(
+        model=spec.name,
+        task=spec.task,
+        inputs=(result.signature.input,),
+        outputs=result.signature.outputs,
+        labels=spec.labels,
+        files={fmt: path.name for fmt, path in result.files.items()},
+    )
     return {
-        "model": spec.name,
-        "task": spec.task,
+        **contract.to_json(),  # what the server reads (export/contract.py)
         "name": result.name,
         "version": result.version,
-        "files": {fmt: path.name for fmt, path in result.files.items()},
-        "signature": SIGNATURE,
-        "inputs": [result.signature.input.to_json()],
-        "outputs": [tensor.to_json() for tensor in result.signature.outputs],
         "input_scale": spec.input.scale,  # applied inside the graph: clients send raw values
-        "labels": list(spec.labels) if spec.labels else None,
-        "labels_file": str(LABELS) if spec.labels else None,
+        "labels_file": str(SAVED_MODEL_LABELS) if spec.labels else None,
         "feature_names": list(features) or None,
         "source_run": {"id": f"{run.parent.name}/{run.name}", "path": str(run.resolve())},
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

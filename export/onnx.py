@@ -13,10 +13,10 @@ import onnx
 import onnxruntime
 import tf2onnx
 
+from zoo.export.contract import ONNX_MODEL, Signature
 from zoo.export.errors import ConversionError
-from zoo.export.serving import ServingFunction, Signature
+from zoo.export.serving import ServingFunction
 
-FILENAME = "model.onnx"
 # The newest opset tf2onnx 1.17 converts to (its OPSET_TO_IR_VERSION ends at 18); ONNX Runtime runs it.
 BATCH = "batch"  # the symbolic name of the dynamic first dimension, instead of tf2onnx's unk__N
 
@@ -38,7 +38,7 @@ def write_onnx(serve: ServingFunction, signature: Signature, folder: Path, opset
         raise ConversionError(f"tf2onnx named the tensors {found}, expected {expected}")
     for tensor in graph_tensors:
         tensor.type.tensor_type.shape.dim[0].dim_param = BATCH
-    path = folder / FILENAME
+    path = folder / ONNX_MODEL
     onnx.save(proto, str(path))
     return path
 
@@ -50,6 +50,6 @@ def session(path: Path) -> onnxruntime.InferenceSession:
 
 def run_onnx(folder: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Load the version folder's ONNX model back and run it on `inputs` (a dict by input name)."""
-    runner = session(folder / FILENAME)
+    runner = session(folder / ONNX_MODEL)
     names = [o.name for o in runner.get_outputs()]
     return dict(zip(names, runner.run(names, inputs), strict=True))

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from zoo import data, inference, text
+from zoo.export.contract import OUTPUTS
 from zoo.export.errors import ParityError
-from zoo.export.serving import OUTPUTS
 from zoo.registry import ModelSpec
 
 TOLERANCE = 1e-4

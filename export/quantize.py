@@ -21,9 +21,10 @@ from onnxruntime.quantization import CalibrationDataReader, quantize_dynamic, qu
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from zoo import data, text
+from zoo.export.contract import ONNX_MODEL
 from zoo.export.defaults import QUANTIZE_MODES
 from zoo.export.errors import ConversionError, ExportError
-from zoo.export.onnx import FILENAME, session
+from zoo.export.onnx import session
 from zoo.registry import ModelSpec
 
 MODES = QUANTIZE_MODES
@@ -62,10 +63,10 @@ def quantize_int8(
     spec: ModelSpec, folder: Path, data_dir: str | os.PathLike[str] | None = None
 ) -> Quantized:
     """Write `model.int8.onnx` beside the version's `model.onnx` and measure both on the test split."""
-    source, target = folder / FILENAME, folder / QUANTIZED
+    source, target = folder / ONNX_MODEL, folder / QUANTIZED
     static = any(node.op_type == "Conv" for node in onnx.load(str(source)).graph.node)
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
-        prepared = Path(scratch) / FILENAME
+        prepared = Path(scratch) / ONNX_MODEL
         try:
             # Shape inference and constant folding first, as ONNX Runtime recommends.
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)

@@ -27,27 +27,12 @@ from pathlib import Path
 
 from google.protobuf import text_encoding
 
+from zoo.export.contract import CONFIG, DATATYPES, LABELS, Signature, TensorSpec
 from zoo.export.errors import ExportError, VersionExistsError
-from zoo.export.serving import Signature, Tensor
 from zoo.runs import atomic_path, umask_mode
 
-CONFIG = "config.pbtxt"
-METADATA = "zoo.json"
-LABELS = "labels.txt"
 FEATURE_NAMES = "feature_names"  # config.pbtxt's parameter naming a table's columns, a JSON list
 MAX_BATCH_SIZE = 256  # the largest batch Triton accepts or forms; the graph itself takes any
-# NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
-DATATYPES = {
-    "bool": "BOOL",
-    "uint8": "UINT8",
-    "int8": "INT8",
-    "int16": "INT16",
-    "int32": "INT32",
-    "int64": "INT64",
-    "float16": "FP16",
-    "float32": "FP32",
-    "float64": "FP64",
-}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -191,13 +176,15 @@ def triton_config(
     return "\n".join(lines) + "\n"
 
 
-def _tensors(kind: str, tensors: list[Tensor] | tuple[Tensor, ...], labels: str | None) -> str:
+def _tensors(
+    kind: str, tensors: list[TensorSpec] | tuple[TensorSpec, ...], labels: str | None
+) -> str:
     entries = []
     for tensor in tensors:
         dims = tensor.shape[1:] or (1,)
         fields = [
             f'name: "{tensor.name}"',
-            f"data_type: TYPE_{DATATYPES[tensor.dtype]}",
+            f"data_type: TYPE_{DATATYPES[tensor.dtype.name]}",
             f"dims: [ {', '.join(str(d) for d in dims)} ]",
         ]
         if not tensor.shape[1:]:

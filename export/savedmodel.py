@@ -12,28 +12,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.export.contract import SAVED_MODEL, SAVED_MODEL_LABELS, SIGNATURE_NAME
 from zoo.export.errors import ConversionError
-from zoo.export.serving import SIGNATURE, ServingFunction
-
-FILENAME = "saved_model.pb"
-LABELS = Path("assets.extra") / "labels.txt"  # TF Serving's place for files beside the graph
+from zoo.export.serving import ServingFunction
 
 
 def write_savedmodel(model: keras.Model, serve: ServingFunction, folder: Path) -> Path:
     """Write `model` with `serve` as its only serving signature into the version folder."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SIGNATURE, serve)
+    archive.add_endpoint(SIGNATURE_NAME, serve)
     try:
         archive.write_out(str(folder), verbose=False)
     except (ValueError, TypeError, tf.errors.OpError) as exc:
         raise ConversionError(f"could not write the SavedModel: {exc}") from exc
-    return folder / FILENAME
+    return folder / SAVED_MODEL
 
 
 def write_labels(labels: tuple[str, ...], folder: Path) -> Path:
     """The class labels beside the SavedModel, one per line, line i naming class i."""
-    path = folder / LABELS
+    path = folder / SAVED_MODEL_LABELS
     path.parent.mkdir(exist_ok=True)
     path.write_text("".join(f"{label}\n" for label in labels))
     return path
@@ -41,6 +39,6 @@ def write_labels(labels: tuple[str, ...], folder: Path) -> Path:
 
 def run_savedmodel(folder: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Load the version folder's SavedModel back as a server would and run its serving signature."""
-    serve = tf.saved_model.load(str(folder)).signatures[SIGNATURE]
+    serve = tf.saved_model.load(str(folder)).signatures[SIGNATURE_NAME]
     outputs = serve(**{k: tf.constant(v) for k, v in inputs.items()})
     return {k: v.numpy() for k, v in outputs.items()}

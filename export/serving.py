@@ -7,46 +7,18 @@ get named answers back, so the preprocessing (`spec.input.scale`) and the meanin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from zoo.export.contract import OUTPUTS, Signature, TensorSpec, output_names
 from zoo.registry import ModelSpec
 
 if TYPE_CHECKING:  # the server and the client use the names below without loading TensorFlow
     import keras
     import tensorflow as tf
 
-SIGNATURE = "serving_default"
-METHOD = "tensorflow/serving/predict"
-CLASSIFIER_OUTPUTS = ("probabilities", "classes")
-OUTPUTS = {"regression": ("predictions",), "generative": ("images",)}
-
 ServingFunction = Any  # a tf.function with one input_signature (TensorFlow exports no public type)
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """One named input or output of the exported graph; -1 is the dynamic batch dimension."""
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-
-@dataclass(frozen=True)
-class Signature:
-    """The exported graph's contract: what a client sends and what it gets back."""
-
-    input: Tensor
-    outputs: tuple[Tensor, ...]
-
-
-def output_names(spec: ModelSpec) -> tuple[str, ...]:
-    """The named answers of a task: classifiers give probabilities and classes."""
-    return OUTPUTS.get(spec.task, CLASSIFIER_OUTPUTS)
 
 
 def serving_function(spec: ModelSpec, model: keras.Model) -> ServingFunction:
@@ -68,13 +40,13 @@ def signature(spec: ModelSpec, serve: ServingFunction) -> Signature:
     (input_spec,) = serve.input_signature
     return Signature(
         _tensor(spec.input.name, input_spec),
-        tuple(_tensor(name, traced[name]) for name in output_names(spec)),
+        tuple(_tensor(name, traced[name]) for name in output_names(spec.task)),
     )
 
 
-def _tensor(name: str, tensor: tf.Tensor | tf.TensorSpec) -> Tensor:
+def _tensor(name: str, tensor: tf.Tensor | tf.TensorSpec) -> TensorSpec:
     dims = tuple(-1 if d is None else int(d) for d in tensor.shape)
-    return Tensor(name, tensor.dtype.name, dims)
+    return TensorSpec(name, np.dtype(tensor.dtype.name), dims)
 
 
 def _answers(spec: ModelSpec, outputs: tf.Tensor) -> dict[str, tf.Tensor]:

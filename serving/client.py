@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from zoo import catalogue
-from zoo.export.serving import OUTPUTS
-from zoo.serving.errors import ClientError
-from zoo.serving.signature import SIGNATURE_NAME
+from zoo.export.contract import OUTPUTS, SIGNATURE_NAME
+from zoo.serving.core.errors import ClientError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIMEOUT = 30.0
@@ -125,8 +124,8 @@ class GrpcClient:
         return InputInfo(as_json["signature_def"])
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
-        from zoo.serving import tensor_proto
         from zoo.serving.protos.tensorflow_serving.apis import predict_pb2
+        from zoo.serving.tfserving import tensor_proto
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model

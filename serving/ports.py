@@ -18,7 +18,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from zoo.serving.errors import ServerError
+from zoo.serving.core.errors import ServerError
 
 
 @dataclass(frozen=True)

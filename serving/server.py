@@ -22,16 +22,17 @@ import uvicorn
 import uvloop
 
 from zoo.serving import ports
-from zoo.serving.batching import BatchingParameters, describe
-from zoo.serving.errors import ServerError
-from zoo.serving.grpc_service import add_services
-from zoo.serving.limits import Limits
-from zoo.serving.metrics import Metrics
+from zoo.serving.core.batching import BatchingParameters, describe
+from zoo.serving.core.errors import ServerError
+from zoo.serving.core.limits import Limits
+from zoo.serving.core.metrics import Metrics
+from zoo.serving.core.repository import Repository
+from zoo.serving.core.runner import Runner
+from zoo.serving.core.version_labels import VersionLabels
+from zoo.serving.http import HttpApp
+from zoo.serving.kserve import grpc_api as kserve_grpc
 from zoo.serving.playground import Playground
-from zoo.serving.repository import Repository
-from zoo.serving.rest import RestApp
-from zoo.serving.runner import Runner
-from zoo.serving.version_labels import VersionLabels
+from zoo.serving.tfserving import grpc_api as tfserving_grpc
 from zoo.serving.workers import supervise
 
 GRACE_SECONDS = 5.0
@@ -164,7 +165,9 @@ async def _serve(
     loop = asyncio.get_running_loop()
     runner = Runner(loop, repository.batching.num_batch_threads)
     grpc_server = grpc.aio.server(options=settings.limits.grpc_options())
-    add_services(grpc_server, repository, runner, settings.limits)
+    # TF Serving's PredictionService and ModelService and KServe v2's GRPCInferenceService, one port.
+    tfserving_grpc.add_services(grpc_server, repository, runner, settings.limits)
+    kserve_grpc.add_services(grpc_server, repository, runner)
     host, grpc_port = settings.host, claimed.grpc_port
     try:
         grpc_server.add_insecure_port(f"{host}:{grpc_port}")
@@ -172,7 +175,7 @@ async def _serve(
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
     config = uvicorn.Config(
-        RestApp(repository, runner, settings.limits, Playground() if settings.ui else None),
+        HttpApp(repository, runner, settings.limits, Playground() if settings.ui else None),
         http="httptools",
         lifespan="off",
         log_level="warning",

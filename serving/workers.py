@@ -36,8 +36,8 @@ from pathlib import Path
 from prometheus_client import multiprocess
 
 from zoo.errors import ZooError
-from zoo.serving.errors import ServerError
-from zoo.serving.metrics import MULTIPROCESS_DIR
+from zoo.serving.core.errors import ServerError
+from zoo.serving.core.metrics import MULTIPROCESS_DIR
 
 # target(index, ready): serve as worker `index`, calling ready() once requests can be answered.
 Target = Callable[[int, Callable[[], None]], None]

@@ -23,10 +23,10 @@ from helpers import (
     samples,
 )
 
-from zoo.serving import batching
-from zoo.serving.backends import load
-from zoo.serving.batching import Batcher, BatchingParameters
-from zoo.serving.errors import ServerError, Unavailable
+from zoo.serving.core import batching
+from zoo.serving.core.batching import Batcher, BatchingParameters
+from zoo.serving.core.errors import ServerError, Unavailable
+from zoo.serving.core.servables import load
 
 TOLERANCE = 1e-5
 # Each request a different mix of real test images, 1-5 of them, so a misplaced row shows.

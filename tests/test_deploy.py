@@ -39,8 +39,8 @@ from zoo import distribute
 from zoo.cli.main import cli
 from zoo.errors import ZooError
 from zoo.export import ExportResult, export_run
-from zoo.export.repository import CONFIG
-from zoo.serving.metrics import PATHS as METRICS_PATHS
+from zoo.export.contract import CONFIG
+from zoo.serving.core.metrics import PATHS as METRICS_PATHS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"

@@ -50,7 +50,7 @@ from tensorflow_serving.apis import predict_pb2
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from zoo.export import export_run
-from zoo.serving.backends import load
+from zoo.serving.core.servables import load
 
 SERVED = ("cnn-mnist", "softmax-classification", "linear-regression")
 INPUT = {

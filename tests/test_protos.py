@@ -57,7 +57,7 @@ def test_the_services_answer_on_the_official_method_paths():
 def test_generate_covers_what_the_server_imports():
     served = {
         line.split()[1]
-        for path in Path(generate.__file__).parents[1].glob("*.py")
+        for path in Path(generate.__file__).parents[1].rglob("*.py")
         for line in path.read_text().splitlines()
         if line.lstrip().startswith("from zoo.serving.protos.")
     }

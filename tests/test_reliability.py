@@ -37,9 +37,9 @@ from helpers import (
 from PIL import Image
 from tensorflow_serving.apis import get_model_status_pb2
 
-from zoo.serving.backends import load
-from zoo.serving.batching import QUEUE_FULL
-from zoo.serving.repository import END, Repository
+from zoo.serving.core.batching import QUEUE_FULL
+from zoo.serving.core.repository import END, Repository
+from zoo.serving.core.servables import load
 
 TOLERANCE = 1e-5
 LIMIT = 100_000  # bytes: a few MNIST images fit, a batch of 64 does not

@@ -49,8 +49,9 @@ import zoo
 from zoo import runs
 from zoo.export import export_run
 from zoo.export.parity import expected_outputs
-from zoo.serving import playground, version_labels
-from zoo.serving.errors import ServerError
+from zoo.serving import playground
+from zoo.serving.core import version_labels
+from zoo.serving.core.errors import ServerError
 
 MODELS = ("cnn-mnist", "softmax-classification", "linear-regression")
 LABELS = "cnn-mnist:stable=1,cnn-mnist:next=2"  # no test makes a version 2 of cnn-mnist

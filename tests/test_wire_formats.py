@@ -11,10 +11,13 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from zoo.serving import json_tensors
-from zoo.serving.errors import InvalidArgument
-from zoo.serving.signature import ModelSignature, TensorSpec
-from zoo.serving.tensor_proto import from_ndarray, to_ndarray
+from zoo.export.contract import TensorSpec
+from zoo.serving.core import json_io
+from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.signature import ModelSignature
+from zoo.serving.kserve.flat_data import parse_flat_data
+from zoo.serving.tfserving import json_tensors
+from zoo.serving.tfserving.tensor_proto import from_ndarray, to_ndarray
 
 IMAGES = ModelSignature(
     "cnn-mnist",
@@ -31,7 +34,7 @@ PIXELS = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1)).astype(np.flo
 
 
 def general(body: bytes, signature: ModelSignature):
-    request = json_tensors.parse(body)
+    request = json_io.parse(body)
     fmt, inputs = json_tensors.predict_inputs(request, signature)
     return fmt, inputs, request.get("signature_name")
 
@@ -103,8 +106,8 @@ def v2_body(data, name="images", **extra) -> bytes:
 
 def test_v2_flat_data_is_read_straight_into_numpy():
     body = v2_body(PIXELS.ravel().tolist(), id="7", outputs=[{"name": "classes"}])
-    fast = json_tensors.parse_flat_data(body, IMAGES)
-    slow = json_tensors.parse(body)
+    fast = parse_flat_data(body, IMAGES)
+    slow = json_io.parse(body)
     np.testing.assert_array_equal(fast["inputs"][0]["data"], slow["inputs"][0]["data"])
     assert {k: v for k, v in fast["inputs"][0].items() if k != "data"} == {
         k: v for k, v in slow["inputs"][0].items() if k != "data"
@@ -123,7 +126,7 @@ def test_v2_flat_data_is_read_straight_into_numpy():
     ],
 )
 def test_v2_anything_but_flat_numbers_is_left_to_the_general_path(body):
-    assert json_tensors.parse_flat_data(body, IMAGES) is None
+    assert parse_flat_data(body, IMAGES) is None
 
 
 @pytest.mark.parametrize(

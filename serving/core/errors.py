@@ -1,6 +1,6 @@
 """Errors a request or a server start-up can cause, each carrying the status code TF Serving would give.
 
-The front ends map the code once each (rest.py to HTTP, grpc_status.py to gRPC), so the backends and
+The front ends map the code once each (http.py to HTTP, grpc_status.py to gRPC), so the servables and
 the repository raise one kind of error and never think about the protocol.
 """
 

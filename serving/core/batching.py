@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.serving.errors import InvalidArgument, ServerError, Unavailable
+from zoo.serving.core.errors import InvalidArgument, ServerError, Unavailable
 
 FILE_NAME = "batching_parameters.txt"  # a model's own parameters, in its folder of the repository
 QUEUE_FULL = (

@@ -19,25 +19,31 @@ from typing import Any
 
 import numpy as np
 
-from zoo.serving import binary_tensors, json_tensors, v2_model
-from zoo.serving.backends import Backend
-from zoo.serving.errors import InvalidArgument, NotFound, Unavailable, check_method
-from zoo.serving.limits import check_shape
-from zoo.serving.metrics import MODEL_INFER, REST
-from zoo.serving.repository import Repository, version_number
-from zoo.serving.runner import Runner
-from zoo.serving.signature import ModelSignature
-from zoo.serving.v2_model import DATATYPES
+from zoo.serving.core import json_io
+from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, check_method
+from zoo.serving.core.limits import check_shape
+from zoo.serving.core.metrics import MODEL_INFER, REST
+from zoo.serving.core.repository import Repository
+from zoo.serving.core.resolve import ServableRequest, servable
+from zoo.serving.core.runner import Runner
+from zoo.serving.core.servables import Backend
+from zoo.serving.core.signature import ModelSignature
+from zoo.serving.kserve import binary_tensors, v2_model
+from zoo.serving.kserve.flat_data import parse_flat_data
+from zoo.serving.kserve.v2_model import DATATYPES
 
 ROUTE = re.compile(
     r"/v2(?:/health/(?P<health>live|ready)|(?P<index>/repository/index)"
     r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer|/config)?)?"
 )
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
+JSON = b"application/json"
+OCTET_STREAM = b"application/octet-stream"
 
 
 class KServeApi:
-    """The /v2 routes; `answer` gives the JSON body or raises the ServingError to refuse with."""
+    """The /v2 routes, under the HTTP shell (http.py): `answer` gives the body and headers of the
+    answer, or raises the ServingError to refuse with."""
 
     PREFIX = "/v2"
 
@@ -46,33 +52,44 @@ class KServeApi:
         self.runner = runner
 
     async def answer(
-        self, method: str, path: str, body: bytes, header_length: bytes | None
+        self, method: str, path: str, body: bytes, headers: dict[bytes, bytes]
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The answer to a request under PREFIX: JSON, or binary outputs after a JSON header
+        whose length the Inference-Header-Content-Length header gives (as in the request, when
+        it has binary inputs)."""
+        answer, header_length = await self._answer(method, path, body, headers)
+        if header_length is None:
+            return answer, [(b"content-type", JSON)]
+        return answer, [
+            (b"content-type", OCTET_STREAM),
+            (binary_tensors.HEADER, str(header_length).encode()),
+        ]
+
+    async def _answer(
+        self, method: str, path: str, body: bytes, headers: dict[bytes, bytes]
     ) -> tuple[bytes, int | None]:
-        """The answer's body, and the length of its JSON header when binary outputs follow it
-        (None for a JSON answer). `header_length` is the request's
-        Inference-Header-Content-Length, when it has binary inputs."""
+        """The answer's body, and the length of its JSON header when binary outputs follow it."""
         route = ROUTE.fullmatch(path)
         if route is None:
             raise NotFound(f"Not found: {method} {path}")
         verb = route["verb"]
         check_method(method, path, "POST" if verb == "/infer" or route["index"] else "GET")
         if route["health"]:
-            return json_tensors.dumps({route["health"]: self._health(route["health"])}), None
+            return json_io.dumps({route["health"]: self._health(route["health"])}), None
         if route["index"]:
-            return json_tensors.dumps(v2_model.repository_index(self.repository)), None
+            return json_io.dumps(v2_model.repository_index(self.repository)), None
         if route["name"] is None:
-            return json_tensors.dumps(v2_model.server_metadata()), None
+            return json_io.dumps(v2_model.server_metadata()), None
         name = route["name"]
-        version = version_number(route["version"]) if route["version"] else None
-        servable = self.repository.servable(name, version)
+        found = servable(self.repository, ServableRequest.parse(name, route["version"]))
         if verb == "/ready":
-            return json_tensors.dumps({"name": name, "ready": True}), None
+            return json_io.dumps({"name": name, "ready": True}), None
         if verb == "/config":
-            config = v2_model.model_config(name, servable)
-            return json_tensors.dumps(v2_model.config_json(config)), None
+            config = v2_model.model_config(name, found)
+            return json_io.dumps(v2_model.config_json(config)), None
         if verb == "/infer":
-            return await self._infer(name, servable, body, header_length)
-        return json_tensors.dumps(v2_model.model_metadata(self.repository, name, servable)), None
+            return await self._infer(name, found, body, headers.get(binary_tensors.HEADER))
+        return json_io.dumps(v2_model.model_metadata(self.repository, name, found)), None
 
     def _health(self, kind: str) -> bool:
         """Live while the process answers; ready as `v2_model.server_ready` says."""
@@ -81,16 +98,16 @@ class KServeApi:
         return True
 
     async def _infer(
-        self, name: str, servable: Backend, body: bytes, header_length: bytes | None
+        self, name: str, found: Backend, body: bytes, header_length: bytes | None
     ) -> tuple[bytes, int | None]:
-        self.runner.refuse_if_full(servable, api=MODEL_INFER, entrypoint=REST)
-        signature = servable.signature
+        self.runner.refuse_if_full(found, api=MODEL_INFER, entrypoint=REST)
+        signature = found.signature
         if header_length is None:
-            request = json_tensors.parse_flat_data(body, signature) or json_tensors.parse(body)
+            request = parse_flat_data(body, signature) or json_io.parse(body)
             chunks = binary_tensors.Chunks(memoryview(b""))
         else:
             header, tail = binary_tensors.split(body, header_length)
-            request, chunks = json_tensors.parse(header), binary_tensors.Chunks(tail)
+            request, chunks = json_io.parse(header), binary_tensors.Chunks(tail)
         given = request.get("inputs")
         if not isinstance(given, list) or not given:
             raise InvalidArgument("'inputs' must be a non-empty array of input tensors")
@@ -104,9 +121,9 @@ class KServeApi:
             for output in requested or signature.output_names
         }
         outputs = await self.runner.run(
-            servable, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
+            found, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
         )
-        return _answer(name, servable.version, request.get("id"), outputs, binary)
+        return _answer(name, found.version, request.get("id"), outputs, binary)
 
 
 def _answer(
@@ -129,7 +146,7 @@ def _answer(
         else:
             tensor["data"] = value.reshape(-1)
         answer["outputs"].append(tensor)
-    header = json_tensors.dumps(answer)
+    header = json_io.dumps(answer)
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
@@ -154,7 +171,7 @@ def _input(
     check_shape(f"input {name}", shape, dtype.itemsize)
     if size is not None:
         return name, chunks.array(name, size, dtype, shape)
-    values = json_tensors.array(name, tensor["data"], signature)
+    values = json_io.array(name, tensor["data"], signature)
     if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
     return name, values.reshape(shape)

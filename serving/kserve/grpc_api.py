@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import math
 
+import grpc
 import numpy as np
 from google.protobuf import json_format
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from zoo.serving import binary_tensors, v2_model
-from zoo.serving.backends import Backend
-from zoo.serving.errors import InvalidArgument, NotFound, ServingError
-from zoo.serving.grpc_status import abort
-from zoo.serving.limits import check_shape
-from zoo.serving.metrics import GRPC, MODEL_INFER
-from zoo.serving.repository import Repository, version_number
-from zoo.serving.runner import Runner
-from zoo.serving.signature import ModelSignature
-from zoo.serving.v2_model import DATATYPES
+from zoo.serving.core.errors import InvalidArgument, NotFound
+from zoo.serving.core.limits import check_shape
+from zoo.serving.core.metrics import GRPC, MODEL_INFER
+from zoo.serving.core.repository import Repository
+from zoo.serving.core.resolve import ServableRequest, servable
+from zoo.serving.core.runner import Runner
+from zoo.serving.core.servables import Backend
+from zoo.serving.core.signature import ModelSignature
+from zoo.serving.grpc_status import maps_errors
+from zoo.serving.kserve import binary_tensors, v2_model
+from zoo.serving.kserve.v2_model import DATATYPES
 
 # The typed field of InferTensorContents for each datatype; FP16 (and BYTES) travel only raw.
 CONTENTS = {
@@ -51,14 +53,15 @@ InferRequest = service_pb2.ModelInferRequest
 
 
 class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
-    """The v2 RPCs over the repository and the runner, as `serving.kserve` has them over REST."""
+    """The v2 RPCs over the repository and the runner, as `rest_api` has them over REST."""
 
     def __init__(self, repository: Repository, runner: Runner) -> None:
         self.repository = repository
         self.runner = runner
 
     def _servable(self, name: str, version: str) -> Backend:
-        return self.repository.servable(name, version_number(version) if version else None)
+        """The servable `model_version` names ("" for the default version)."""
+        return servable(self.repository, ServableRequest.parse(name, version))
 
     async def ServerLive(self, request, context) -> service_pb2.ServerLiveResponse:
         return service_pb2.ServerLiveResponse(live=True)
@@ -66,6 +69,7 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ServerReady(self, request, context) -> service_pb2.ServerReadyResponse:
         return service_pb2.ServerReadyResponse(ready=v2_model.server_ready(self.repository))
 
+    @maps_errors
     async def ModelReady(
         self, request: service_pb2.ModelReadyRequest, context
     ) -> service_pb2.ModelReadyResponse:
@@ -74,46 +78,35 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
             self._servable(request.name, request.version)
         except NotFound:
             return service_pb2.ModelReadyResponse(ready=False)
-        except ServingError as exc:
-            await abort(context, exc)
         return service_pb2.ModelReadyResponse(ready=True)
 
     async def ServerMetadata(self, request, context) -> service_pb2.ServerMetadataResponse:
         return service_pb2.ServerMetadataResponse(**v2_model.server_metadata())
 
+    @maps_errors
     async def ModelMetadata(
         self, request: service_pb2.ModelMetadataRequest, context
     ) -> service_pb2.ModelMetadataResponse:
-        try:
-            servable = self._servable(request.name, request.version)
-        except ServingError as exc:
-            await abort(context, exc)
-        described = v2_model.model_metadata(self.repository, request.name, servable)
+        found = self._servable(request.name, request.version)
+        described = v2_model.model_metadata(self.repository, request.name, found)
         return json_format.ParseDict(described, service_pb2.ModelMetadataResponse())
 
+    @maps_errors
     async def ModelConfig(
         self, request: service_pb2.ModelConfigRequest, context
     ) -> service_pb2.ModelConfigResponse:
-        try:
-            servable = self._servable(request.name, request.version)
-            config = v2_model.model_config(request.name, servable)
-        except ServingError as exc:
-            await abort(context, exc)
+        config = v2_model.model_config(request.name, self._servable(request.name, request.version))
         return service_pb2.ModelConfigResponse(config=config)
 
+    @maps_errors
     async def ModelInfer(self, request: InferRequest, context) -> service_pb2.ModelInferResponse:
-        try:
-            servable = self._servable(request.model_name, request.model_version)
-            self.runner.refuse_if_full(servable, api=MODEL_INFER, entrypoint=GRPC)
-            inputs = _inputs(request, servable.signature)
-            wanted = [output.name for output in request.outputs]
-            outputs = await self.runner.run(
-                servable, inputs, wanted, api=MODEL_INFER, entrypoint=GRPC
-            )
-        except ServingError as exc:
-            await abort(context, exc)
+        found = self._servable(request.model_name, request.model_version)
+        self.runner.refuse_if_full(found, api=MODEL_INFER, entrypoint=GRPC)
+        inputs = _inputs(request, found.signature)
+        wanted = [output.name for output in request.outputs]
+        outputs = await self.runner.run(found, inputs, wanted, api=MODEL_INFER, entrypoint=GRPC)
         response = service_pb2.ModelInferResponse(
-            model_name=request.model_name, model_version=str(servable.version), id=request.id
+            model_name=request.model_name, model_version=str(found.version), id=request.id
         )
         raw = bool(request.raw_input_contents) or any(
             DATATYPES[value.dtype] not in CONTENTS for value in outputs.values()
@@ -126,6 +119,13 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
             else:
                 getattr(tensor.contents, CONTENTS[datatype]).extend(value.ravel().tolist())
         return response
+
+
+def add_services(server: grpc.aio.Server, repository: Repository, runner: Runner) -> None:
+    """Register KServe v2's GRPCInferenceService on a grpc.aio server."""
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+        KServeService(repository, runner), server
+    )
 
 
 def _inputs(request: InferRequest, signature: ModelSignature) -> dict[str, np.ndarray]:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.export.contract import ONNX_MODEL, SIGNATURE_NAME
 from zoo.quiet import load_tensorflow
-from zoo.serving.batching import BatchingParameters
-from zoo.serving.signature import SIGNATURE_NAME, ModelSignature
+from zoo.serving.core.batching import BatchingParameters
+from zoo.serving.core.signature import ModelSignature
 
 BACKENDS = ("onnx", "tf")
 
@@ -51,7 +52,7 @@ class OnnxBackend(Backend):
 
     def __init__(self, version_dir: Path) -> None:
         super().__init__(version_dir)
-        self._session = onnx_session(version_dir / self.signature.files.get("onnx", "model.onnx"))
+        self._session = onnx_session(version_dir / self.signature.files.get("onnx", ONNX_MODEL))
         self._names = list(self.signature.output_names)
 
     def run_batch(self, inputs):

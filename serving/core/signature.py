@@ -1,62 +1,34 @@
-"""A version's contract, read from its zoo.json, and the checks every request goes through before a model.
+"""A version's signature, read from its zoo.json, and the checks every request goes through before a model.
 
-Both backends share this, so a wrong name, dtype or shape gets the same TF Serving-style message from
-ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or crash with).
+Both servables share this, so a wrong name, dtype or shape gets the same TF Serving-style message from
+ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or crash with). What zoo.json
+holds is export's contract (export/contract.py); this adds what serving asks of it.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from zoo.serving.errors import InvalidArgument
-
-METADATA = "zoo.json"  # written by `zoo export` beside the SavedModel and the ONNX model
-SIGNATURE_NAME = "serving_default"
-METHOD = "tensorflow/serving/predict"
+from zoo.export.contract import SIGNATURE_NAME, Exported, TensorSpec
+from zoo.serving.core.errors import InvalidArgument
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """One named input or output; -1 in `shape` is the dynamic batch dimension."""
-
-    name: str
-    dtype: np.dtype
-    shape: tuple[int, ...]
-
-    def accepts(self, shape: tuple[int, ...]) -> bool:
-        return len(shape) == len(self.shape) and all(
-            want in (-1, got) for want, got in zip(self.shape, shape, strict=True)
-        )
+def check_signature_name(name: str | None) -> None:
+    """Exports have one signature; naming any other is an error, as TF Serving says it (an empty
+    name means the default one)."""
+    name = name or SIGNATURE_NAME
+    if name != SIGNATURE_NAME:
+        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
 
 
 @dataclass(frozen=True)
-class ModelSignature:
-    """What `zoo export` promised for one version: the model id, its task, tensors and labels."""
-
-    model: str
-    task: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    labels: tuple[str, ...] | None
-    files: Mapping[str, str]
-
-    @classmethod
-    def read(cls, version_dir: Path) -> ModelSignature:
-        described = json.loads((version_dir / METADATA).read_text())
-        return cls(
-            model=described["model"],
-            task=described["task"],
-            inputs=_tensors(described["inputs"]),
-            outputs=_tensors(described["outputs"]),
-            labels=tuple(described["labels"]) if described.get("labels") else None,
-            files=described["files"],
-        )
+class ModelSignature(Exported):
+    """What `zoo export` promised for one version (`Exported.read` reads it from zoo.json), with the
+    checks of a request against it."""
 
     @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -106,10 +78,6 @@ class ModelSignature:
                     f"in the set {{{','.join(self.output_names)}}}."
                 )
         return names
-
-
-def _tensors(described: list[dict]) -> tuple[TensorSpec, ...]:
-    return tuple(TensorSpec(t["name"], np.dtype(t["dtype"]), tuple(t["shape"])) for t in described)
 
 
 def _dtype_name(dtype: np.dtype) -> str:

@@ -14,28 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.export.repository import versions
-from zoo.serving import batching
-from zoo.serving.backends import Backend, load
-from zoo.serving.batching import BatchingParameters
-from zoo.serving.errors import InvalidArgument, NotFound
-from zoo.serving.version_labels import VersionLabels
+from zoo.serving.core import batching
+from zoo.serving.core.batching import BatchingParameters
+from zoo.serving.core.errors import NotFound
+from zoo.serving.core.servables import Backend, load
+from zoo.serving.core.version_labels import VersionLabels
 
 AVAILABLE = "AVAILABLE"
 END = "END"  # TF Serving's state for a version that is gone or failed to load
-MAX_VERSION = 2**63 - 1  # versions are int64s, in TF Serving's protos and in KServe v2's
-
-
-def version_number(text: str) -> int:
-    """A version as a REST path or KServe v2's `model_version` writes it: ASCII digits, within
-    int64. Anything else is an INVALID_ARGUMENT, not the ValueError of `int`, which reads other
-    scripts' digits and refuses more than 4,300 of them (a 500 for a 5,000-digit version)."""
-    digits = text.lstrip("0") or "0"
-    if not (text.isascii() and text.isdigit()) or len(digits) > 19 or int(digits) > MAX_VERSION:
-        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} characters)"
-        raise InvalidArgument(
-            f"model version must be an integer from 0 to {MAX_VERSION}, got {shown!r}"
-        )
-    return int(digits)
 
 
 @dataclass(frozen=True)
@@ -167,10 +153,10 @@ class Repository:
         own = self.model_dir / name / batching.FILE_NAME
         return batching.read_file(own, self.batching) if own.is_file() else self.batching
 
-    def servable(self, name: str, version: int | None = None, label: str | None = None) -> Backend:
-        """The version a request names, the latest by default; NotFound as TF Serving words it."""
+    def servable(self, name: str, version: int | None = None) -> Backend:
+        """The version `version` of `name`, the latest when None; NotFound as TF Serving words it.
+        Requests resolve their version (labels, 0) first, in `resolve`."""
         table = self._servables.get(name)
-        version = self.labelled(name, version, label)
         if version is None:
             if not table:
                 raise NotFound(f"Servable not found for request: Latest({name})")
@@ -179,25 +165,12 @@ class Repository:
             raise NotFound(f"Servable not found for request: Specific({name}, {version})")
         return table[version]
 
-    def labelled(self, name: str, version: int | None, label: str | None) -> int | None:
-        """The version a request names by number or by label (None: the latest).
+    def serves(self, name: str, version: int) -> bool:
+        """Whether that version of the model is being served."""
+        return version in self._servables.get(name, {})
 
-        Version 0 means the latest too, unless a version 0 is being served: some TF Serving
-        clients send 0 for "latest", and OpenVINO Model Server reads it so.
-        """
-        if label is None:
-            if version == 0 and 0 not in self._servables.get(name, {}):
-                return None
-            return version
-        if label not in self.version_labels.get(name, {}):
-            raise InvalidArgument(f"Unrecognized servable version label: {label}")
-        return self.version_labels[name][label]
-
-    def status(
-        self, name: str, version: int | None = None, label: str | None = None
-    ) -> list[VersionStatus]:
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """The versions of a model (or the one asked for) with their states, newest first."""
-        version = self.labelled(name, version, label)
         loaded = self._servables.get(name, {})
         failed = {v: f.error for (n, v), f in self._failed.items() if n == name}
         states = {v: VersionStatus(v, AVAILABLE) for v in loaded}

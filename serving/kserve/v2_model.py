@@ -1,4 +1,4 @@
-"""KServe v2's view of the repository, for both of its front ends (REST `kserve`, gRPC `kserve_grpc`).
+"""KServe v2's view of the repository, for both of its front ends (REST `rest_api`, gRPC `grpc_api`).
 
 The datatype names, the server and model metadata, the readiness rule and Triton's model
 configuration are answered here once, as plain data that each front end writes in its own encoding,
@@ -15,13 +15,13 @@ from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from tritonclient.grpc import model_config_pb2
 
-from zoo.export.repository import CONFIG, LABELS, triton_config
-from zoo.export.repository import DATATYPES as DATATYPE_NAMES
-from zoo.export.serving import Signature, Tensor
-from zoo.serving.backends import Backend
-from zoo.serving.errors import InvalidArgument, ServingError
-from zoo.serving.repository import AVAILABLE, Repository
-from zoo.serving.signature import ModelSignature, TensorSpec
+from zoo.export.contract import CONFIG, LABELS, Signature, TensorSpec
+from zoo.export.contract import DATATYPES as DATATYPE_NAMES
+from zoo.export.repository import triton_config
+from zoo.serving.core.errors import InvalidArgument, ServingError
+from zoo.serving.core.repository import AVAILABLE, Repository
+from zoo.serving.core.servables import Backend
+from zoo.serving.core.signature import ModelSignature
 
 DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
 # Triton's names: binary tensors (REST; gRPC's raw contents are its counterpart), GET .../config
@@ -110,14 +110,10 @@ def _derived(name: str, servable: Backend) -> str:
     signature = servable.signature
     if len(signature.inputs) != 1:  # zoo export writes one input, and so does triton_config
         raise ServingError(f"{name}: no {CONFIG}, and {len(signature.inputs)} inputs to describe")
-    (given,) = (_tensor(t) for t in signature.inputs)
-    exported = Signature(given, tuple(_tensor(t) for t in signature.outputs))
+    (given,) = signature.inputs
+    exported = Signature(given, signature.outputs)
     labels = (servable.path.parent / LABELS).is_file()  # label_filename must name a file there
     return triton_config(name, exported, "onnx" in signature.files, labels)
-
-
-def _tensor(tensor: TensorSpec) -> Tensor:
-    return Tensor(tensor.name, tensor.dtype.name, tensor.shape)
 
 
 def config_json(config: model_config_pb2.ModelConfig) -> dict[str, Any]:

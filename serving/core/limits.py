@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo.serving.errors import InvalidArgument, ResourceExhausted, ServerError
+from zoo.serving.core.errors import InvalidArgument, ResourceExhausted, ServerError
 
 MiB = 2**20
 MAX_DIMS = 64  # NumPy's most dimensions

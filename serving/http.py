@@ -1,27 +1,24 @@
-"""TF Serving's REST API as a bare ASGI app: status, metadata, :predict, :classify and :regress
-under /v1/models/, KServe's v2 protocol (kserve.py) under /v2/, and the server's Prometheus metrics
-at /monitoring/prometheus/metrics and /metrics. An unknown path is a 404, a known one asked with
-the wrong method a 405 with an Allow header, each with `{"error": ...}`.
+"""The HTTP shell, a bare ASGI app: the body (size limit, gzip and deflate), the REST timeout and the
+client's going, routing, and the one mapping of a ServingError to an HTTP status.
+
+It routes /v2/ to KServe v2's REST API (kserve/rest_api.py), /v1/models/ to TF Serving's
+(tfserving/rest_api.py), the Prometheus metrics at /monitoring/prometheus/metrics and /metrics, and
+the playground at /. An unknown path is a 404, a known one asked with the wrong method a 405 with an
+Allow header, each with `{"error": ...}`.
 
 A bare ASGI callable on uvicorn (httptools, uvloop) is the fastest of the stacks that
 bench/http_stack.py compares (fastest in every quiet run, up to 1.65x; docs/serving.md); one
-regular expression routes, because the API has one URL shape.
+regular expression per protocol routes, because each API has one URL shape.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import zlib
-from typing import Any
 
-import numpy as np
-import orjson
-
-from zoo.serving import binary_tensors, json_tensors, methods, metrics
-from zoo.serving.backends import Backend
-from zoo.serving.errors import (
+from zoo.serving.core import json_io, metrics
+from zoo.serving.core.errors import (
     DEADLINE_EXCEEDED,
     NOT_FOUND,
     RESOURCE_EXHAUSTED,
@@ -34,35 +31,26 @@ from zoo.serving.errors import (
     ServingError,
     check_method,
 )
-from zoo.serving.examples import input_from_json
-from zoo.serving.kserve import KServeApi
-from zoo.serving.limits import Limits
-from zoo.serving.metadata import signature_def_map, to_json
+from zoo.serving.core.limits import Limits
+from zoo.serving.core.repository import Repository
+from zoo.serving.core.runner import Runner
+from zoo.serving.kserve.rest_api import KServeApi
 from zoo.serving.playground import Playground
-from zoo.serving.repository import Repository, version_number
-from zoo.serving.runner import Runner
+from zoo.serving.tfserving.rest_api import TfServingApi
 
-ROUTE = re.compile(
-    r"/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?"
-)
 HTTP_STATUS = {  # every other refusal is a 400, as in TF Serving
     NOT_FOUND: 404,
     RESOURCE_EXHAUSTED: 413,
     UNAVAILABLE: 503,
     DEADLINE_EXCEEDED: 504,
 }
-EXAMPLE_METHODS = {"classify": methods.classify, "regress": methods.regress}
-APIS = {"predict": metrics.PREDICT, "classify": metrics.CLASSIFY, "regress": metrics.REGRESS}
 log = logging.getLogger(__name__)
 JSON = b"application/json"
-OCTET_STREAM = b"application/octet-stream"
 WBITS = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}  # zlib's names for the formats
 METRICS = metrics.CONTENT_TYPE.encode()
 
 
-class RestApp:
+class HttpApp:
     """The ASGI application; every refusal is `{"error": ...}`."""
 
     def __init__(
@@ -75,6 +63,7 @@ class RestApp:
         self.repository = repository
         self.runner = runner
         self.limits = limits or Limits()
+        self.tfserving = TfServingApi(repository, runner)
         self.kserve = KServeApi(repository, runner)
         self.playground = playground
 
@@ -86,10 +75,10 @@ class RestApp:
         try:
             status, (answer, headers) = 200, await self._answer(scope, receive, guard)
         except MethodNotAllowed as exc:
-            status, answer = 405, json_tensors.error(str(exc))
+            status, answer = 405, json_io.error(str(exc))
             headers.append((b"allow", exc.allowed.encode()))
         except ServingError as exc:
-            status, answer = HTTP_STATUS.get(exc.code, 400), json_tensors.error(str(exc))
+            status, answer = HTTP_STATUS.get(exc.code, 400), json_io.error(str(exc))
         except asyncio.CancelledError:
             reason = guard.given_up()
             if reason is None:  # the server is stopping: not ours to answer
@@ -100,10 +89,10 @@ class RestApp:
                 f"Deadline exceeded: no answer within {self.limits.rest_timeout_seconds:g} s "
                 "(zoo serve --rest-api-timeout-in-ms)"
             )
-            status, answer = 504, json_tensors.error(str(exc))
+            status, answer = 504, json_io.error(str(exc))
         except Exception as exc:  # a bug, not the client's fault: say so, log it, keep serving
             log.exception("%s %s failed", scope["method"], scope["path"])
-            status, answer = 500, json_tensors.error(f"internal error: {type(exc).__name__}: {exc}")
+            status, answer = 500, json_io.error(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             guard.close()
         headers.append((b"content-length", str(len(answer)).encode()))
@@ -127,76 +116,15 @@ class RestApp:
             body = await self._body(receive, headers)
             guard.listen_soon()
         if path.startswith(KServeApi.PREFIX):
-            length = headers.get(binary_tensors.HEADER)
-            answer, header_length = await self.kserve.answer(method, path, body, length)
-            if header_length is None:
-                return answer, [(b"content-type", JSON)]
-            return answer, [
-                (b"content-type", OCTET_STREAM),
-                (binary_tensors.HEADER, str(header_length).encode()),
-            ]
-        return await self._tf_serving(method, path, body), [(b"content-type", JSON)]
-
-    async def _tf_serving(self, method: str, path: str, body: bytes) -> bytes:
-        route = ROUTE.fullmatch(path)
-        if route is None:
+            return await self.kserve.answer(method, path, body, headers)
+        answer = await self.tfserving.answer(method, path, body)
+        if answer is None:
             page = ", the playground at /" if self.playground is not None else ""
             raise NotFound(
                 f"Not found: {method} {path} (zoo serves /v1/models/..., /v2/..., "
                 f"{' and '.join(metrics.PATHS)}{page})"
             )
-        verb = route["verb"]
-        check_method(method, path, "POST" if verb else "GET")
-        name, label = route["name"], route["label"]
-        version = version_number(route["version"]) if route["version"] else None
-        if route["metadata"]:
-            return orjson.dumps(self._metadata(name, version, label))
-        if not verb:
-            return orjson.dumps(self._status(name, version, label))
-        servable = self.repository.servable(name, version, label)
-        self.runner.refuse_if_full(servable, api=APIS[verb], entrypoint=metrics.REST)
-        if verb == "predict":
-            fast = json_tensors.fast_predict_inputs(body, servable.signature)
-            if fast is not None:
-                fmt, inputs, signature_name = fast
-                json_tensors.check_signature_name(signature_name)
-                return json_tensors.predict_answer(fmt, await self._predict(servable, inputs))
-        request = json_tensors.parse(body)
-        json_tensors.check_signature_name(request.get("signature_name"))
-        if verb in EXAMPLE_METHODS:
-            result = await EXAMPLE_METHODS[verb](
-                self.runner, servable, input_from_json(request), metrics.REST
-            )
-            return methods.results_json(result)
-        fmt, inputs = json_tensors.predict_inputs(request, servable.signature)
-        return json_tensors.predict_answer(fmt, await self._predict(servable, inputs))
-
-    async def _predict(
-        self, servable: Backend, inputs: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        return await self.runner.run(servable, inputs, api=metrics.PREDICT, entrypoint=metrics.REST)
-
-    def _metadata(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
-        servable = self.repository.servable(name, version, label)
-        return {
-            "model_spec": {"name": name, "signature_name": "", "version": str(servable.version)},
-            "metadata": {"signature_def": to_json(signature_def_map(servable.signature))},
-        }
-
-    def _status(self, name: str, version: int | None, label: str | None) -> dict[str, Any]:
-        return {
-            "model_version_status": [
-                {
-                    "version": str(s.version),
-                    "state": s.state,
-                    "status": {
-                        "error_code": "UNKNOWN" if s.error else "OK",
-                        "error_message": s.error,
-                    },
-                }
-                for s in self.repository.status(name, version, label)
-            ]
-        }
+        return answer, [(b"content-type", JSON)]
 
     async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
         """The request's body, decompressed when it says it is gzip or deflate (as Triton's clients

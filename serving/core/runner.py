@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from zoo.serving.backends import Backend
-from zoo.serving.batching import QUEUE_FULL, Batcher
-from zoo.serving.errors import UNAVAILABLE, ServingError, Unavailable
-from zoo.serving.metrics import Metrics, Requests
+from zoo.serving.core.batching import QUEUE_FULL, Batcher
+from zoo.serving.core.errors import UNAVAILABLE, ServingError, Unavailable
+from zoo.serving.core.metrics import Metrics, Requests
+from zoo.serving.core.servables import Backend
 
 OK, INTERNAL = "OK", "INTERNAL"
 

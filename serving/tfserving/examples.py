@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from zoo.serving.errors import InvalidArgument
+from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.signature import ModelSignature
 from zoo.serving.protos.tensorflow.core.example import example_pb2
 from zoo.serving.protos.tensorflow_serving.apis import input_pb2
-from zoo.serving.signature import ModelSignature
 
 EXAMPLES, CONTEXT = "examples", "context"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from zoo.serving.errors import ServerError
+from zoo.serving.core.errors import ServerError
 
 VersionLabels = dict[str, dict[str, int]]  # model name -> label -> version
 ENTRY = re.compile(r"(?P<model>[^:=,\s]+):(?P<label>[^:=,\s]+)=(?P<version>\d+)")

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from zoo.serving.errors import InvalidArgument
-from zoo.serving.limits import Limits, check_shape
+from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.limits import Limits, check_shape
 from zoo.serving.protos.tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
 _NUMPY = {  # TensorFlow's DataType -> (numpy dtype, the repeated field holding its values)

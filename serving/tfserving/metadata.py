@@ -10,15 +10,16 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from zoo.export.contract import PREDICT_METHOD, SIGNATURE_NAME, TensorSpec
+from zoo.serving.core.signature import ModelSignature
 from zoo.serving.protos.tensorflow.core.protobuf import meta_graph_pb2
 from zoo.serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
-from zoo.serving.signature import METHOD, SIGNATURE_NAME, ModelSignature, TensorSpec
-from zoo.serving.tensor_proto import datatype
+from zoo.serving.tfserving.tensor_proto import datatype
 
 
 def signature_def_map(signature: ModelSignature) -> get_model_metadata_pb2.SignatureDefMap:
     """The version's one predict signature, `serving_default`, as a SignatureDefMap."""
-    definition = meta_graph_pb2.SignatureDef(method_name=METHOD)
+    definition = meta_graph_pb2.SignatureDef(method_name=PREDICT_METHOD)
     for specs, into in (
         (signature.inputs, definition.inputs),
         (signature.outputs, definition.outputs),

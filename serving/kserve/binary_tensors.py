@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.serving.errors import InvalidArgument
+from zoo.serving.core.errors import InvalidArgument
 
 HEADER = b"inference-header-content-length"  # as ASGI spells request headers: lower case
 SIZE = "binary_data_size"

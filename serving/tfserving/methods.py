@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
-from zoo.export.serving import CLASSIFIER_OUTPUTS, OUTPUTS
-from zoo.serving.backends import Backend
-from zoo.serving.errors import InvalidArgument
-from zoo.serving.examples import input_arrays
-from zoo.serving.metrics import CLASSIFY, REGRESS
+from zoo.export.contract import CLASSIFIER_OUTPUTS, OUTPUTS, PREDICT_METHOD
+from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.metrics import CLASSIFY, REGRESS
+from zoo.serving.core.runner import Runner
+from zoo.serving.core.servables import Backend
+from zoo.serving.core.signature import ModelSignature
 from zoo.serving.protos.tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
-from zoo.serving.runner import Runner
-from zoo.serving.signature import METHOD, ModelSignature
+from zoo.serving.tfserving.examples import input_arrays
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -80,7 +80,7 @@ def _labels(signature: ModelSignature, classes: int) -> tuple[str, ...]:
 
 def _wrong_kind(kind: str, method: str, signature: ModelSignature) -> InvalidArgument:
     return InvalidArgument(
-        f"Expected {kind} signature method_name to be {method}. Was: {METHOD} "
+        f"Expected {kind} signature method_name to be {method}. Was: {PREDICT_METHOD} "
         f"({signature.model} is a {signature.task} model: :classify serves classifiers, "
         ":regress regression models, :predict every model)"
     )

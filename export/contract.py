@@ -1,0 +1,119 @@
+"""The contract between export and serving: what a version folder holds and what its zoo.json says.
+
+`zoo export` writes it and `zoo serve` reads it, so each name is defined here once: the files of a
+version and of its model folder, the signature and method names TF Serving knows the graph by, the
+named outputs of each task, the tensor spec and the part of zoo.json the server relies on. Data
+flows zoo -> export -> serving: this module imports neither TensorFlow nor anything of serving, so
+the server and `zoo predict` read it without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+METADATA = "zoo.json"  # in the version folder: what was exported from where, and its contract
+SAVED_MODEL = "saved_model.pb"  # in the version folder, as TF Serving expects it
+ONNX_MODEL = "model.onnx"  # in the version folder, as Triton's ONNX Runtime backend expects it
+SAVED_MODEL_LABELS = (
+    Path("assets.extra") / "labels.txt"
+)  # TF Serving's place for files beside the graph
+CONFIG = "config.pbtxt"  # in the model folder: Triton's model configuration
+LABELS = "labels.txt"  # in the model folder, referenced by config.pbtxt (classifiers)
+
+SIGNATURE_NAME = "serving_default"  # the graph's one signature
+PREDICT_METHOD = "tensorflow/serving/predict"  # its method name
+
+CLASSIFIER_OUTPUTS = ("probabilities", "classes")  # every classifier's named answers
+OUTPUTS = {"regression": ("predictions",), "generative": ("images",)}  # the other tasks'
+
+Contract = TypeVar("Contract", bound="Exported")  # Exported, or serving's subclass with its checks
+# NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
+DATATYPES = {
+    "bool": "BOOL",
+    "uint8": "UINT8",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+}
+
+
+def output_names(task: str) -> tuple[str, ...]:
+    """The named answers of a task: classifiers give probabilities and classes."""
+    return OUTPUTS.get(task, CLASSIFIER_OUTPUTS)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output of the exported graph; -1 in `shape` is the dynamic batch dimension."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    def accepts(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) == len(self.shape) and all(
+            want in (-1, got) for want, got in zip(self.shape, shape, strict=True)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype.name, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, described: Mapping[str, Any]) -> TensorSpec:
+        return cls(described["name"], np.dtype(described["dtype"]), tuple(described["shape"]))
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The exported graph's contract: what a client sends (one input) and what it gets back."""
+
+    input: TensorSpec
+    outputs: tuple[TensorSpec, ...]
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The part of zoo.json that the server reads: the model id, its task, tensors, labels and the
+    file of each format. `zoo export` writes more beside it (its source run, the parity check)."""
+
+    model: str
+    task: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    labels: tuple[str, ...] | None
+    files: Mapping[str, str]  # format -> file name in the version folder
+
+    def to_json(self) -> dict[str, Any]:
+        """zoo.json's contract keys, in the order zoo.json has them."""
+        return {
+            "model": self.model,
+            "task": self.task,
+            "files": dict(self.files),
+            "signature": SIGNATURE_NAME,
+            "inputs": [tensor.to_json() for tensor in self.inputs],
+            "outputs": [tensor.to_json() for tensor in self.outputs],
+            "labels": list(self.labels) if self.labels else None,
+        }
+
+    @classmethod
+    def read(cls: type[Contract], version_dir: Path) -> Contract:
+        """The contract of a version folder, from its zoo.json."""
+        described = json.loads((version_dir / METADATA).read_text())
+        return cls(
+            model=described["model"],
+            task=described["task"],
+            inputs=tuple(TensorSpec.from_json(t) for t in described["inputs"]),
+            outputs=tuple(TensorSpec.from_json(t) for t in described["outputs"]),
+            labels=tuple(described["labels"]) if described.get("labels") else None,
+            files=described["files"],
+        )
