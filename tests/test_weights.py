@@ -121,3 +121,14 @@ def test_zoo_export_and_evaluate_pretrained_need_no_training(tmp_path):
         missing, "no pretrained weights for cnn-mnist", "models with weights: none"
     )
     assert not (tmp_path / "runs" / "cnn-mnist").exists()
+
+
+def test_zoo_export_pretrained_refuses_a_missing_data_folder_before_writing(tmp_path):
+    """The parity check's data is found first: a wrong $ZOO_DATA_DIR leaves no half-made run."""
+    missing = run_zoo(
+        "export", "--pretrained", "cnn-mnist", "--runs-dir", str(tmp_path / "runs"),
+        "--model-dir", str(tmp_path / "models"),
+        env={"ZOO_DATA_DIR": str(tmp_path / "no-data")},
+    )  # fmt: skip
+    assert_one_line_error(missing, f"ZOO_DATA_DIR={tmp_path / 'no-data'} is not a directory")
+    assert list(tmp_path.iterdir()) == []
