@@ -761,6 +761,33 @@ def test_zoo_predict_without_a_server_is_one_line(tmp_path):
     assert_one_line_error(answer, "cannot reach")
 
 
+def test_zoo_predict_waits_for_a_server_that_is_starting(exported):
+    """`zoo serve & zoo predict --wait S` pasted together: both protocols wait for the ports."""
+    root, _ = exported
+    rest_port, grpc_port = free_port(), free_port()
+    ask = (str(ZOO), "predict", "linear-regression", "4", "--json", "--wait", "60")
+    asking = [
+        subprocess.Popen([*ask, *where], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for where in (
+            ("--url", f"http://127.0.0.1:{rest_port}"),
+            ("--grpc", f"127.0.0.1:{grpc_port}"),
+        )
+    ]
+    try:
+        time.sleep(2)  # long past a refusal without --wait (..._without_a_server_is_one_line)
+        assert [p.poll() for p in asking] == [None, None]
+        with running(
+            Server(root, log="late.log", ports=(rest_port, grpc_port)), "linear-regression"
+        ):
+            answers = [p.communicate(timeout=READY_SECONDS) for p in asking]
+    finally:
+        for process in asking:
+            process.kill()
+    assert [p.returncode for p in asking] == [0, 0], answers
+    [rest_answer], [grpc_answer] = (json.loads(out) for out, _ in answers)
+    assert grpc_answer["predictions"] == pytest.approx(rest_answer["predictions"])
+
+
 def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server):
     empty = run_zoo(
         *("serve", "--model-dir", str(tmp_path / "none"), "--rest-port", "0", "--grpc-port", "0")
