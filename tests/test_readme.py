@@ -86,21 +86,25 @@ def test_the_readme_runs_as_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ZOO_DATA_DIR"}  # the blocks set it
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["ZOO_OFFLINE"] = "1"  # the data must come from ../shared/data, as the README says
-    bash = subprocess.Popen(
-        ["bash", "-c", script(blocks)],
-        cwd=clone,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # bash and its `zoo serve &`: one process group to check and end
-    )
+    log = (
+        tmp_path / "readme.log"
+    )  # a file, not a pipe: a server left running would hold a pipe open
+    with log.open("w") as out:
+        bash = subprocess.Popen(
+            ["bash", "-c", script(blocks)],
+            cwd=clone,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # bash and its `zoo serve &`: one process group to check and end
+        )
     try:
-        output, _ = bash.communicate(timeout=TIMEOUT)
+        bash.wait(timeout=TIMEOUT)
         left = _group_alive(bash.pid)
     finally:
         if _group_alive(bash.pid):
             os.killpg(bash.pid, signal.SIGKILL)
+    output = log.read_text()
     assert bash.returncode == 0, output[-6000:]
     assert not left, "a README block left a process running (a server not stopped)"
     assert not any(busy(port) for port in PORTS)
