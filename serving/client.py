@@ -100,23 +100,32 @@ class RestClient:
     def _call(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data)
+        try:
+            with self._open(request) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            message = exc.read().decode(errors="replace")
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                message = json.loads(message)["error"]
+            raise ClientError(f"{self.url} answered {exc.code}: {message}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            waited = f" (waited {self.wait:g} s)" if self.wait else ""
+            raise ClientError(f"cannot reach {self.url}: {reason}{waited}") from None
+
+    def _open(self, request: urllib.request.Request):
+        """urlopen, trying a refused connection again until `wait` seconds have passed."""
         deadline = time.monotonic() + self.wait
         while True:
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                message = exc.read().decode(errors="replace")
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    message = json.loads(message)["error"]
-                raise ClientError(f"{self.url} answered {exc.code}: {message}") from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                if isinstance(reason, ConnectionRefusedError) and time.monotonic() < deadline:
-                    time.sleep(RETRY_SECONDS)
-                    continue
-                waited = f" (waited {self.wait:g} s)" if self.wait else ""
-                raise ClientError(f"cannot reach {self.url}: {reason}{waited}") from None
+                return urllib.request.urlopen(request, timeout=TIMEOUT)
+            except urllib.error.URLError as exc:
+                if (
+                    not isinstance(exc.reason, ConnectionRefusedError)
+                    or time.monotonic() > deadline
+                ):
+                    raise
+            time.sleep(RETRY_SECONDS)
 
 
 class GrpcClient:
