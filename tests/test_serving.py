@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,8 @@ import tritonclient.http
 from conftest import run_zoo
 from google.protobuf import json_format, text_format
 from helpers import (
+    READY_SECONDS,
+    ZOO,
     Server,
     assert_one_line_error,
     counted,
@@ -649,6 +652,33 @@ def test_zoo_predict_without_a_server_is_one_line(tmp_path):
     port = free_port()
     answer = run_zoo("predict", "linear-regression", "4", "--url", f"http://127.0.0.1:{port}")
     assert_one_line_error(answer, "cannot reach")
+
+
+def test_zoo_predict_waits_for_a_server_that_is_starting(root_and_exports):
+    """`zoo serve & zoo predict --wait S` pasted together: both protocols wait for the ports."""
+    root, _ = root_and_exports
+    rest_port, grpc_port = free_port(), free_port()
+    ask = (str(ZOO), "predict", "linear-regression", "4", "--json", "--wait", "60")
+    asking = [
+        subprocess.Popen([*ask, *where], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for where in (
+            ("--url", f"http://127.0.0.1:{rest_port}"),
+            ("--grpc", f"127.0.0.1:{grpc_port}"),
+        )
+    ]
+    try:
+        time.sleep(2)  # long past a refusal without --wait (..._without_a_server_is_one_line)
+        assert [p.poll() for p in asking] == [None, None]
+        with running(
+            Server(root, log="late.log", ports=(rest_port, grpc_port)), "linear-regression"
+        ):
+            answers = [p.communicate(timeout=READY_SECONDS) for p in asking]
+    finally:
+        for process in asking:
+            process.kill()
+    assert [p.returncode for p in asking] == [0, 0], answers
+    [rest_answer], [grpc_answer] = (json.loads(out) for out, _ in answers)
+    assert grpc_answer["predictions"] == pytest.approx(rest_answer["predictions"])
 
 
 def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server):

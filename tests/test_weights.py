@@ -153,3 +153,14 @@ def test_a_pretrained_run_never_passes_for_one_trained_here(tmp_path):
     published = weights.entry("cnn-mnist")["test"]["accuracy"]
     # ours: none (the quick run is a --limit one); the weights' figure only in its own column
     assert listed.stdout.splitlines()[1].split()[6:] == ["-", "accuracy", f"{published:.2%}"]
+
+
+def test_zoo_export_pretrained_refuses_a_missing_data_folder_before_writing(tmp_path):
+    """The parity check's data is found first: a wrong $ZOO_DATA_DIR leaves no half-made run."""
+    missing = run_zoo(
+        "export", "--pretrained", "cnn-mnist", "--runs-dir", str(tmp_path / "runs"),
+        "--model-dir", str(tmp_path / "models"),
+        env={"ZOO_DATA_DIR": str(tmp_path / "no-data")},
+    )  # fmt: skip
+    assert_one_line_error(missing, f"ZOO_DATA_DIR={tmp_path / 'no-data'} is not a directory")
+    assert list(tmp_path.iterdir()) == []
