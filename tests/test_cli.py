@@ -105,6 +105,14 @@ def test_missing_data_says_which_file_to_put_where(zoo_cli, tmp_path, empty_data
     assert not (tmp_path / "runs").exists()
 
 
+def test_an_empty_data_dir_is_refused_not_replaced_by_zoo_data_dir(zoo_cli, tmp_path):
+    (tmp_path / "emptydata").mkdir()
+    args = ("--data-dir", "emptydata", "--runs-dir", "runs", "--limit", "64", "--epochs", "1")
+    result = zoo_cli("train", "cnn-mnist", *args, cwd=tmp_path, env={"ZOO_DATA_DIR": str(SHARED)})
+    assert_one_line_error(result, "train-images-idx3-ubyte.gz", "emptydata/mnist-idx/")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_truncated_data_file_is_reported_not_trained_on(zoo_cli, tmp_path, empty_data):
     mnist = Path(empty_data["ZOO_DATA_DIR"]) / "mnist-idx"
     shutil.copytree(SHARED / "mnist-idx", mnist)

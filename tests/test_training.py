@@ -1,6 +1,7 @@
 """Training on real data: short runs of every image model, run directories, determinism, resume."""
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -66,6 +67,11 @@ def test_run_directory_describes_itself(tmp_path):
     }
     assert {"tensorflow", "keras", "numpy"} <= set(config["versions"])
     assert config["train_examples"] + config["validation_examples"] == LIMIT
+    mnist = Path(os.environ["ZOO_DATA_DIR"]).resolve() / "mnist-idx"
+    read = [mnist / "train-images-idx3-ubyte.gz", mnist / "train-labels-idx1-ubyte.gz"]
+    assert config["data"] == [
+        {"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in read
+    ]
 
     with open(run / runs.HISTORY) as f:
         history = list(csv.DictReader(f))
