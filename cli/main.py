@@ -426,10 +426,13 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     """
     load_tensorflow()
     from zoo.export import export_run, format_quantized, format_table
+    from zoo.export.parity import parity_inputs
 
     if pretrained:
         if run is None:
             raise click.UsageError("--pretrained needs the MODEL whose weights to export")
+        # The parity check's data, found before the run is written: a wrong data folder leaves nothing.
+        parity_inputs(get_spec(run), options["samples"], options["data_dir"])
         run = str(weights.pretrained_run(run, options["runs_dir"]))
     result = export_run(run, formats=FORMATS if fmt == "all" else (fmt,), **options)
     if run is None:
@@ -561,6 +564,15 @@ def serve(
     help="Classes to show per answer, most probable first.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the answers as JSON.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait up to SECONDS for a server that is starting (gRPC's wait_for_ready); 0 fails at "
+    "once when nothing listens.",
+)
 def predict(
     model: str,
     inputs: tuple[str, ...],
@@ -568,11 +580,12 @@ def predict(
     grpc_target: str | None,
     top_k: int,
     as_json: bool,
+    wait: float,
 ) -> None:
     """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
     from zoo.serving import client
 
-    answers = client.describe(model, client.predict(model, inputs, url, grpc_target), top_k)
+    answers = client.describe(model, client.predict(model, inputs, url, grpc_target, wait), top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 
 

@@ -6,12 +6,17 @@ registry when the model is one of ours.
 
 Neither needs TensorFlow: REST reads the metadata as JSON, and gRPC uses TF Serving's stubs as
 compiled into `zoo.serving.protos`, so `zoo predict` starts in a fraction of a second either way.
+
+A client fails at once when nothing listens, as gRPC's stubs and Triton's clients do, unless asked to
+`wait` for a server that is starting (gRPC's wait_for_ready): `zoo serve &` then `zoo predict`,
+pasted together, would otherwise ask before the server has bound its port.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -27,6 +32,12 @@ from zoo.serving.signature import SIGNATURE_NAME
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TIMEOUT = 30.0
+RETRY_SECONDS = 0.1  # between a waiting REST client's attempts to connect
+# A waiting gRPC channel's attempts: gRPC's default backoff (1 s, growing 1.6x) would add seconds.
+RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 250),
+]
 MAX_IMAGE_PIXELS = 4096 * 4096  # a decoded image is this many bytes per channel: 16 MB, not GBs
 (GENERATED,) = OUTPUTS["generative"]  # a generator's output, as the export names it
 
@@ -69,10 +80,12 @@ class InputInfo:
 
 
 class RestClient:
-    """TF Serving's REST API at `url` (http://host:port)."""
+    """TF Serving's REST API at `url` (http://host:port); a refused connection is tried again for
+    `wait` seconds (a server that is starting has not bound its port yet)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, wait: float = 0.0) -> None:
         self.url = url.rstrip("/")
+        self.wait = wait
 
     def input_info(self, model: str) -> InputInfo:
         answer = self._call(f"/v1/models/{model}/metadata")
@@ -87,29 +100,44 @@ class RestClient:
     def _call(self, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data)
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            message = exc.read().decode(errors="replace")
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                message = json.loads(message)["error"]
-            raise ClientError(f"{self.url} answered {exc.code}: {message}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ClientError(f"cannot reach {self.url}: {reason}") from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                message = exc.read().decode(errors="replace")
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    message = json.loads(message)["error"]
+                raise ClientError(f"{self.url} answered {exc.code}: {message}") from None
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                if isinstance(reason, ConnectionRefusedError) and time.monotonic() < deadline:
+                    time.sleep(RETRY_SECONDS)
+                    continue
+                waited = f" (waited {self.wait:g} s)" if self.wait else ""
+                raise ClientError(f"cannot reach {self.url}: {reason}{waited}") from None
 
 
 class GrpcClient:
-    """TF Serving's gRPC PredictionService at `target` (host:port)."""
+    """TF Serving's gRPC PredictionService at `target` (host:port), waiting up to `wait` seconds
+    for the channel to connect (gRPC's wait_for_ready, retried every 0.1-0.25 s)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, wait: float = 0.0) -> None:
         import grpc
 
         from zoo.serving.protos.tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.target = target
-        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(target))
+        channel = grpc.insecure_channel(target, options=RECONNECT_OPTIONS if wait else None)
+        if wait:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=wait)
+            except grpc.FutureTimeoutError:
+                raise ClientError(
+                    f"cannot reach {target}: nothing answered within {wait:g} s"
+                ) from None
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
     def input_info(self, model: str) -> InputInfo:
         from google.protobuf import json_format
@@ -189,16 +217,26 @@ def _image(path: Path, example: tuple[int, ...]) -> np.ndarray:
     return np.asarray(converted, dtype=np.float32).reshape(example)
 
 
-def connect(url: str | None = None, grpc_target: str | None = None) -> RestClient | GrpcClient:
-    """A client of the server at `grpc_target` (gRPC), else `url` (REST, default localhost:8501)."""
-    return GrpcClient(grpc_target) if grpc_target else RestClient(url or "http://127.0.0.1:8501")
+def connect(
+    url: str | None = None, grpc_target: str | None = None, wait: float = 0.0
+) -> RestClient | GrpcClient:
+    """A client of the server at `grpc_target` (gRPC), else `url` (REST, default localhost:8501),
+    which waits up to `wait` seconds for a server that is not listening yet."""
+    if grpc_target:
+        return GrpcClient(grpc_target, wait)
+    return RestClient(url or "http://127.0.0.1:8501", wait)
 
 
 def predict(
-    model: str, args: Sequence[str], url: str | None = None, grpc_target: str | None = None
+    model: str,
+    args: Sequence[str],
+    url: str | None = None,
+    grpc_target: str | None = None,
+    wait: float = 0.0,
 ) -> dict[str, np.ndarray]:
-    """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`."""
-    client = connect(url, grpc_target)
+    """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`,
+    waiting up to `wait` seconds for a server that is starting."""
+    client = connect(url, grpc_target, wait)
     info = client.input_info(model)
     return client.predict(model, info, read_inputs(args, info))
 
