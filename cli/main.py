@@ -251,6 +251,8 @@ def train(
                 f"--resume keeps the run's own settings; drop {', '.join(given) or '--seed'}"
             )
         del options["seed"]
+    if model is not None:
+        catalogue.require(model)  # before TensorFlow loads: an unknown id is refused at once
     load_tensorflow()
     from zoo.train import train as train_model
 
@@ -277,6 +279,13 @@ def train(
     click.echo(f"next: zoo evaluate {result.run_dir}")
 
 
+def _check_model_id(ref: str | None, pretrained: bool) -> None:
+    """Refuse a RUN that can only be a model id (a bare word that is no folder here, or any name
+    with --pretrained) and is none of the zoo's, before TensorFlow takes seconds to load."""
+    if ref is not None and (pretrained or ("/" not in ref and not Path(ref).exists())):
+        catalogue.require(ref)
+
+
 @cli.command()
 @click.argument("run")
 @data_dir_option
@@ -292,6 +301,7 @@ def train(
 @pretrained_option
 def evaluate(run: str, pretrained: bool, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run) on the test split."""
+    _check_model_id(run, pretrained)
     load_tensorflow()
     from zoo.evaluate import evaluate as evaluate_run
 
@@ -355,6 +365,7 @@ def generate(
     --grpc, the served generator MODEL, fed the same seeded latent points."""
     if pretrained and (url or grpc_target):
         raise click.UsageError("--pretrained draws locally; the served MODEL has its own weights")
+    _check_model_id(run, pretrained)
     load_tensorflow()
     if pretrained:
         run = str(weights.pretrained_run(run, options["runs_dir"]))
@@ -424,6 +435,7 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
     """
+    _check_model_id(run, pretrained)
     load_tensorflow()
     from zoo.export import export_run, format_quantized, format_table
     from zoo.export.parity import parity_inputs

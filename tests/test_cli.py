@@ -3,6 +3,7 @@
 import gzip
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,6 @@ def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_pa
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["train", "resnet-9000"], "unknown model 'resnet-9000'"),
         (["train"], "name a MODEL"),
         (["train", "cnn-mnist", "--epochs", "0"], "--epochs"),
         (["train", "cnn-mnist", "--batch-size", "-3"], "--batch-size"),
@@ -78,6 +78,30 @@ def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_pa
 def test_bad_input_is_one_line_and_exit_code_2(zoo_cli, tmp_path, args, fragment):
     result = zoo_cli(*args, "--runs-dir", str(tmp_path)) if args[0] != "fly" else zoo_cli(*args)
     assert_one_line_error(result, fragment)
+    assert not any(tmp_path.iterdir()), "nothing is written for bad input"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "cnn-mnsit"],
+        ["evaluate", "cnn-mnsit"],
+        ["export", "cnn-mnsit"],
+        ["generate", "cnn-mnsit"],
+        ["evaluate", "--pretrained", "cnn-mnsit"],
+    ],
+)
+def test_an_unknown_model_is_refused_with_the_nearest_ids_before_tensorflow_loads(args, tmp_path):
+    code = "import sys\nfrom zoo.cli.main import cli\ntry: cli()\nfinally: print('tensorflow' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args, "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert_one_line_error(result, "unknown model 'cnn-mnsit'; did you mean", "'cnn-mnist'")
+    assert result.stdout == "False\n", "TensorFlow was imported before the refusal"
     assert not any(tmp_path.iterdir()), "nothing is written for bad input"
 
 

@@ -8,10 +8,13 @@ tests/test_registry.py fails when the committed table and the registry disagree.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from zoo.errors import UnknownModelError
 
 PATH = Path(__file__).with_name("catalogue.json")
 
@@ -40,6 +43,26 @@ def entries(pattern: str = "*", path: Path = PATH) -> list[Entry]:
 def lookup(name: str, path: Path = PATH) -> Entry | None:
     """The entry of model id `name`, or None when it is not one of the zoo's."""
     return next((_entry(row) for row in json.loads(path.read_text()) if row["name"] == name), None)
+
+
+def require(name: str, path: Path = PATH) -> Entry:
+    """The entry of model id `name`; an unknown id is an UnknownModelError, raised without Keras,
+    that suggests the nearest ids."""
+    entry = lookup(name, path)
+    if entry is None:
+        raise unknown_model(name, [e.name for e in entries(path=path)])
+    return entry
+
+
+def unknown_model(name: str, known: list[str]) -> UnknownModelError:
+    """The error for a model id not in `known`: the close ones if there are any, else them all."""
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        which = repr(close[0]) if len(close) == 1 else f"one of {', '.join(map(repr, close))}"
+        hint = f"did you mean {which}? (`zoo list` shows them all)"
+    else:
+        hint = f"known models: {', '.join(sorted(known))}"
+    return UnknownModelError(f"unknown model {name!r}; {hint}")
 
 
 def _entry(row: dict) -> Entry:
