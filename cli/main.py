@@ -127,11 +127,17 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     "slide" is the slide's test figure, or its answers to its own inputs (the small tables); "ours"
     is the same for the newest full run (no --limit) under --runs-dir: its test figure once
     evaluated, else its answers to the slide's inputs; "weights" is the test figure of the
-    pretrained weights (`--pretrained`), '-' for a model without them.
+    pretrained weights (`--pretrained`), '-' for a model without them. A PATTERN that matches no
+    model is an error (exit code 2).
     """
+    matching = catalogue.entries(pattern)  # the registry's table, without building a model
+    if not matching:  # an error, as `ls nope*` is: an empty table would pass for an answer
+        if not any(c in pattern for c in "*?["):
+            catalogue.require(pattern)  # a mistyped id: suggest the nearest
+        raise ZooError(f"no model matches {pattern!r} (`zoo list` shows them all)")
     rows = [("id", "task", "dataset", "params", "slide", "ours", "weights")]
     published = weights.manifest()
-    for entry in catalogue.entries(pattern):  # the registry's table, without building a model
+    for entry in matching:
         name = entry.name
         if entry.slide_metric:
             slide = _figure(entry.slide_metric, entry.slide_value)

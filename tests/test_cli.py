@@ -48,6 +48,14 @@ def test_list_prints_every_model_with_its_parameters(zoo_cli, tmp_path):
     assert "[1, 11, 7, 9] → B" in " ".join(rows["softmax-classification"])
 
 
+@pytest.mark.parametrize(
+    ("pattern", "fragments"),
+    [("nope*", ["no model matches 'nope*'"]), ("cnn-mnsit", ["did you mean", "'cnn-mnist'"])],
+)
+def test_list_of_a_pattern_that_matches_nothing_is_an_error(pattern, fragments):
+    assert_one_line_error(zoo_in_process("list", pattern), *fragments)
+
+
 def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_path):
     trained = zoo_cli("train", "softmax-classification", "--runs-dir", str(tmp_path))
     assert trained.returncode == 0, trained.stderr
