@@ -470,10 +470,10 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
 @cli.command()
 @click.option(
     "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("models"),
     show_default=True,
-    help="The model repository `zoo export` writes.",
+    help="The model repository `zoo export` writes (it must exist).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @port_option("REST", 8501)
@@ -560,6 +560,7 @@ def serve(
     if batching_parameters_file:
         parameters = batching.read_file(batching_parameters_file, parameters)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    _check_names(options["model_dir"], names)
     run_server(
         models=names,
         log=click.echo,
@@ -568,6 +569,17 @@ def serve(
         limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
         **options,
     )
+
+
+def _check_names(model_dir: Path, names: list[str] | None) -> None:
+    """Refuse --models names that MODEL-DIR has no folder for, saying what it does hold."""
+    held = sorted(p.name for p in model_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+    unknown = [name for name in names or () if name not in held]
+    if unknown:
+        raise ZooError(
+            f"--models: no {', '.join(unknown)} in {model_dir}; "
+            f"it holds {', '.join(held) or 'no models (export one with `zoo export`)'}"
+        )
 
 
 @cli.command()

@@ -129,6 +129,17 @@ def test_an_absolute_path_that_is_no_run_is_one_line(tmp_path, args):
     assert not any(tmp_path.iterdir()), "nothing is written for bad input"
 
 
+def test_serve_names_a_missing_model_folder_and_unknown_models(tmp_path):
+    missing = zoo_in_process("serve", "--model-dir", str(tmp_path / "nonexistent"))
+    assert_one_line_error(missing, f"'{tmp_path / 'nonexistent'}' does not exist")
+    for name in ("cnn-mnist", "gan-mnist"):
+        (tmp_path / "models" / name / "1").mkdir(parents=True)
+    unknown = zoo_in_process(
+        "serve", "--model-dir", str(tmp_path / "models"), "--models", "nope,cnn-mnist,nada"
+    )
+    assert_one_line_error(unknown, "no nope, nada in ", "it holds cnn-mnist, gan-mnist")
+
+
 def test_missing_data_says_which_file_to_put_where(zoo_cli, tmp_path, empty_data):
     result = zoo_cli("train", "cnn-mnist", "--runs-dir", str(tmp_path / "runs"), env=empty_data)
     assert_one_line_error(

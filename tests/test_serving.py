@@ -762,6 +762,7 @@ def test_zoo_predict_without_a_server_is_one_line(tmp_path):
 
 
 def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server):
+    (tmp_path / "none").mkdir()
     empty = run_zoo(
         *("serve", "--model-dir", str(tmp_path / "none"), "--rest-port", "0", "--grpc-port", "0")
     )
