@@ -1,5 +1,5 @@
-"""Test setup: the real data in ../shared/data, a throwaway Keras cache, the `zoo` command, and a
-check at the end that no test left a file in the clone (runs/, models/: tests write in tmp_path).
+"""Test setup: the real data in ../shared/data, throwaway Keras and Hypothesis caches, the `zoo`
+command, and a check at the end that no test left a file in the clone (tests write in tmp_path).
 
 The environment is set at import time, before anything imports Keras (which reads KERAS_HOME once),
 so no test reads or writes the user's ~/.keras.
@@ -14,12 +14,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 _REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("ZOO_DATA_DIR", str(_REPO.parent / "shared" / "data"))
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="zoo-test-keras-")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
+# Hypothesis caches the constants it finds in ./.hypothesis/ even without a database.
+set_hypothesis_home_dir(Path(os.environ["KERAS_HOME"]) / "hypothesis")
 
 
 def run_zoo(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
