@@ -612,10 +612,18 @@ def predict(
     as_json: bool,
     wait: float,
 ) -> None:
-    """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
+    """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers.
+
+    A dark-on-light image for a model of light-on-dark digits or clothes (MNIST, Fashion-MNIST)
+    is inverted first, with a note on stderr.
+    """
     from zoo.serving import client
 
-    answers = client.describe(model, client.predict(model, inputs, url, grpc_target, wait), top_k)
+    def note(line: str) -> None:
+        click.echo(f"note: {line}", err=True)
+
+    outputs = client.predict(model, inputs, url, grpc_target, wait, note)
+    answers = client.describe(model, outputs, top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 
 
