@@ -3,7 +3,8 @@
 Listing a model means registering it, and registering imports its family's module, which imports
 Keras (and so TensorFlow: seconds and hundreds of MB); counting its parameters means building it. The
 registry stays the one source of truth: `python -m zoo.catalogue` writes this table from it, and
-tests/test_registry.py fails when the committed table and the registry disagree.
+tests/test_registry.py fails when the committed table and the registry disagree. The CLI checks a
+model id here too (`require`), so a mistyped one is refused before TensorFlow loads.
 """
 
 from __future__ import annotations
