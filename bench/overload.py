@@ -198,7 +198,10 @@ def prepare(work: Path, name: str) -> Path:
     """Export the model from its published weights, unless an export is already there."""
     model_dir = work / "models"
     if not (model_dir / name / "1").is_dir():
-        serve.zoo("export", "--pretrained", name, "--format", "onnx", "--model-dir", str(model_dir))
+        serve.zoo(
+            *("export", "--pretrained", name, "--format", "onnx"),
+            *("--model-dir", str(model_dir), "--runs-dir", str(work / "runs")),  # not the clone's
+        )
     return model_dir
 
 

@@ -130,11 +130,17 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     "slide" is the slide's test figure, or its answers to its own inputs (the small tables); "ours"
     is the same for the newest full run (no --limit) trained under --runs-dir: its test figure once
     evaluated, else its answers to the slide's inputs; "weights" is the test figure of the
-    pretrained weights (`--pretrained`), '-' for a model without them, and never counts as ours.
+    pretrained weights (`--pretrained`), '-' for a model without them, and never counts as ours. A PATTERN
+    that matches no model is an error (exit code 2).
     """
+    matching = catalogue.entries(pattern)  # the registry's table, without building a model
+    if not matching:  # an error, as `ls nope*` is: an empty table would pass for an answer
+        if not any(c in pattern for c in "*?["):
+            catalogue.require(pattern)  # a mistyped id: suggest the nearest
+        raise ZooError(f"no model matches {pattern!r} (`zoo list` shows them all)")
     rows = [("id", "task", "dataset", "params", "slide", "ours", "weights")]
     published = weights.manifest()
-    for entry in catalogue.entries(pattern):  # the registry's table, without building a model
+    for entry in matching:
         name = entry.name
         if entry.slide_metric:
             slide = _figure(entry.slide_metric, entry.slide_value)
@@ -256,6 +262,8 @@ def train(
                 f"--resume keeps the run's own settings; drop {', '.join(given) or '--seed'}"
             )
         del options["seed"]
+    if model is not None:
+        catalogue.require(model)  # before TensorFlow loads: an unknown id is refused at once
     load_tensorflow()
     from zoo.train import train as train_model
 
@@ -320,6 +328,13 @@ def _epochs_done(run_dir: Path) -> str:
     return "its last checkpoint"
 
 
+def _check_model_id(ref: str | None, pretrained: bool) -> None:
+    """Refuse a RUN that can only be a model id (a bare word that is no folder here, or any name
+    with --pretrained) and is none of the zoo's, before TensorFlow takes seconds to load."""
+    if ref is not None and (pretrained or ("/" not in ref and not Path(ref).exists())):
+        catalogue.require(ref)
+
+
 @cli.command()
 @click.argument("run")
 @data_dir_option
@@ -336,6 +351,7 @@ def _epochs_done(run_dir: Path) -> str:
 def evaluate(run: str, pretrained: bool, **options) -> None:
     """Evaluate RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run trained here;
     --pretrained: the model's pretrained weights) on the test split."""
+    _check_model_id(run, pretrained)
     load_tensorflow()
     from zoo.evaluate import evaluate as evaluate_run
 
@@ -402,6 +418,7 @@ def generate(
     --grpc, the served generator MODEL, fed the same seeded latent points."""
     if pretrained and (url or grpc_target):
         raise click.UsageError("--pretrained draws locally; the served MODEL has its own weights")
+    _check_model_id(run, pretrained)
     load_tensorflow()
     if pretrained:
         from zoo.publish import pretrained_run
@@ -474,6 +491,7 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     The version is written aside, checked against the Keras model on real test examples, and renamed
     into place only if every format matches.
     """
+    _check_model_id(run, pretrained)
     load_tensorflow()
     from zoo.export import export_run, format_quantized, format_table
     from zoo.export.parity import parity_inputs
@@ -504,10 +522,10 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
 @cli.command()
 @click.option(
     "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=Path("models"),
     show_default=True,
-    help="The model repository `zoo export` writes.",
+    help="The model repository `zoo export` writes (it must exist).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @port_option("REST", 8501)
@@ -594,6 +612,7 @@ def serve(
     if batching_parameters_file:
         parameters = batching.read_file(batching_parameters_file, parameters)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    _check_names(options["model_dir"], names)
     run_server(
         models=names,
         log=click.echo,
@@ -602,6 +621,17 @@ def serve(
         limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
         **options,
     )
+
+
+def _check_names(model_dir: Path, names: list[str] | None) -> None:
+    """Refuse --models names that MODEL-DIR has no folder for, saying what it does hold."""
+    held = sorted(p.name for p in model_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+    unknown = [name for name in names or () if name not in held]
+    if unknown:
+        raise ZooError(
+            f"--models: no {', '.join(unknown)} in {model_dir}; "
+            f"it holds {', '.join(held) or 'no models (export one with `zoo export`)'}"
+        )
 
 
 @cli.command()
@@ -634,10 +664,18 @@ def predict(
     as_json: bool,
     wait: float,
 ) -> None:
-    """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers."""
+    """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers.
+
+    A dark-on-light image for a model of light-on-dark digits or clothes (MNIST, Fashion-MNIST)
+    is inverted first, with a note on stderr.
+    """
     from zoo.serving import client
 
-    answers = client.describe(model, client.predict(model, inputs, url, grpc_target, wait), top_k)
+    def note(line: str) -> None:
+        click.echo(f"note: {line}", err=True)
+
+    outputs = client.predict(model, inputs, url, grpc_target, wait, note)
+    answers = client.describe(model, outputs, top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 
 

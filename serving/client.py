@@ -19,13 +19,13 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo import catalogue
+from zoo import catalogue, images
 from zoo.export.contract import OUTPUTS, SIGNATURE_NAME
 from zoo.serving.core.errors import ClientError
 
@@ -183,11 +183,28 @@ class GrpcClient:
             ) from None
 
 
-def read_inputs(args: Sequence[str], info: InputInfo) -> np.ndarray:
-    """A batch from image files, one .npy file, or the numbers of one or more tabular examples."""
+def read_inputs(
+    args: Sequence[str],
+    info: InputInfo,
+    model: str | None = None,
+    note: Callable[[str], None] = lambda line: None,
+) -> np.ndarray:
+    """A batch from image files, one .npy file, or the numbers of one or more tabular examples.
+
+    Images are matched to the data set of `model` when it is one of the zoo's: a dark-on-light
+    digit for an MNIST model is inverted, and `note` told so.
+    """
     example = info.shape[1:]
     if all(a.lower().endswith(IMAGE_SUFFIXES) for a in args):
-        batch = np.stack([_image(Path(a), example) for a in args])
+        entry = catalogue.lookup(model) if model else None
+        dataset = entry.dataset if entry else None
+        pixels = []
+        for arg in args:
+            image, inverted = images.as_in_training(_image(Path(arg), example), dataset)
+            if inverted:
+                note(f"{arg} is dark on light: inverted, as {model}'s {dataset} is light on dark")
+            pixels.append(image)
+        batch = np.stack(pixels)
     elif len(args) == 1 and args[0].endswith(".npy"):
         batch = np.load(args[0])
         batch = batch[None] if batch.shape == example else batch
@@ -241,12 +258,14 @@ def predict(
     url: str | None = None,
     grpc_target: str | None = None,
     wait: float = 0.0,
+    note: Callable[[str], None] = lambda line: None,
 ) -> dict[str, np.ndarray]:
     """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`,
-    waiting up to `wait` seconds for a server that is starting."""
+    waiting up to `wait` seconds for a server that is starting; `note` hears how an input was
+    changed to match the model's data (see `read_inputs`)."""
     client = connect(url, grpc_target, wait)
     info = client.input_info(model)
-    return client.predict(model, info, read_inputs(args, info))
+    return client.predict(model, info, read_inputs(args, info, model, note))
 
 
 def generated_images(

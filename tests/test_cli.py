@@ -3,6 +3,7 @@
 import gzip
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,14 @@ def test_list_prints_every_model_with_its_parameters(zoo_cli, tmp_path):
     assert "[1, 11, 7, 9] → B" in " ".join(rows["softmax-classification"])
 
 
+@pytest.mark.parametrize(
+    ("pattern", "fragments"),
+    [("nope*", ["no model matches 'nope*'"]), ("cnn-mnsit", ["did you mean", "'cnn-mnist'"])],
+)
+def test_list_of_a_pattern_that_matches_nothing_is_an_error(pattern, fragments):
+    assert_one_line_error(zoo_in_process("list", pattern), *fragments)
+
+
 def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_path):
     trained = zoo_cli("train", "softmax-classification", "--runs-dir", str(tmp_path))
     assert trained.returncode == 0, trained.stderr
@@ -62,7 +71,6 @@ def test_train_prints_the_slide_check_and_evaluate_reads_the_run(zoo_cli, tmp_pa
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["train", "resnet-9000"], "unknown model 'resnet-9000'"),
         (["train"], "name a MODEL"),
         (["train", "cnn-mnist", "--epochs", "0"], "--epochs"),
         (["train", "cnn-mnist", "--batch-size", "-3"], "--batch-size"),
@@ -84,6 +92,30 @@ def test_bad_input_is_one_line_and_exit_code_2(zoo_cli, tmp_path, args, fragment
 @pytest.mark.parametrize(
     "args",
     [
+        ["train", "cnn-mnsit"],
+        ["evaluate", "cnn-mnsit"],
+        ["export", "cnn-mnsit"],
+        ["generate", "cnn-mnsit"],
+        ["evaluate", "--pretrained", "cnn-mnsit"],
+    ],
+)
+def test_an_unknown_model_is_refused_with_the_nearest_ids_before_tensorflow_loads(args, tmp_path):
+    code = "import sys\nfrom zoo.cli.main import cli\ntry: cli()\nfinally: print('tensorflow' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args, "--runs-dir", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert_one_line_error(result, "unknown model 'cnn-mnsit'; did you mean", "'cnn-mnist'")
+    assert result.stdout == "False\n", "TensorFlow was imported before the refusal"
+    assert not any(tmp_path.iterdir()), "nothing is written for bad input"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
         ["export", "/nonexistent", "--model-dir", "{tmp}/models"],
         ["evaluate", "/tmp"],
         ["generate", "/nonexistent", "--out", "{tmp}/grid.png"],
@@ -97,11 +129,30 @@ def test_an_absolute_path_that_is_no_run_is_one_line(tmp_path, args):
     assert not any(tmp_path.iterdir()), "nothing is written for bad input"
 
 
+def test_serve_names_a_missing_model_folder_and_unknown_models(tmp_path):
+    missing = zoo_in_process("serve", "--model-dir", str(tmp_path / "nonexistent"))
+    assert_one_line_error(missing, f"'{tmp_path / 'nonexistent'}' does not exist")
+    for name in ("cnn-mnist", "gan-mnist"):
+        (tmp_path / "models" / name / "1").mkdir(parents=True)
+    unknown = zoo_in_process(
+        "serve", "--model-dir", str(tmp_path / "models"), "--models", "nope,cnn-mnist,nada"
+    )
+    assert_one_line_error(unknown, "no nope, nada in ", "it holds cnn-mnist, gan-mnist")
+
+
 def test_missing_data_says_which_file_to_put_where(zoo_cli, tmp_path, empty_data):
     result = zoo_cli("train", "cnn-mnist", "--runs-dir", str(tmp_path / "runs"), env=empty_data)
     assert_one_line_error(
         result, "train-images-idx3-ubyte.gz", str(Path(empty_data["ZOO_DATA_DIR"]) / "mnist-idx")
     )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_empty_data_dir_is_refused_not_replaced_by_zoo_data_dir(zoo_cli, tmp_path):
+    (tmp_path / "emptydata").mkdir()
+    args = ("--data-dir", "emptydata", "--runs-dir", "runs", "--limit", "64", "--epochs", "1")
+    result = zoo_cli("train", "cnn-mnist", *args, cwd=tmp_path, env={"ZOO_DATA_DIR": str(SHARED)})
+    assert_one_line_error(result, "train-images-idx3-ubyte.gz", "emptydata/mnist-idx/")
     assert not (tmp_path / "runs").exists()
 
 

@@ -15,7 +15,7 @@ call ends OK or with a client's code (INVALID_ARGUMENT, NOT_FOUND, ...), never U
 or a deadline; every good request gets ONNX Runtime's answer (1e-5); the server stays up, and
 after the fuzzing good requests over every protocol are still answered right and the log has no
 traceback. The requests sent per protocol are written to fuzz-counts.json under pytest's temporary
-folder (and ZOO_FUZZ_REPORT, when set) and printed at the end.
+folder (and ZOO_FUZZ_REPORT, when set); `pytest -v` prints their total and where they are.
 
 Short profile (CI, the default: ZOO_FUZZ_EXAMPLES=150 examples per protocol):
 
@@ -140,9 +140,12 @@ def server(served_root, tmp_path_factory, pytestconfig):
             out.write(text)
     plugins = pytestconfig.pluginmanager
     terminal, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
-    if terminal is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            terminal.write_line(f"\nfuzzed requests ({EXAMPLES} examples per protocol): {text}")
+    if pytestconfig.get_verbosity() > 0 and terminal is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # one line, and only with -v: -q stays quiet
+            terminal.write_line(
+                f"\nfuzzed {report['total']['requests']:,} requests ({EXAMPLES} examples per "
+                f"protocol); the counts: {written[0]}"
+            )
 
 
 @functools.cache

@@ -108,6 +108,20 @@ def test_list_models_filters_like_timm():
     assert zoo.list_models("xor-*") == ["xor-mlp", "xor-mlp-deep", "xor-mlp-wide"]
 
 
+def test_the_python_api_is_as_quiet_as_the_cli():
+    """`import zoo` leaves TensorFlow unloaded; building a model loads it without its chatter."""
+    code = (
+        "import sys, zoo\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "zoo.create_model('cnn-mnist')\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "True\n", "")
+
+
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(UnknownModelError, match=r"known models: .*cnn-mnist"):
         zoo.create_model("resnet-9000")

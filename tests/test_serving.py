@@ -682,6 +682,7 @@ def test_zoo_predict_waits_for_a_server_that_is_starting(root_and_exports):
 
 
 def test_zoo_serve_refuses_an_empty_repository_and_a_busy_port(tmp_path, server):
+    (tmp_path / "none").mkdir()
     empty = run_zoo(
         *("serve", "--model-dir", str(tmp_path / "none"), "--rest-port", "0", "--grpc-port", "0")
     )

@@ -2,6 +2,7 @@
 
 import csv
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -70,6 +71,11 @@ def test_run_directory_describes_itself(tmp_path):
     made = dt.datetime.fromisoformat(config["created"])  # what "the newest run" is ordered by
     assert abs(dt.datetime.now(dt.timezone.utc) - made) < dt.timedelta(minutes=10)
     assert config["train_examples"] + config["validation_examples"] == LIMIT
+    mnist = Path(os.environ["ZOO_DATA_DIR"]).resolve() / "mnist-idx"
+    read = [mnist / "train-images-idx3-ubyte.gz", mnist / "train-labels-idx1-ubyte.gz"]
+    assert config["data"] == [
+        {"path": str(f), "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in read
+    ]
 
     with open(run / runs.HISTORY) as f:
         history = list(csv.DictReader(f))

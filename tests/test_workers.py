@@ -68,6 +68,7 @@ def test_a_port_in_use_or_no_models_is_one_line_before_any_model_loads(
         ("--grpc-port", workers.grpc_port, "(gRPC)"),
     )
     cases = [(model_dir, *port, count) for port in busy for count in ("1", "2")]
+    (tmp_path / "none").mkdir()
     cases.append((str(tmp_path / "none"), "--rest-port", 0, "no models to serve", "2"))
 
     def zoo_serve(case):

@@ -7,11 +7,14 @@ the sha256 of the sources it was built from (zoo/registry.py and zoo/models/), a
 that finds them changed (a model added or edited) rebuilds it from the registry and rewrites it.
 So adding a model needs its decorated builder only; the rewritten file is committed with it, so an
 installed package reads a table whose sources match and never loads Keras to list.
+The CLI checks a model id here too (`require`), so a mistyped one is refused before TensorFlow
+loads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fnmatch
 import hashlib
 import json
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import runs
+from zoo.errors import UnknownModelError
 
 PATH = Path(__file__).with_name("catalogue.json")
 PACKAGE = Path(__file__).parent
@@ -79,6 +83,26 @@ def _stored(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return table if isinstance(table, dict) else {}
+
+
+def require(name: str, path: Path = PATH) -> Entry:
+    """The entry of model id `name`; an unknown id is an UnknownModelError, raised without Keras,
+    that suggests the nearest ids."""
+    entry = lookup(name, path)
+    if entry is None:
+        raise unknown_model(name, [e.name for e in entries(path=path)])
+    return entry
+
+
+def unknown_model(name: str, known: list[str]) -> UnknownModelError:
+    """The error for a model id not in `known`: the close ones if there are any, else them all."""
+    close = difflib.get_close_matches(name, known, n=3)
+    if close:
+        which = repr(close[0]) if len(close) == 1 else f"one of {', '.join(map(repr, close))}"
+        hint = f"did you mean {which}? (`zoo list` shows them all)"
+    else:
+        hint = f"known models: {', '.join(sorted(known))}"
+    return UnknownModelError(f"unknown model {name!r}; {hint}")
 
 
 def _entry(row: dict[str, Any]) -> Entry:

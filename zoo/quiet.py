@@ -1,12 +1,19 @@
-"""Importing TensorFlow without its start-up chatter, for every process that does (the CLI's
-commands that train or export, and `zoo serve --backend tf` when it loads a SavedModel)."""
+"""Importing TensorFlow without its start-up chatter, in every process that imports zoo: the CLI's
+commands that train or export, `zoo serve --backend tf`, and the Python API (`zoo.create_model`).
+
+`import zoo` does not import TensorFlow (seconds); it installs `QuietTensorFlow`, so whoever imports
+TensorFlow first (Keras, zoo.train, the user's own code) gets it quietly.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
 from typing import Any
 
 
@@ -29,12 +36,41 @@ def quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class QuietTensorFlow(importlib.abc.MetaPathFinder):
+    """An import hook for `tensorflow` alone: it finds the package as Python would, and runs its
+    import, then the CUDA probe that logs on machines without a GPU, under `quiet_stderr`."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader.exec_module = _quietly(spec.loader.exec_module)  # this spec's loader only
+        return spec
+
+
+def _quietly(exec_module: Callable[[ModuleType], None]) -> Callable[[ModuleType], None]:
+    def run(module: ModuleType) -> None:
+        with quiet_stderr():
+            exec_module(module)
+            module.config.list_physical_devices()
+
+    return run
+
+
+def install() -> None:
+    """Make the first import of TensorFlow in this process quiet (once; a no-op if it was imported)."""
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(f, QuietTensorFlow) for f in sys.meta_path
+    ):
+        sys.meta_path.insert(0, QuietTensorFlow())
+
+
 def load_tensorflow() -> Any:
     """TensorFlow, imported quietly the first time (later calls only return the module)."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    with quiet_stderr():
-        import tensorflow as tf
+    install()
+    import tensorflow as tf
 
-        tf.config.list_physical_devices()  # the CUDA probe logs an error on machines without a GPU
     return tf

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from zoo.errors import UnknownModelError
+from zoo.catalogue import unknown_model
 
 Task = Literal["regression", "binary", "multiclass", "generative"]
 TASKS: tuple[str, ...] = ("regression", "binary", "multiclass", "generative")
@@ -130,13 +130,12 @@ def _ensure_models_imported() -> None:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec of model `name`; an unknown id is a user error that names the valid ones."""
+    """The spec of model `name`; an unknown id is a user error that names the nearest valid ones."""
     _ensure_models_imported()
     try:
         return _REGISTRY[name]
     except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
+        raise unknown_model(name, list(_REGISTRY)) from None
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:

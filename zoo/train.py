@@ -209,6 +209,7 @@ def train(
                 "recipe": dataclasses.asdict(recipe),
                 "seed": seed,
                 "limit": limit,
+                "data": data.sources(spec.dataset, "train", data_dir),  # the files read, hashed
                 "train_examples": len(train_x),
                 "validation_examples": 0 if validation is None else len(validation[0]),
                 "strategy": distribute.describe(distribution, strategy),

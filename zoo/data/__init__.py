@@ -1,8 +1,10 @@
 """Datasets for the zoo's models, as numpy arrays, from local files or a one-time download.
 
-`load(name, split)` is the one entry point. Files are searched in the `data_dir` argument,
-`$ZOO_DATA_DIR`, the Keras cache and system directories before anything is downloaded (see
-`zoo.data.files`); the course's small slide tables are embedded in `zoo.data.tables`.
+`load(name, split)` is the one entry point. Files are searched in the `data_dir` argument alone
+when given, else in `$ZOO_DATA_DIR`, the Keras cache and system directories before anything is
+downloaded (see `zoo.data.files`); the course's small slide tables are embedded in
+`zoo.data.tables`. `sources(name, split)` names the files a split is read from, with their hashes,
+for a run to record what it was trained on.
 
 Arrays are cached per file in-process (decoding CIFAR-10 takes about a second) and returned
 read-only, so one caller cannot silently change another's data: copy before modifying in place.
@@ -18,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from zoo.data import cifar10, diabetes, idx, tables
-from zoo.data.files import Format, locate
+from zoo.data.files import Format, locate, sha256, split_files
 from zoo.errors import ZooError
 
-__all__ = ["DATASETS", "FEATURES", "SPLITS", "load"]
+__all__ = ["DATASETS", "FEATURES", "SPLITS", "load", "sources"]
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -72,6 +74,16 @@ def load(
         return _read_only(*tables.read_table(name))
     fmt, path = locate(name, split, data_dir)
     return _read_cached(fmt, path.resolve(), split, path.stat().st_mtime_ns)
+
+
+def sources(
+    name: str, split: str = "train", data_dir: str | os.PathLike[str] | None = None
+) -> list[dict[str, str]]:
+    """The files `load` reads for a split, as {"path", "sha256"} (none for a slide table)."""
+    if name in tables.TABLE_NAMES:
+        return []
+    found = locate(name, split, data_dir)
+    return [{"path": str(p.resolve()), "sha256": sha256(p)} for p in split_files(found, split)]
 
 
 @functools.lru_cache(maxsize=8)

@@ -4,14 +4,18 @@ Each file-backed dataset has one small table (`SPECS`) of the layouts it may hav
 directory. The same table drives the search, the download and the "put this file there" message,
 so adding a layout is one line and every error message stays accurate.
 
-Search order, first hit wins: the `data_dir` argument, `$ZOO_DATA_DIR`, the Keras cache
-(`$KERAS_HOME/datasets` or `~/.keras/datasets`), a dataset's system directories, and finally a
-download into the Keras cache (skipped when `$ZOO_OFFLINE` is set).
+A `data_dir` argument is the only place searched: a user who names a folder means that data, so
+a folder without it is refused, never quietly replaced by another copy. Without one, the search
+order, first hit wins, is `$ZOO_DATA_DIR`, the Keras cache (`$KERAS_HOME/datasets` or
+`~/.keras/datasets`), a dataset's system directories, and finally a download into the Keras cache
+(skipped when `$ZOO_OFFLINE` is set).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import urllib.error
 import zipfile
@@ -168,13 +172,14 @@ def _complete(fmt: Format, path: Path, split: str) -> bool:
 
 
 def search_dirs(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The directories searched for a dataset, in order; explicit ones must exist."""
-    dirs = []
+    """The directories searched for a dataset, in order: `data_dir` alone when given (it must
+    exist), else the environment's, the Keras cache and the system's."""
     if data_dir is not None:
         given = Path(data_dir).expanduser()
         if not given.is_dir():
             raise DataNotFoundError(f"data directory {given} does not exist")
-        dirs.append(given)
+        return [given]
+    dirs = []
     env = os.environ.get("ZOO_DATA_DIR")
     if env:
         if not Path(env).expanduser().is_dir():
@@ -186,7 +191,8 @@ def search_dirs(name: str, data_dir: str | os.PathLike[str] | None = None) -> li
 
 
 def locate(name: str, split: str, data_dir: str | os.PathLike[str] | None = None) -> Found:
-    """Find a local copy of a dataset's split, else download one, else raise DataNotFoundError."""
+    """Find a local copy of a dataset's split, else download one (unless `data_dir` names the one
+    folder to use), else raise DataNotFoundError."""
     spec = SPECS[name]
     dirs = search_dirs(name, data_dir)
     for directory in dirs:
@@ -194,7 +200,33 @@ def locate(name: str, split: str, data_dir: str | os.PathLike[str] | None = None
             path = directory / layout.path
             if _complete(layout.fmt, path, split):
                 return Found(layout.fmt, path)
+    if data_dir is not None:
+        raise DataNotFoundError(
+            f"{spec.title} not found in {dirs[0]}: put {spec.hint.format(dir=dirs[0])} "
+            "(a --data-dir is the only folder searched)"
+        )
     return _download(spec, dirs[0])
+
+
+def split_files(found: Found, split: str) -> list[Path]:
+    """The files a split is read from: two IDX files, CIFAR-10's batches, or the one archive."""
+    if found.fmt == "idx":
+        return list(idx_paths(found.path, split) or ())
+    if found.fmt == "cifar-batches":
+        return [found.path / name for name in CIFAR_BATCHES[split]]
+    return [found.path]
+
+
+def sha256(path: Path) -> str:
+    """A file's SHA-256, computed once per process for each version (size, mtime) of the file."""
+    info = path.stat()
+    return _sha256(path.resolve(), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _download(spec: Spec, first_dir: Path) -> Found:
