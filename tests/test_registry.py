@@ -132,6 +132,22 @@ def test_the_catalogue_is_the_registry():
     assert catalogue.entries() == catalogue.from_registry()
 
 
+def test_the_committed_catalogue_is_current():
+    """The rebuilt table is committed with the model change, so an installed package (often
+    read-only) lists without Keras: the file in git names the sources this tree holds."""
+    git = shutil.which("git")
+    shown = git and subprocess.run(
+        [git, "show", "HEAD:zoo/catalogue.json"],
+        cwd=Path(catalogue.__file__).parent,
+        capture_output=True,
+        text=True,
+    )
+    if not shown or shown.returncode != 0:
+        pytest.skip("not a git checkout")
+    committed = json.loads(shown.stdout)["sources"]
+    assert committed == catalogue.sources_digest(), "run `zoo list` and commit zoo/catalogue.json"
+
+
 def test_a_stale_or_damaged_catalogue_is_rebuilt_and_a_current_one_read_as_written(tmp_path):
     path = tmp_path / "catalogue.json"
     registry = catalogue.from_registry()
