@@ -522,7 +522,7 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
 @cli.command()
 @click.option(
     "--model-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     default=Path("models"),
     show_default=True,
     help="The model repository `zoo export` writes (it must exist).",
@@ -612,7 +612,7 @@ def serve(
     if batching_parameters_file:
         parameters = batching.read_file(batching_parameters_file, parameters)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    _check_names(options["model_dir"], names)
+    _check_repository(options["model_dir"], names)
     run_server(
         models=names,
         log=click.echo,
@@ -623,8 +623,11 @@ def serve(
     )
 
 
-def _check_names(model_dir: Path, names: list[str] | None) -> None:
-    """Refuse --models names that MODEL-DIR has no folder for, saying what it does hold."""
+def _check_repository(model_dir: Path, names: list[str] | None) -> None:
+    """Refuse a MODEL-DIR that is missing, and --models names it has no folder for, saying what it
+    does hold. (Checked here, not by click, so that a deployment's arguments parse anywhere.)"""
+    if not model_dir.is_dir():
+        raise ZooError(f"--model-dir: {model_dir} does not exist (`zoo export` writes one)")
     held = sorted(p.name for p in model_dir.iterdir() if p.is_dir() and p.name[0] != ".")
     unknown = [name for name in names or () if name not in held]
     if unknown:

@@ -131,7 +131,7 @@ def test_an_absolute_path_that_is_no_run_is_one_line(tmp_path, args):
 
 def test_serve_names_a_missing_model_folder_and_unknown_models(tmp_path):
     missing = zoo_in_process("serve", "--model-dir", str(tmp_path / "nonexistent"))
-    assert_one_line_error(missing, f"'{tmp_path / 'nonexistent'}' does not exist")
+    assert_one_line_error(missing, f"{tmp_path / 'nonexistent'} does not exist")
     for name in ("cnn-mnist", "gan-mnist"):
         (tmp_path / "models" / name / "1").mkdir(parents=True)
     unknown = zoo_in_process(

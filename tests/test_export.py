@@ -301,7 +301,7 @@ def test_export_errors_are_one_line_and_leave_nothing_behind(case, zoo_cli, tmp_
     runs_dir, models = tmp_path / "runs", tmp_path / "models"
     run = fake_run(runs_dir, "xor-mlp")
     expected = {
-        "unknown run": ("no run 'resnet-9000'",),
+        "unknown run": ("unknown model 'resnet-9000'",),
         "unfinished run": ("has no model.keras",),
         "model dir is a file": ("models",),
         "name is a file": ("cannot write to the model directory", "xor-mlp"),

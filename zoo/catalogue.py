@@ -14,7 +14,6 @@ loads.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import hashlib
 import json
@@ -90,19 +89,8 @@ def require(name: str, path: Path = PATH) -> Entry:
     that suggests the nearest ids."""
     entry = lookup(name, path)
     if entry is None:
-        raise unknown_model(name, [e.name for e in entries(path=path)])
+        raise UnknownModelError.among(name, [e.name for e in entries(path=path)])
     return entry
-
-
-def unknown_model(name: str, known: list[str]) -> UnknownModelError:
-    """The error for a model id not in `known`: the close ones if there are any, else them all."""
-    close = difflib.get_close_matches(name, known, n=3)
-    if close:
-        which = repr(close[0]) if len(close) == 1 else f"one of {', '.join(map(repr, close))}"
-        hint = f"did you mean {which}? (`zoo list` shows them all)"
-    else:
-        hint = f"known models: {', '.join(sorted(known))}"
-    return UnknownModelError(f"unknown model {name!r}; {hint}")
 
 
 def _entry(row: dict[str, Any]) -> Entry:

@@ -4,6 +4,10 @@ Everything the library raises on purpose derives from `ZooError`, so the CLI can
 and exit code 2 while a genuine bug still shows its traceback.
 """
 
+from __future__ import annotations
+
+import difflib
+
 
 class ZooError(Exception):
     """A problem with the user's input or files, described in one line."""
@@ -11,6 +15,18 @@ class ZooError(Exception):
 
 class UnknownModelError(ZooError):
     """The model id is not in the registry."""
+
+    @classmethod
+    def among(cls, name: str, known: list[str]) -> UnknownModelError:
+        """The error for a model id not in `known`: the close ones if there are any, else them all.
+        (Here, so that the registry and its catalogue both raise it without importing each other.)"""
+        close = difflib.get_close_matches(name, known, n=3)
+        if close:
+            which = repr(close[0]) if len(close) == 1 else f"one of {', '.join(map(repr, close))}"
+            hint = f"did you mean {which}? (`zoo list` shows them all)"
+        else:
+            hint = f"known models: {', '.join(sorted(known))}"
+        return cls(f"unknown model {name!r}; {hint}")
 
 
 class DataNotFoundError(ZooError):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from zoo.catalogue import unknown_model
+from zoo.errors import UnknownModelError
 
 Task = Literal["regression", "binary", "multiclass", "generative"]
 TASKS: tuple[str, ...] = ("regression", "binary", "multiclass", "generative")
@@ -135,7 +135,7 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise unknown_model(name, list(_REGISTRY)) from None
+        raise UnknownModelError.among(name, list(_REGISTRY)) from None
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
