@@ -18,60 +18,98 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.export.contract import ONNX_MODEL, SIGNATURE_NAME
+from zoo.export.contract import Exported
 from zoo.quiet import load_tensorflow
+from zoo.serving.core import model_files
 from zoo.serving.core.batching import BatchingParameters
-from zoo.serving.core.signature import ModelSignature
+from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.signature import ModelSignature, default_signature
 
 BACKENDS = ("onnx", "tf")
 
 
 class Backend:
-    """A servable: its signature, and `run_batch`, which computes every output for checked inputs.
+    """A servable: its named signatures, and `run_batch`, which computes every output of one of
+    them for checked inputs.
 
-    The repository sets `batching`, the version's batching parameters, when it loads it.
+    `signature` is the one a request naming none gets; `exported` is zoo.json's contract for zoo's
+    own exports (labels, task), None for any other model. The repository sets `batching`, the
+    version's batching parameters, when it loads it.
     """
 
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
     batching: BatchingParameters
+    signatures: dict[str, ModelSignature]
 
-    def __init__(self, version_dir: Path) -> None:
+    def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         self.path = version_dir
         self.version = int(version_dir.name)
-        self.signature = ModelSignature.read(version_dir)
+        self.exported = exported
 
-    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every output, for inputs that `signature.check_inputs` accepted."""
+    @property
+    def signature(self) -> ModelSignature:
+        return default_signature(self.signatures)
+
+    def run_batch(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output of the signature named `signature`, for inputs its checks accepted."""
         raise NotImplementedError
 
 
 class OnnxBackend(Backend):
-    """The version's model.onnx in an ONNX Runtime CPU session."""
+    """The version's ONNX model in an ONNX Runtime CPU session; its one signature is its graph's."""
 
     platform = "onnxruntime_onnx"
 
-    def __init__(self, version_dir: Path) -> None:
-        super().__init__(version_dir)
-        self._session = onnx_session(version_dir / self.signature.files.get("onnx", ONNX_MODEL))
-        self._names = list(self.signature.output_names)
+    def __init__(self, version_dir: Path, exported: Exported | None, model: Path) -> None:
+        super().__init__(version_dir, exported)
+        self._session = onnx_session(model)
+        signature = model_files.onnx_signature(self._session)
+        self.signatures = {signature.name: signature}
+        self._names = list(signature.output_names)
 
-    def run_batch(self, inputs):
-        return dict(zip(self._names, self._session.run(self._names, inputs), strict=True))
+    def run_batch(self, signature, inputs):
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+        try:
+            answers = self._session.run(self._names, dict(inputs))
+        except (state.InvalidArgument, state.Fail) as exc:  # the input, refused by the runtime
+            raise InvalidArgument(str(exc)) from None
+        return dict(zip(self._names, answers, strict=True))
 
 
 class TfBackend(Backend):
-    """The version's SavedModel, called through its serving_default signature."""
+    """The version's SavedModel, run as TF Serving runs it: its `serve` MetaGraphDef in a session,
+    each signature by feeding and fetching the graph tensors its SignatureDef names. This loads TF1
+    SavedModels (which `tf.saved_model.load` cannot call) and TF2 ones alike, every signature."""
 
     platform = "tensorflow_savedmodel"
 
-    def __init__(self, version_dir: Path) -> None:
+    def __init__(self, version_dir: Path, exported: Exported | None) -> None:
+        super().__init__(version_dir, exported)
         tf = load_tensorflow()  # only this backend needs TensorFlow
-        super().__init__(version_dir)
-        self._function = tf.saved_model.load(str(version_dir)).signatures[SIGNATURE_NAME]
+        self._errors = tf.errors
+        self.signatures = model_files.saved_model_signatures(model_files.meta_graph(version_dir))
+        graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=graph)
+        with graph.as_default():
+            tf.compat.v1.saved_model.loader.load(
+                self._session, [model_files.SERVE_TAG], str(version_dir)
+            )
+        self._runs = {name: self._callable(s) for name, s in self.signatures.items()}
 
-    def run_batch(self, inputs):
-        answers = self._function(**inputs)
-        return {name: answers[name].numpy() for name in self.signature.output_names}
+    def _callable(self, signature: ModelSignature):
+        definition = signature.definition
+        feeds = [definition.inputs[name].name for name in signature.input_names]
+        fetches = [definition.outputs[name].name for name in signature.output_names]
+        return self._session.make_callable(fetches, feeds), signature
+
+    def run_batch(self, signature, inputs):
+        run, described = self._runs[signature]
+        try:
+            answers = run(*(inputs[name] for name in described.input_names))
+        except (self._errors.InvalidArgumentError, self._errors.FailedPreconditionError) as exc:
+            raise InvalidArgument(exc.message) from None
+        return dict(zip(described.output_names, answers, strict=True))
 
 
 def onnx_session(model: Path):
@@ -90,5 +128,16 @@ def onnx_session(model: Path):
 
 
 def load(version_dir: Path, backend: str) -> Backend:
-    """Load one version folder with the named backend ("onnx" or "tf")."""
-    return {"onnx": OnnxBackend, "tf": TfBackend}[backend](version_dir)
+    """Load one version folder: with the named backend ("onnx" or "tf") where it holds both
+    formats, else with the one runtime its only model file needs."""
+    exported = Exported.find(version_dir)
+    found = model_files.formats(version_dir, exported)
+    if not found:
+        raise FileNotFoundError(
+            f"{version_dir} holds no model: neither a SavedModel ({model_files.SAVED_MODEL}) "
+            f"nor an ONNX model ({model_files.onnx_file_name(version_dir)})"
+        )
+    kind = backend if backend in found else next(iter(found))
+    if kind == "onnx":
+        return OnnxBackend(version_dir, exported, found["onnx"])
+    return TfBackend(version_dir, exported)

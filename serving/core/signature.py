@@ -1,34 +1,38 @@
-"""A version's signature, read from its zoo.json, and the checks every request goes through before a model.
+"""A servable's named signatures, and the checks every request goes through before a model.
 
 Both servables share this, so a wrong name, dtype or shape gets the same TF Serving-style message from
-ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or crash with). What zoo.json
-holds is export's contract (export/contract.py); this adds what serving asks of it.
+ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or crash with). A servable
+has a map of them by name, read from its model files (model_files.py), as a SavedModel has its
+SignatureDefs; `signature_named` picks a request's one, for every front end.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from zoo.export.contract import SIGNATURE_NAME, Exported, TensorSpec
+from zoo.export.contract import PREDICT_METHOD, SIGNATURE_NAME, TensorSpec
 from zoo.serving.core.errors import InvalidArgument
 
 
-def check_signature_name(name: str | None) -> None:
-    """Exports have one signature; naming any other is an error, as TF Serving says it (an empty
-    name means the default one)."""
-    name = name or SIGNATURE_NAME
-    if name != SIGNATURE_NAME:
-        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
-
-
 @dataclass(frozen=True)
-class ModelSignature(Exported):
-    """What `zoo export` promised for one version (`Exported.read` reads it from zoo.json), with the
-    checks of a request against it."""
+class ModelSignature:
+    """One named signature of a servable: its method (TF Serving's predict, classify or regress),
+    the inputs and outputs it is called with, and the checks of a request against them.
+
+    `definition` is the SignatureDef a SavedModel holds, kept as it is for the metadata that TF
+    Serving reports (tensor names, unknown ranks); None for one read from another format.
+    """
+
+    name: str
+    method_name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    definition: Any = field(default=None, compare=False, repr=False)
 
     @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -65,7 +69,7 @@ class ModelSignature(Exported):
             if not tensor.accepts(given.shape):
                 raise InvalidArgument(
                     f"input {tensor.name} has shape {list(given.shape)}, "
-                    f"the signature expects {list(tensor.shape)} (-1: any batch size)"
+                    f"the signature expects {list(tensor.shape)} (-1: any size)"
                 )
 
     def check_outputs(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -83,3 +87,21 @@ class ModelSignature(Exported):
 def _dtype_name(dtype: np.dtype) -> str:
     """TensorFlow's short names (float, double, int64), as its dtype errors print them."""
     return {"float32": "float", "float64": "double"}.get(dtype.name, dtype.name)
+
+
+def default_signature(signatures: Mapping[str, ModelSignature]) -> ModelSignature:
+    """The signature a request naming none gets: `serving_default`, or a model's only one (what
+    KServe v2, which names no signature, is served)."""
+    if SIGNATURE_NAME in signatures:
+        return signatures[SIGNATURE_NAME]
+    predicting = [s for s in signatures.values() if s.method_name == PREDICT_METHOD]
+    return sorted(predicting or signatures.values(), key=lambda s: s.name)[0]
+
+
+def signature_named(signatures: Mapping[str, ModelSignature], name: str | None) -> ModelSignature:
+    """The signature a request names, as TF Serving finds it (an empty name is `serving_default`)."""
+    name = name or SIGNATURE_NAME
+    found = signatures.get(name)
+    if found is None:
+        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
+    return found

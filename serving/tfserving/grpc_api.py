@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import grpc
 
-from zoo.export.contract import SIGNATURE_NAME
+from zoo.export.contract import CLASSIFY_METHOD, REGRESS_METHOD, SIGNATURE_NAME
 from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.metrics import CLASSIFY, GRPC, PREDICT, REGRESS
 from zoo.serving.core.repository import Repository
-from zoo.serving.core.resolve import ServableRequest, servable, status
+from zoo.serving.core.resolve import ServableRequest, servable, signature, status
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
-from zoo.serving.core.signature import check_signature_name
 from zoo.serving.grpc_status import maps_errors
 from zoo.serving.protos.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -34,6 +34,7 @@ from zoo.serving.tfserving.methods import classify, regress
 from zoo.serving.tfserving.tensor_proto import from_ndarray, to_ndarray
 
 SIGNATURE_DEF = "signature_def"
+MULTI_INFERENCE_METHODS = (CLASSIFY_METHOD, REGRESS_METHOD)
 
 
 def _request(spec: model_pb2.ModelSpec) -> ServableRequest:
@@ -49,7 +50,7 @@ def _answer_spec(spec: model_pb2.ModelSpec, servable: Backend, into: model_pb2.M
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict, Classify, Regress and GetModelMetadata; MultiInference answers UNIMPLEMENTED."""
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata, by signature name."""
 
     def __init__(self, repository: Repository, runner: Runner, limits: Limits) -> None:
         self.repository = repository
@@ -61,13 +62,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: predict_pb2.PredictRequest, context
     ) -> predict_pb2.PredictResponse:
         found = servable(self.repository, _request(request.model_spec))
-        check_signature_name(request.model_spec.signature_name)
-        self.runner.refuse_if_full(found, api=PREDICT, entrypoint=GRPC)
+        named = signature(found, request.model_spec.signature_name)
+        self.runner.refuse_if_full(found, api=PREDICT, entrypoint=GRPC, signature=named)
         inputs = {
             name: to_ndarray(name, proto, self.limits) for name, proto in request.inputs.items()
         }
         outputs = await self.runner.run(
-            found, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC
+            found, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC, signature=named
         )
         response = predict_pb2.PredictResponse()
         _answer_spec(request.model_spec, found, response.model_spec)
@@ -92,11 +93,47 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _examples(self, method, api, request, response):
         """`response` with the model spec and the result of Classify or Regress (`method`)."""
         found = servable(self.repository, _request(request.model_spec))
-        check_signature_name(request.model_spec.signature_name)
-        self.runner.refuse_if_full(found, api=api, entrypoint=GRPC)
-        result = await method(self.runner, found, request.input, GRPC)
+        named = signature(found, request.model_spec.signature_name)
+        self.runner.refuse_if_full(found, api=api, entrypoint=GRPC, signature=named)
+        result = await method(self.runner, found, named, request.input, GRPC)
         _answer_spec(request.model_spec, found, response.model_spec)
         response.result.CopyFrom(result)
+        return response
+
+    @maps_errors
+    async def MultiInference(
+        self, request: inference_pb2.MultiInferenceRequest, context
+    ) -> inference_pb2.MultiInferenceResponse:
+        """Several classify and regress signatures of one model on the same Examples, as TF
+        Serving's multi_inference.cc checks and answers them."""
+        if not request.tasks:
+            raise InvalidArgument("Expected at least one task")
+        first = request.tasks[0].model_spec
+        found = servable(self.repository, _request(first))
+        seen: set[str] = set()
+        response = inference_pb2.MultiInferenceResponse()
+        for task in request.tasks:
+            spec = task.model_spec
+            if spec.name != first.name or _request(spec) != _request(first):
+                raise InvalidArgument(
+                    "All ModelSpecs in a MultiInferenceRequest must access the same model name"
+                )
+            name = spec.signature_name or SIGNATURE_NAME
+            if name in seen:
+                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+            seen.add(name)
+            if task.method_name not in MULTI_INFERENCE_METHODS:
+                raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
+        for task in request.tasks:
+            named = signature(found, task.model_spec.signature_name)
+            result = response.results.add()
+            _answer_spec(task.model_spec, found, result.model_spec)
+            if task.method_name == CLASSIFY_METHOD:
+                answer = await classify(self.runner, found, named, request.input, GRPC)
+                result.classification_result.CopyFrom(answer)
+            else:
+                answer = await regress(self.runner, found, named, request.input, GRPC)
+                result.regression_result.CopyFrom(answer)
         return response
 
     @maps_errors
@@ -113,7 +150,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _answer_spec(request.model_spec, found, response.model_spec)
-        response.metadata[SIGNATURE_DEF].Pack(signature_def_map(found.signature))
+        response.metadata[SIGNATURE_DEF].Pack(signature_def_map(found))
         return response
 
 
