@@ -105,7 +105,10 @@ def meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
 
 
 def saved_model_signatures(graph: meta_graph_pb2.MetaGraphDef) -> dict[str, ModelSignature]:
-    """Every SignatureDef of a MetaGraphDef, by name, tensors sorted by alias as TF reports them."""
+    """Every SignatureDef of a MetaGraphDef that can be called, by name, tensors sorted by alias.
+
+    TF2's `__saved_model_init_op` (an op, DT_INVALID, run when the model loads) is no signature a
+    request can call: it is left out here, and reported in the metadata as TF Serving does."""
     return {
         name: ModelSignature(
             name,
@@ -117,6 +120,7 @@ def saved_model_signatures(graph: meta_graph_pb2.MetaGraphDef) -> dict[str, Mode
             definition,
         )
         for name, definition in sorted(graph.signature_def.items())
+        if all(t.dtype for t in (*definition.inputs.values(), *definition.outputs.values()))
     }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class Backend:
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
     batching: BatchingParameters
     signatures: dict[str, ModelSignature]
+    signature_defs: Mapping[str, Any] = {}  # a SavedModel's SignatureDefs, every one, as it has them
 
     def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         self.path = version_dir
@@ -88,7 +90,9 @@ class TfBackend(Backend):
         super().__init__(version_dir, exported)
         tf = load_tensorflow()  # only this backend needs TensorFlow
         self._errors = tf.errors
-        self.signatures = model_files.saved_model_signatures(model_files.meta_graph(version_dir))
+        graph_def = model_files.meta_graph(version_dir)
+        self.signatures = model_files.saved_model_signatures(graph_def)
+        self.signature_defs = graph_def.signature_def
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph)
         with graph.as_default():

@@ -22,8 +22,12 @@ def signature_def_map(servable: Backend) -> get_model_metadata_pb2.SignatureDefM
     """Every signature of the version: a SavedModel's SignatureDefs as it holds them, as TF Serving
     reports them; an ONNX model's one signature built from its graph's tensors."""
     result = get_model_metadata_pb2.SignatureDefMap()
-    for name, signature in servable.signatures.items():
-        result.signature_def[name].CopyFrom(signature.definition or _built(signature))
+    if servable.signature_defs:
+        for name, definition in servable.signature_defs.items():
+            result.signature_def[name].CopyFrom(definition)
+    else:
+        for name, signature in servable.signatures.items():
+            result.signature_def[name].CopyFrom(_built(signature))
     return result
 
 
