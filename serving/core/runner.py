@@ -144,7 +144,7 @@ class Runner:
         pool = self._pool if wanted else None
 
         def new_batcher(signature: str) -> Batcher:
-            run_batch = functools.partial(servable.run_batch, signature)
+            run_batch = functools.partial(servable.run_batch, signature=signature)
             return Batcher(run_batch, servable.batching, self._loop, pool, observe, queued)
 
         served = _Served(new_batcher, self.metrics, model, servable.version)

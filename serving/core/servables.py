@@ -41,7 +41,9 @@ class Backend:
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
     batching: BatchingParameters
     signatures: dict[str, ModelSignature]
-    signature_defs: Mapping[str, Any] = {}  # a SavedModel's SignatureDefs, every one, as it has them
+    signature_defs: Mapping[
+        str, Any
+    ] = {}  # a SavedModel's SignatureDefs, every one, as it has them
 
     def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         self.path = version_dir
@@ -52,8 +54,11 @@ class Backend:
     def signature(self) -> ModelSignature:
         return default_signature(self.signatures)
 
-    def run_batch(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every output of the signature named `signature`, for inputs its checks accepted."""
+    def run_batch(
+        self, inputs: Mapping[str, np.ndarray], signature: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Every output of the signature named `signature` (the default one when None), for
+        inputs its checks accepted."""
         raise NotImplementedError
 
 
@@ -63,18 +68,19 @@ class OnnxBackend(Backend):
     platform = "onnxruntime_onnx"
 
     def __init__(self, version_dir: Path, exported: Exported | None, model: Path) -> None:
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+
         super().__init__(version_dir, exported)
+        self._refused = (state.InvalidArgument, state.Fail)  # an input the runtime refuses
         self._session = onnx_session(model)
         signature = model_files.onnx_signature(self._session)
         self.signatures = {signature.name: signature}
         self._names = list(signature.output_names)
 
-    def run_batch(self, signature, inputs):
-        from onnxruntime.capi import onnxruntime_pybind11_state as state
-
+    def run_batch(self, inputs, signature=None):
         try:
             answers = self._session.run(self._names, dict(inputs))
-        except (state.InvalidArgument, state.Fail) as exc:  # the input, refused by the runtime
+        except self._refused as exc:  # the input, refused by the runtime
             raise InvalidArgument(str(exc)) from None
         return dict(zip(self._names, answers, strict=True))
 
@@ -107,8 +113,8 @@ class TfBackend(Backend):
         fetches = [definition.outputs[name].name for name in signature.output_names]
         return self._session.make_callable(fetches, feeds), signature
 
-    def run_batch(self, signature, inputs):
-        run, described = self._runs[signature]
+    def run_batch(self, inputs, signature=None):
+        run, described = self._runs[signature or self.signature.name]
         try:
             answers = run(*(inputs[name] for name in described.input_names))
         except (self._errors.InvalidArgumentError, self._errors.FailedPreconditionError) as exc:
