@@ -8,6 +8,7 @@ graph's. zoo.json is not needed for either: it only adds labels and a task to zo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,24 @@ def onnx_signature(session) -> ModelSignature:
         tensors(session.get_inputs()),
         tensors(session.get_outputs()),
     )
+
+
+def in_exported_order(
+    signatures: dict[str, ModelSignature], exported: Exported | None
+) -> dict[str, ModelSignature]:
+    """The signatures, `serving_default`'s tensors in the order zoo.json lists them (the order
+    zoo's exports answer in) where there is one; the graph's order elsewhere."""
+    default = signatures.get(SIGNATURE_NAME)
+    if exported is None or default is None:
+        return signatures
+
+    def order(tensors: tuple[TensorSpec, ...], listed: tuple[TensorSpec, ...]):
+        rank = {spec.name: index for index, spec in enumerate(listed)}
+        return tuple(sorted(tensors, key=lambda t: rank.get(t.name, len(rank))))
+
+    ordered = dataclasses.replace(
+        default,
+        inputs=order(default.inputs, exported.inputs),
+        outputs=order(default.outputs, exported.outputs),
+    )
+    return {**signatures, SIGNATURE_NAME: ordered}

@@ -74,8 +74,8 @@ class OnnxBackend(Backend):
         self._refused = (state.InvalidArgument, state.Fail)  # an input the runtime refuses
         self._session = onnx_session(model)
         signature = model_files.onnx_signature(self._session)
-        self.signatures = {signature.name: signature}
-        self._names = list(signature.output_names)
+        self.signatures = model_files.in_exported_order({signature.name: signature}, exported)
+        self._names = list(self.signature.output_names)
 
     def run_batch(self, inputs, signature=None):
         try:
@@ -97,7 +97,9 @@ class TfBackend(Backend):
         tf = load_tensorflow()  # only this backend needs TensorFlow
         self._errors = tf.errors
         graph_def = model_files.meta_graph(version_dir)
-        self.signatures = model_files.saved_model_signatures(graph_def)
+        self.signatures = model_files.in_exported_order(
+            model_files.saved_model_signatures(graph_def), exported
+        )
         self.signature_defs = graph_def.signature_def
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph)
