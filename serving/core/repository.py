@@ -150,7 +150,7 @@ class Repository:
             )
         else:
             self._failed.pop((name, version), None)
-            self.log(f"{name}: version {version} loaded ({self.backend})")
+            self.log(f"{name}: version {version} loaded ({into[version].kind})")
 
     def _batching(self, name: str) -> BatchingParameters:
         own = self.model_dir / name / batching.FILE_NAME

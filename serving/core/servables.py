@@ -39,6 +39,7 @@ class Backend:
     """
 
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
+    kind = ""  # the --backend that names it
     batching: BatchingParameters
     signatures: dict[str, ModelSignature]
     signature_defs: Mapping[
@@ -66,6 +67,7 @@ class OnnxBackend(Backend):
     """The version's ONNX model in an ONNX Runtime CPU session; its one signature is its graph's."""
 
     platform = "onnxruntime_onnx"
+    kind = "onnx"
 
     def __init__(self, version_dir: Path, exported: Exported | None, model: Path) -> None:
         from onnxruntime.capi import onnxruntime_pybind11_state as state
@@ -91,6 +93,7 @@ class TfBackend(Backend):
     SavedModels (which `tf.saved_model.load` cannot call) and TF2 ones alike, every signature."""
 
     platform = "tensorflow_savedmodel"
+    kind = "tf"
 
     def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         super().__init__(version_dir, exported)
