@@ -185,12 +185,12 @@ def test_classify_regress_and_multi_inference_run_the_models_own_signatures(serv
     assert second.regression_result.regressions[0].value == 7.0
     assert second.model_spec.version.value == VERSION
 
-    # A predict signature is not a classifier: TF Serving's refusal, and the runtime's own words
-    # (an Example without the feature the graph parses) are a 400, not a 500.
+    # A predict signature over `x` is not a classifier: TF Serving's refusal; and the runtime's own
+    # words (an Example without the feature the graph parses) are a 400, not a 500.
     status, answer = server.rest(
         "/v1/models/half_plus_two:classify", json.dumps({"examples": [{"x": 1.0}]})
     )
-    assert status == 400 and "method_name to be tensorflow/serving/classify" in answer["error"]
+    assert status == 400 and "No classification inputs found" in answer["error"]
     body = json.dumps({"signature_name": "regress_x_to_y", "examples": [{"y": 1.0}]})
     status, answer = server.rest("/v1/models/half_plus_two:regress", body)
     assert status == 400 and "x" in answer["error"], answer

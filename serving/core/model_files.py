@@ -105,7 +105,9 @@ def meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:
     )
 
 
-def saved_model_signatures(graph: meta_graph_pb2.MetaGraphDef) -> dict[str, ModelSignature]:
+def saved_model_signatures(
+    graph: meta_graph_pb2.MetaGraphDef, check_shapes: bool
+) -> dict[str, ModelSignature]:
     """Every SignatureDef of a MetaGraphDef that can be called, by name, tensors sorted by alias.
 
     TF2's `__saved_model_init_op` (an op, DT_INVALID, run when the model loads) is no signature a
@@ -119,6 +121,7 @@ def saved_model_signatures(graph: meta_graph_pb2.MetaGraphDef) -> dict[str, Mode
                 _tensor(alias, definition.outputs[alias]) for alias in sorted(definition.outputs)
             ),
             definition,
+            check_shapes,
         )
         for name, definition in sorted(graph.signature_def.items())
         if all(t.dtype for t in (*definition.inputs.values(), *definition.outputs.values()))
@@ -129,7 +132,8 @@ def _tensor(alias: str, info: meta_graph_pb2.TensorInfo) -> TensorSpec:
     if info.dtype not in DTYPES:
         raise ValueError(f"tensor {alias}: TensorFlow dtype {info.dtype} is not served")
     shape = info.tensor_shape
-    dims = None if shape.unknown_rank else tuple(d.size for d in shape.dim)
+    known = info.HasField("tensor_shape") and not shape.unknown_rank
+    dims = tuple(d.size for d in shape.dim) if known else None
     return TensorSpec(alias, DTYPES[info.dtype], dims)
 
 

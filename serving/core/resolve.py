@@ -51,10 +51,11 @@ def servable(repository: Repository, request: ServableRequest) -> Backend:
     return repository.servable(request.name, _version(repository, request))
 
 
-def signature(found: Backend, name: str | None) -> ModelSignature:
+def signature(found: Backend, name: str | None, predict: bool = True) -> ModelSignature:
     """The signature of `found` that a request names ("" or None: `serving_default`), or TF
-    Serving's INVALID_ARGUMENT for a name the servable lacks."""
-    return signature_named(found.signatures, name)
+    Serving's INVALID_ARGUMENT for a name the servable lacks (worded for Predict, or with
+    `predict` False for the Example-based methods)."""
+    return signature_named(found.signatures, name, predict)
 
 
 def status(repository: Repository, request: ServableRequest) -> list[VersionStatus]:

@@ -101,7 +101,8 @@ class TfBackend(Backend):
         self._errors = tf.errors
         graph_def = model_files.meta_graph(version_dir)
         self.signatures = model_files.in_exported_order(
-            model_files.saved_model_signatures(graph_def), exported
+            model_files.saved_model_signatures(graph_def, check_shapes=exported is not None),
+            exported,
         )
         self.signature_defs = graph_def.signature_def
         graph = tf.Graph()

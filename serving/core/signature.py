@@ -24,8 +24,10 @@ class ModelSignature:
     """One named signature of a servable: its method (TF Serving's predict, classify or regress),
     the inputs and outputs it is called with, and the checks of a request against them.
 
-    `definition` is the SignatureDef a SavedModel holds, kept as it is for the metadata that TF
-    Serving reports (tensor names, unknown ranks); None for one read from another format.
+    `definition` is the SignatureDef a SavedModel holds (the graph tensors each alias names); None
+    for one read from another format. `check_shapes` is False for a SavedModel that zoo did not
+    export: as TF Serving, the runtime checks its shapes (a signature's declared shape is often
+    narrower than the graph tensor it feeds, and TF Serving's own test models rely on that).
     """
 
     name: str
@@ -33,6 +35,7 @@ class ModelSignature:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     definition: Any = field(default=None, compare=False, repr=False)
+    check_shapes: bool = True
 
     @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -66,7 +69,7 @@ class ModelSignature:
                     f"Expects arg[{index}] ({tensor.name}) to be {_dtype_name(tensor.dtype)} "
                     f"but {_dtype_name(given.dtype)} is provided"
                 )
-            if not tensor.accepts(given.shape):
+            if self.check_shapes and not tensor.accepts(given.shape):
                 raise InvalidArgument(
                     f"input {tensor.name} has shape {list(given.shape)}, "
                     f"the signature expects {list(tensor.shape)} (-1: any size)"
@@ -98,10 +101,17 @@ def default_signature(signatures: Mapping[str, ModelSignature]) -> ModelSignatur
     return sorted(predicting or signatures.values(), key=lambda s: s.name)[0]
 
 
-def signature_named(signatures: Mapping[str, ModelSignature], name: str | None) -> ModelSignature:
-    """The signature a request names, as TF Serving finds it (an empty name is `serving_default`)."""
+def signature_named(
+    signatures: Mapping[str, ModelSignature], name: str | None, predict: bool = True
+) -> ModelSignature:
+    """The signature a request names, as TF Serving finds it (an empty name is `serving_default`),
+    or its error: Predict's wording, or (`predict` False) Classify's and Regress's."""
     name = name or SIGNATURE_NAME
     found = signatures.get(name)
     if found is None:
-        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
+        raise InvalidArgument(
+            f'Serving signature name: "{name}" not found in signature def'
+            if predict
+            else f"No signature was found with the name: {name}"
+        )
     return found

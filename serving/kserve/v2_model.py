@@ -73,7 +73,8 @@ def model_metadata(repository: Repository, name: str, servable: Backend) -> dict
 
 
 def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
-    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": list(tensor.shape)}
+    shape = [-1] if tensor.shape is None else list(tensor.shape)  # any rank: Triton's [-1]
+    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": shape}
 
 
 def input_dtype(name: str, datatype: str, signature: ModelSignature) -> np.dtype:

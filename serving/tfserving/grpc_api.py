@@ -93,7 +93,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _examples(self, method, api, request, response):
         """`response` with the model spec and the result of Classify or Regress (`method`)."""
         found = servable(self.repository, _request(request.model_spec))
-        named = signature(found, request.model_spec.signature_name)
+        named = signature(found, request.model_spec.signature_name, predict=False)
         self.runner.refuse_if_full(found, api=api, entrypoint=GRPC, signature=named)
         result = await method(self.runner, found, named, request.input, GRPC)
         _answer_spec(request.model_spec, found, response.model_spec)
@@ -125,7 +125,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             if task.method_name not in MULTI_INFERENCE_METHODS:
                 raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
         for task in request.tasks:
-            named = signature(found, task.model_spec.signature_name)
+            named = signature(found, task.model_spec.signature_name, predict=False)
             result = response.results.add()
             _answer_spec(task.model_spec, found, result.model_spec)
             if task.method_name == CLASSIFY_METHOD:

@@ -27,11 +27,14 @@ def signature_def_map(servable: Backend) -> get_model_metadata_pb2.SignatureDefM
             result.signature_def[name].CopyFrom(definition)
     else:
         for name, signature in servable.signatures.items():
-            result.signature_def[name].CopyFrom(_built(signature))
+            result.signature_def[name].CopyFrom(signature_def(signature))
     return result
 
 
-def _built(signature: ModelSignature) -> meta_graph_pb2.SignatureDef:
+def signature_def(signature: ModelSignature) -> meta_graph_pb2.SignatureDef:
+    """A signature as a SignatureDef: a SavedModel's own, or one built from its tensors."""
+    if signature.definition is not None:
+        return signature.definition
     definition = meta_graph_pb2.SignatureDef(method_name=signature.method_name)
     for specs, into in (
         (signature.inputs, definition.inputs),

@@ -64,7 +64,7 @@ class TfServingApi:
                         fmt, await self._predict(found, default, inputs)
                     )
         parsed = json_io.parse(body)
-        named = signature(found, parsed.get("signature_name"))
+        named = signature(found, parsed.get("signature_name"), predict=verb == "predict")
         if verb in EXAMPLE_METHODS:
             result = await EXAMPLE_METHODS[verb](
                 self.runner, found, named, input_from_json(parsed), metrics.REST
