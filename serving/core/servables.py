@@ -98,7 +98,10 @@ class TfBackend(Backend):
     def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         super().__init__(version_dir, exported)
         tf = load_tensorflow()  # only this backend needs TensorFlow
+        from tensorflow.core.protobuf import config_pb2
+
         self._errors = tf.errors
+        self._config = config_pb2
         graph_def = model_files.meta_graph(version_dir)
         self.signatures = model_files.in_exported_order(
             model_files.saved_model_signatures(graph_def, check_shapes=exported is not None),
@@ -114,16 +117,21 @@ class TfBackend(Backend):
         self._runs = {name: self._callable(s) for name, s in self.signatures.items()}
 
     def _callable(self, signature: ModelSignature):
+        """The session's callable for a signature. It is made from CallableOptions, as TF Serving
+        runs a session (C++), so that a feed's shape is checked by the graph, not refused by the
+        Python client's stricter check against the tensor's static shape."""
         definition = signature.definition
-        feeds = [definition.inputs[name].name for name in signature.input_names]
-        fetches = [definition.outputs[name].name for name in signature.output_names]
-        return self._session.make_callable(fetches, feeds), signature
+        options = self._config.CallableOptions(
+            feed=[definition.inputs[name].name for name in signature.input_names],
+            fetch=[definition.outputs[name].name for name in signature.output_names],
+        )
+        return self._session._make_callable_from_options(options), signature
 
     def run_batch(self, inputs, signature=None):
         run, described = self._runs[signature or self.signature.name]
         try:
             answers = run(*(inputs[name] for name in described.input_names))
-        except (self._errors.InvalidArgumentError, self._errors.FailedPreconditionError) as exc:
+        except self._errors.InvalidArgumentError as exc:  # the input, refused by the runtime
             raise InvalidArgument(exc.message) from None
         return dict(zip(described.output_names, answers, strict=True))
 
