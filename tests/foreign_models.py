@@ -137,6 +137,24 @@ def onnx_affine(models: Path) -> Foreign:
     return Foreign("onnx_affine", _in_process(path))
 
 
+def onnx_symbolic_pairs(models: Path) -> Foreign:
+    """An ONNX graph whose two inputs share symbolic dimensions (A + B, both [batch, n]): only
+    ONNX Runtime knows that their n must agree."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["A", "B"], ["SUM"])],
+        "pairs",
+        [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", "n"])
+            for name in ("A", "B")
+        ],
+        [helper.make_tensor_value_info("SUM", TensorProto.FLOAT, ["batch", "n"])],
+    )
+    path = _write_onnx(graph, models / "onnx_symbolic_pairs" / VERSION_FOLDER / "model.onnx")
+    return Foreign("onnx_symbolic_pairs", _in_process(path))
+
+
 TRITON_CONFIG = """name: "triton_add_sub"
 platform: "onnxruntime_onnx"
 max_batch_size: 8
@@ -196,4 +214,11 @@ def _write_onnx(graph, path: Path) -> Path:
     return path
 
 
-BUILDERS = (half_plus_two, keras_two_inputs, module_two_signatures, onnx_affine, triton_add_sub)
+BUILDERS = (
+    half_plus_two,
+    keras_two_inputs,
+    module_two_signatures,
+    onnx_affine,
+    onnx_symbolic_pairs,
+    triton_add_sub,
+)

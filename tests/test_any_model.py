@@ -5,13 +5,16 @@ over TF Serving REST and gRPC and KServe v2 REST and gRPC, against the models ru
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
 import tritonclient.grpc as triton
-from foreign_models import BUILDERS, VERSION
+from foreign_models import BUILDERS, TRITON_CONFIG, VERSION, VERSION_FOLDER
 from helpers import Server, running
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -33,6 +36,10 @@ INPUTS = {
     },
     "module_two_signatures": {"values": RNG.random((2, 2), np.float32)},
     "onnx_affine": {"X": RNG.random((2, 3), np.float32)},
+    "onnx_symbolic_pairs": {
+        "A": RNG.random((2, 5), np.float32),
+        "B": RNG.random((2, 5), np.float32),
+    },
     "triton_add_sub": {
         "INPUT0": RNG.random((2, 4), np.float32),
         "INPUT1": RNG.random((2, 4), np.float32),
@@ -49,6 +56,9 @@ def served(tmp_path_factory):
     built = {foreign.name: foreign for foreign in (build(models) for build in BUILDERS)}
     (models / "broken" / "7").mkdir(parents=True)
     (models / "broken" / "7" / "notes.txt").write_text("no model here")
+    wrong = models / "triton_wrong_config"
+    shutil.copytree(models / "triton_add_sub", wrong)
+    (wrong / "config.pbtxt").write_text(TRITON_CONFIG.replace('"INPUT1"', '"INPUT9"'))
     with running(Server(root), model="half_plus_two") as server:
         for name in built:
             server.wait_ready(name)
@@ -203,12 +213,69 @@ def test_classify_regress_and_multi_inference_run_the_models_own_signatures(serv
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_a_folder_without_a_model_ends_with_the_reason_while_others_serve(served):
+@pytest.mark.parametrize(
+    ("name", "version", "reason"),
+    [
+        ("broken", 7, "holds no model"),
+        ("triton_wrong_config", VERSION, "unexpected input 'INPUT9', allowed inputs are: INPUT0"),
+    ],
+)
+def test_a_folder_that_cannot_load_ends_with_the_reason_while_others_serve(
+    served, name, version, reason
+):
     server, _ = served
     request = get_model_status_pb2.GetModelStatusRequest()
-    request.model_spec.name = "broken"
+    request.model_spec.name = name
     (status,) = server.models.GetModelStatus(request, timeout=30).model_version_status
-    assert status.version == 7 and status.state == get_model_status_pb2.ModelVersionStatus.END
-    assert "holds no model" in status.status.error_message
+    assert status.version == version
+    assert status.state == get_model_status_pb2.ModelVersionStatus.END
+    assert reason in status.status.error_message
     status, answer = server.rest(f"/v1/models/onnx_affine/versions/{VERSION}")
     assert status == 200 and answer["model_version_status"][0]["state"] == "AVAILABLE"
+
+
+def test_the_runtime_refusing_an_input_is_a_400_with_its_words(served):
+    server, _ = served
+    body = {
+        "inputs": [
+            {"name": "A", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]},
+            {"name": "B", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]},
+        ]
+    }
+    status, answer = server.rest("/v2/models/onnx_symbolic_pairs/infer", json.dumps(body))
+    assert status == 400 and "Add" in answer["error"], answer
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "onnx_symbolic_pairs"
+    request.inputs["A"].CopyFrom(tf.make_tensor_proto(np.ones((1, 3), np.float32)))
+    request.inputs["B"].CopyFrom(tf.make_tensor_proto(np.ones((1, 2), np.float32)))
+    with pytest.raises(grpc.RpcError) as refused:
+        server.predictions.Predict(request, timeout=30)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_config_pbtxt_bounds_the_batch_as_triton_does(served):
+    server, _ = served
+    nine = np.ones((9, 4), np.float32).ravel().tolist()
+    body = {
+        "inputs": [
+            {"name": name, "shape": [9, 4], "datatype": "FP32", "data": nine}
+            for name in ("INPUT0", "INPUT1")
+        ]
+    }
+    status, answer = server.rest("/v2/models/triton_add_sub/infer", json.dumps(body))
+    assert status == 400 and "batch-size must be <= 8" in answer["error"], answer
+
+
+def test_an_onnx_only_folder_runs_on_onnx_runtime_without_tensorflow(served):
+    """--backend tf is a preference: a folder holding only an ONNX model is ONNX Runtime's, and
+    that path never imports TensorFlow."""
+    folder = served[0].model_dir / "onnx_affine" / VERSION_FOLDER
+    script = (
+        "import sys; from zoo.serving.core.servables import load; "
+        f"servable = load(__import__('pathlib').Path({str(folder)!r}), 'tf'); "
+        "print(servable.kind, servable.version, 'tensorflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["onnx", str(VERSION), "False"], done.stderr

@@ -12,9 +12,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from tritonclient.grpc import model_config_pb2
 
 from zoo.export.contract import (
     CONFIG,
+    DATATYPES,
     ONNX_MODEL,
     PREDICT_METHOD,
     SAVED_MODEL,
@@ -86,11 +88,51 @@ def triton_config(model_root: Path):
     if not path.is_file():
         return None
     from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
 
     config = model_config_pb2.ModelConfig()
     text_format.Parse(path.read_text(), config)
     return config
+
+
+def with_triton_config(signature: ModelSignature, config) -> ModelSignature:
+    """An ONNX model's signature as its config.pbtxt declares it, as Triton reads one: every tensor
+    it lists must be the graph's, of the same data type; its dims (with the batch dimension before
+    them when max_batch_size is set) are the tensor's shape, and max_batch_size bounds a request.
+    A tensor the configuration leaves out keeps the graph's shape (Triton completes it)."""
+
+    def declared(kind: str, graph: tuple[TensorSpec, ...], listed) -> tuple[TensorSpec, ...]:
+        tensors = {t.name: t for t in graph}
+        for entry in listed:
+            if entry.name not in tensors:
+                allowed = ", ".join(tensors)
+                raise ValueError(
+                    f"{CONFIG}: unexpected {kind} '{entry.name}', allowed {kind}s are: {allowed}"
+                )
+            tensor = tensors[entry.name]
+            data_type = model_config_pb2.DataType.Name(entry.data_type).removeprefix("TYPE_")
+            if data_type != DATATYPES.get(tensor.dtype.name):
+                raise ValueError(
+                    f"{CONFIG}: {kind} '{entry.name}' is {data_type} in the configuration, "
+                    f"{tensor.dtype.name} in the model"
+                )
+            if not entry.HasField("reshape"):  # a reshaped tensor is served in the graph's shape
+                batch = (-1,) if config.max_batch_size else ()
+                shape = (*batch, *entry.dims)
+                if not tensor.accepts(shape):
+                    raise ValueError(
+                        f"{CONFIG}: {kind} '{entry.name}' has shape {list(shape)} in the "
+                        f"configuration (with the batch dimension), {list(tensor.shape)} in "
+                        "the model"
+                    )
+                tensors[entry.name] = dataclasses.replace(tensor, shape=shape)
+        return tuple(tensors.values())
+
+    return dataclasses.replace(
+        signature,
+        inputs=declared("input", signature.inputs, config.input),
+        outputs=declared("output", signature.outputs, config.output),
+        max_batch_size=config.max_batch_size,
+    )
 
 
 def meta_graph(version_dir: Path) -> meta_graph_pb2.MetaGraphDef:

@@ -76,6 +76,9 @@ class OnnxBackend(Backend):
         self._refused = (state.InvalidArgument, state.Fail)  # an input the runtime refuses
         self._session = onnx_session(model)
         signature = model_files.onnx_signature(self._session)
+        config = model_files.triton_config(version_dir.parent) if exported is None else None
+        if config is not None:  # zoo's own config.pbtxt is for Triton; its graph takes any batch
+            signature = model_files.with_triton_config(signature, config)
         self.signatures = model_files.in_exported_order({signature.name: signature}, exported)
         self._names = list(self.signature.output_names)
 

@@ -25,7 +25,8 @@ class ModelSignature:
     the inputs and outputs it is called with, and the checks of a request against them.
 
     `definition` is the SignatureDef a SavedModel holds (the graph tensors each alias names); None
-    for one read from another format. `check_shapes` is False for a SavedModel that zoo did not
+    for one read from another format. `max_batch_size` is a Triton config.pbtxt's, where a model
+    brings one. `check_shapes` is False for a SavedModel that zoo did not
     export: as TF Serving, the runtime checks its shapes (a signature's declared shape is often
     narrower than the graph tensor it feeds, and TF Serving's own test models rely on that).
     """
@@ -36,6 +37,7 @@ class ModelSignature:
     outputs: tuple[TensorSpec, ...]
     definition: Any = field(default=None, compare=False, repr=False)
     check_shapes: bool = True
+    max_batch_size: int = 0  # config.pbtxt's bound on a request's batch (0: none), as Triton's
 
     @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -62,6 +64,13 @@ class ModelSignature:
         missing = [t.name for t in self.inputs if t.name not in inputs]
         if missing:
             raise InvalidArgument(f"Missing input(s): {', '.join(missing)}")
+        if self.max_batch_size:
+            for name, given in inputs.items():
+                if given.ndim and len(given) > self.max_batch_size:
+                    raise InvalidArgument(
+                        f"inference request batch-size must be <= {self.max_batch_size}: "
+                        f"input {name} holds {len(given)}"
+                    )
         for index, tensor in enumerate(self.inputs):
             given = inputs[tensor.name]
             if given.dtype != tensor.dtype:
