@@ -194,6 +194,11 @@ def test_classify_regress_and_multi_inference_run_the_models_own_signatures(serv
     assert first.classification_result.classifications[0].classes[0].score == 7.0
     assert second.regression_result.regressions[0].value == 7.0
     assert second.model_spec.version.value == VERSION
+    request.tasks[1].model_spec.signature_name = "classify_x_to_y"
+    with pytest.raises(grpc.RpcError) as refused:
+        server.predictions.MultiInference(request, timeout=30)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Duplicate evaluation of signature: classify_x_to_y" in refused.value.details()
 
     # A predict signature over `x` is not a classifier: TF Serving's refusal; and the runtime's own
     # words (an Example without the feature the graph parses) are a 400, not a 500.

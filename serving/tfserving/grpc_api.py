@@ -30,7 +30,7 @@ from zoo.serving.protos.tensorflow_serving.apis import (
     regression_pb2,
 )
 from zoo.serving.tfserving.metadata import signature_def_map
-from zoo.serving.tfserving.methods import classify, regress
+from zoo.serving.tfserving.methods import EXAMPLES_INPUT, classify, regress
 from zoo.serving.tfserving.tensor_proto import from_ndarray, to_ndarray
 
 SIGNATURE_DEF = "signature_def"
@@ -104,36 +104,43 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def MultiInference(
         self, request: inference_pb2.MultiInferenceRequest, context
     ) -> inference_pb2.MultiInferenceResponse:
-        """Several classify and regress signatures of one model on the same Examples, as TF
-        Serving's multi_inference.cc checks and answers them."""
+        """Several classify and regress signatures of one model on the same Examples, checked and
+        answered as TF Serving's multi_inference.cc does (each task is run here on its own)."""
         if not request.tasks:
-            raise InvalidArgument("Expected at least one task")
-        first = request.tasks[0].model_spec
-        found = servable(self.repository, _request(first))
-        seen: set[str] = set()
-        response = inference_pb2.MultiInferenceResponse()
+            raise InvalidArgument("MultiInferenceRequest must specify at least one task")
+        names = {task.model_spec.name for task in request.tasks}
+        if "" in names:
+            raise InvalidArgument("Found ModelSpec with an empty model name.")
+        if len(names) > 1:
+            raise InvalidArgument(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
+        found = servable(self.repository, _request(request.tasks[0].model_spec))
+        named, inputs = [], set()
         for task in request.tasks:
-            spec = task.model_spec
-            if spec.name != first.name or _request(spec) != _request(first):
-                raise InvalidArgument(
-                    "All ModelSpecs in a MultiInferenceRequest must access the same model name"
-                )
-            name = spec.signature_name or SIGNATURE_NAME
-            if name in seen:
+            name = task.model_spec.signature_name or SIGNATURE_NAME
+            if name in (n.name for n in named):
                 raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
-            seen.add(name)
+            if name not in found.signatures:
+                raise InvalidArgument(f"Requested signature not found in model graph: {name}")
             if task.method_name not in MULTI_INFERENCE_METHODS:
                 raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
-        for task in request.tasks:
-            named = signature(found, task.model_spec.signature_name, predict=False)
+            named.append(found.signatures[name])
+            definition = named[-1].definition  # a SavedModel's: the graph tensor fed Examples
+            fed = definition is not None and EXAMPLES_INPUT in definition.inputs
+            inputs.add(definition.inputs[EXAMPLES_INPUT].name if fed else name)
+        if len(inputs) > 1:
+            raise InvalidArgument("Input tensor must be the same for all Signatures.")
+        response = inference_pb2.MultiInferenceResponse()
+        for task, each in zip(request.tasks, named, strict=True):
+            method = classify if task.method_name == CLASSIFY_METHOD else regress
+            answer = await method(self.runner, found, each, request.input, GRPC)
             result = response.results.add()
-            _answer_spec(task.model_spec, found, result.model_spec)
             if task.method_name == CLASSIFY_METHOD:
-                answer = await classify(self.runner, found, named, request.input, GRPC)
                 result.classification_result.CopyFrom(answer)
             else:
-                answer = await regress(self.runner, found, named, request.input, GRPC)
                 result.regression_result.CopyFrom(answer)
+            _answer_spec(task.model_spec, found, result.model_spec)
         return response
 
     @maps_errors
