@@ -284,3 +284,19 @@ def test_an_onnx_only_folder_runs_on_onnx_runtime_without_tensorflow(served):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.split() == ["onnx", str(VERSION), "False"], done.stderr
+
+
+def test_a_model_without_config_pbtxt_gets_the_configuration_triton_completes(served):
+    server, _ = served
+    status, config = server.rest("/v2/models/onnx_affine/config")
+    assert status == 200, config
+    assert (config["platform"], config["max_batch_size"]) == ("onnxruntime_onnx", 256)
+    assert [(t["name"], t["data_type"], t["dims"]) for t in config["input"]] == [
+        ("X", "TYPE_FP32", [3])
+    ]
+    status, config = server.rest("/v2/models/triton_add_sub/config")
+    assert (status, config["max_batch_size"], config["default_model_filename"]) == (
+        200,
+        8,
+        "add_sub.onnx",
+    )

@@ -13,6 +13,7 @@ event loop needs for parsing requests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ class Backend:
         self.version = int(version_dir.name)
         self.exported = exported
 
-    @property
+    @functools.cached_property
     def signature(self) -> ModelSignature:
         return default_signature(self.signatures)
 
