@@ -43,9 +43,8 @@ class Backend:
     kind = ""  # the --backend that names it
     batching: BatchingParameters
     signatures: dict[str, ModelSignature]
-    signature_defs: Mapping[
-        str, Any
-    ] = {}  # a SavedModel's SignatureDefs, every one, as it has them
+    # A SavedModel's SignatureDefs, every one as it has them (the metadata); none elsewhere.
+    signature_defs: Mapping[str, Any] = {}
 
     def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         self.path = version_dir
@@ -121,9 +120,10 @@ class TfBackend(Backend):
         self._runs = {name: self._callable(s) for name, s in self.signatures.items()}
 
     def _callable(self, signature: ModelSignature):
-        """The session's callable for a signature. It is made from CallableOptions, as TF Serving
-        runs a session (C++), so that a feed's shape is checked by the graph, not refused by the
-        Python client's stricter check against the tensor's static shape."""
+        """The session's callable for a signature. It is made from CallableOptions (the Session's
+        `_make_callable_from_options`: `make_callable` has no way to skip its feed checks), as TF
+        Serving runs a session in C++, so that a feed's shape is checked by the graph, not refused
+        by the Python client's stricter check against the tensor's static shape."""
         definition = signature.definition
         options = self._config.CallableOptions(
             feed=[definition.inputs[name].name for name in signature.input_names],
