@@ -535,7 +535,8 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     type=click.Choice(["onnx", "tf"]),
     default="onnx",
     show_default=True,
-    help="ONNX Runtime (model.onnx) or TensorFlow (the SavedModel).",
+    help="ONNX Runtime (model.onnx) or TensorFlow (the SavedModel) where a version has both; "
+    "a version with one format is served by its runtime.",
 )
 @click.option("--models", help="Serve only these models (comma-separated names).")
 @click.option(

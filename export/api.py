@@ -117,7 +117,8 @@ def export_run(
         runs.write_json(stage.path / METADATA, _describe(spec, result, opset, tolerance, features))
         config = repository.triton_config(
             result.name,
-            contract,
+            (contract.input,),
+            contract.outputs,
             onnx="onnx" in formats,
             labels=bool(spec.labels),
             features=features,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -26,13 +26,15 @@ SAVED_MODEL_LABELS = (
 CONFIG = "config.pbtxt"  # in the model folder: Triton's model configuration
 LABELS = "labels.txt"  # in the model folder, referenced by config.pbtxt (classifiers)
 
-SIGNATURE_NAME = "serving_default"  # the graph's one signature
+SIGNATURE_NAME = "serving_default"  # the graph's one signature (TF Serving's default one)
 PREDICT_METHOD = "tensorflow/serving/predict"  # its method name
+CLASSIFY_METHOD = "tensorflow/serving/classify"  # TF Serving's other methods, in others' models
+REGRESS_METHOD = "tensorflow/serving/regress"
+SERVE_TAG = "serve"  # the MetaGraphDef TF Serving loads from a SavedModel
 
 CLASSIFIER_OUTPUTS = ("probabilities", "classes")  # every classifier's named answers
 OUTPUTS = {"regression": ("predictions",), "generative": ("images",)}  # the other tasks'
 
-Contract = TypeVar("Contract", bound="Exported")  # Exported, or serving's subclass with its checks
 # NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
 DATATYPES = {
     "bool": "BOOL",
@@ -58,19 +60,25 @@ class TensorSpec:
 
     name: str
     dtype: np.dtype
-    shape: tuple[int, ...]
+    shape: tuple[int, ...] | None  # None: any rank (a SavedModel's tensor of unknown rank)
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
+        if self.shape is None:
+            return True
         return len(shape) == len(self.shape) and all(
             want in (-1, got) for want, got in zip(self.shape, shape, strict=True)
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype.name, "shape": list(self.shape)}
+        shape = None if self.shape is None else list(self.shape)
+        return {"name": self.name, "dtype": self.dtype.name, "shape": shape}
 
     @classmethod
     def from_json(cls, described: Mapping[str, Any]) -> TensorSpec:
-        return cls(described["name"], np.dtype(described["dtype"]), tuple(described["shape"]))
+        shape = described["shape"]
+        return cls(
+            described["name"], np.dtype(described["dtype"]), None if shape is None else tuple(shape)
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,13 @@ class Exported:
         }
 
     @classmethod
-    def read(cls: type[Contract], version_dir: Path) -> Contract:
+    def find(cls, version_dir: Path) -> Exported | None:
+        """The contract of a version folder that `zoo export` wrote; None for any other model (its
+        zoo.json is what adds labels, task and parity; the model files alone are enough to serve)."""
+        return cls.read(version_dir) if (version_dir / METADATA).is_file() else None
+
+    @classmethod
+    def read(cls, version_dir: Path) -> Exported:
         """The contract of a version folder, from its zoo.json."""
         described = json.loads((version_dir / METADATA).read_text())
         return cls(

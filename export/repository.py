@@ -27,7 +27,7 @@ from pathlib import Path
 
 from google.protobuf import text_encoding
 
-from zoo.export.contract import CONFIG, DATATYPES, LABELS, Signature, TensorSpec
+from zoo.export.contract import CONFIG, DATATYPES, LABELS, TensorSpec
 from zoo.export.errors import ExportError, VersionExistsError
 from zoo.runs import atomic_path, umask_mode
 
@@ -62,14 +62,27 @@ def check_name(name: str) -> str:
     return name
 
 
-def versions(model_root: Path) -> list[int]:
-    """The versions present, ascending: the folders named with ASCII digits only (a staging
-    folder, or one that vanishes while it is read, is none)."""
+MAX_VERSION = 2**63 - 1  # versions are int64s, in TF Serving's protos and in KServe v2's
+
+
+def version_folders(model_root: Path) -> dict[int, str]:
+    """The versions present and their folders' names, as TF Serving reads them: a folder whose
+    name is an int64 in ASCII digits (`00000123` is version 123); a staging folder, or one that
+    vanishes while it is read, is none. Of two names for one version, the first in order counts."""
     try:
-        names = [p.name for p in model_root.iterdir() if p.is_dir()]
+        names = sorted(p.name for p in model_root.iterdir() if p.is_dir())
     except OSError:  # not a folder, or removed meanwhile
-        return []
-    return sorted(int(n) for n in names if n.isascii() and n.isdigit())
+        return {}
+    found: dict[int, str] = {}
+    for name in names:
+        if name.isascii() and name.isdigit() and int(name) <= MAX_VERSION:
+            found.setdefault(int(name), name)
+    return dict(sorted(found.items()))
+
+
+def versions(model_root: Path) -> list[int]:
+    """The versions present, ascending (`version_folders`)."""
+    return list(version_folders(model_root))
 
 
 def next_version(model_root: Path) -> int:
@@ -150,9 +163,16 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def triton_config(
-    name: str, signature: Signature, onnx: bool, labels: bool, features: Sequence[str] = ()
+    name: str,
+    inputs: Sequence[TensorSpec],
+    outputs: Sequence[TensorSpec],
+    onnx: bool,
+    labels: bool,
+    features: Sequence[str] = (),
 ) -> str:
-    """config.pbtxt for Triton, in its batching form: dims leave out the batch dimension.
+    """config.pbtxt for Triton, in its batching form: dims leave out the batch dimension (a model
+    whose tensors do not all start with a dynamic one gets max_batch_size 0 and its full dims, as
+    Triton auto-completes it).
 
     Triton serves the ONNX model when there is one (its ONNX Runtime backend), else the SavedModel.
     An output that is only the batch dimension (`classes`) is declared as [1] and reshaped to the
@@ -161,13 +181,15 @@ def triton_config(
     place of Triton's API where a client reads what a model's input means: GET .../config.
     """
     platform = "onnxruntime_onnx" if onnx else "tensorflow_savedmodel"
-    lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {MAX_BATCH_SIZE}"]
+    batched = all(t.shape and t.shape[0] == -1 for t in (*inputs, *outputs))
+    largest = MAX_BATCH_SIZE if batched else 0
+    lines = [f'name: "{name}"', f'platform: "{platform}"', f"max_batch_size: {largest}"]
     if not onnx:
         # Triton looks for <version>/model.savedmodel/ by default; TF Serving's layout puts the
         # SavedModel in the version folder itself.
         lines.append('default_model_filename: "."')
-    lines.append(_tensors("input", [signature.input], None))
-    lines.append(_tensors("output", signature.outputs, LABELS if labels else None))
+    lines.append(_tensors("input", inputs, None, batched))
+    lines.append(_tensors("output", outputs, LABELS if labels else None, batched))
     if features:
         names = text_encoding.CEscape(json.dumps(list(features)), as_utf8=True)
         lines.append(
@@ -176,18 +198,18 @@ def triton_config(
     return "\n".join(lines) + "\n"
 
 
-def _tensors(
-    kind: str, tensors: list[TensorSpec] | tuple[TensorSpec, ...], labels: str | None
-) -> str:
+def _tensors(kind: str, tensors: Sequence[TensorSpec], labels: str | None, batched: bool) -> str:
     entries = []
     for tensor in tensors:
-        dims = tensor.shape[1:] or (1,)
+        shape = (-1,) if tensor.shape is None else tensor.shape  # any rank: Triton's -1
+        shape = shape[1:] if batched else shape
+        dims = shape or (1,)
         fields = [
             f'name: "{tensor.name}"',
             f"data_type: TYPE_{DATATYPES[tensor.dtype.name]}",
             f"dims: [ {', '.join(str(d) for d in dims)} ]",
         ]
-        if not tensor.shape[1:]:
+        if not shape:
             fields.append("reshape: { shape: [ ] }")
         if labels and tensor.name == "probabilities":
             fields.append(f'label_filename: "{labels}"')

@@ -1,7 +1,7 @@
 """Serving: a TF Serving-compatible server (REST and gRPC) over the exported model repository.
 
-    core/       what every request goes through: repository, servables, signature, resolve,
-                runner, batching, metrics, errors, limits, version_labels
+    core/       what every request goes through: repository, servables, model_files, signature,
+                resolve, runner, batching, metrics, errors, limits, version_labels
     tfserving/  TF Serving's protocol: rest_api, grpc_api and their codecs
     kserve/     KServe v2's protocol: rest_api, grpc_api, v2_model, binary tensors
     http.py     the ASGI shell: bodies, limits, timeouts, routing, errors -> HTTP status

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
-from zoo.export.contract import TensorSpec
+from zoo.export.contract import PREDICT_METHOD, SIGNATURE_NAME, TensorSpec
 from zoo.serving.core import json_io
 from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.signature import ModelSignature
@@ -20,15 +20,13 @@ from zoo.serving.tfserving import json_tensors
 from zoo.serving.tfserving.tensor_proto import from_ndarray, to_ndarray
 
 IMAGES = ModelSignature(
-    "cnn-mnist",
-    "classification",
+    SIGNATURE_NAME,
+    PREDICT_METHOD,
     (TensorSpec("images", np.dtype("float32"), (-1, 28, 28, 1)),),
     (),
-    None,
-    {},
 )
 TABLE = ModelSignature(
-    "t", "regression", (TensorSpec("features", np.dtype("float32"), (-1, 2)),), (), None, {}
+    SIGNATURE_NAME, PREDICT_METHOD, (TensorSpec("features", np.dtype("float32"), (-1, 2)),), ()
 )
 PIXELS = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1)).astype(np.float32)
 

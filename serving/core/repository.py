@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.export.repository import versions
+from zoo.export.repository import version_folders
 from zoo.serving.core import batching
 from zoo.serving.core.batching import BatchingParameters
 from zoo.serving.core.errors import NotFound
@@ -77,6 +77,7 @@ class Repository:
         self.only = set(models) if models else None
         self.log = log
         self._servables: dict[str, dict[int, Backend]] = {}
+        self._folders: dict[str, dict[int, str]] = {}  # model -> version -> its folder's name
         self._failed: dict[tuple[str, int], _Failure] = {}
 
     @property
@@ -116,12 +117,13 @@ class Repository:
             roots = sorted(self.model_dir.iterdir()) if self.model_dir.is_dir() else []
         except OSError:  # the repository itself is being replaced: nothing to see this time
             return {name: sorted(table) for name, table in self._servables.items()}
-        return {
-            root.name: versions(root)
+        self._folders = {
+            root.name: version_folders(root)
             for root in roots
             if not root.name.startswith(".") and (self.only is None or root.name in self.only)
             if root.is_dir()
         }
+        return {name: list(folders) for name, folders in self._folders.items()}
 
     def _still_failed(self, name: str, version: int) -> bool:
         """Whether this version failed to load and its folder has not changed since."""
@@ -131,7 +133,8 @@ class Repository:
         )
 
     def _folder(self, name: str, version: int) -> Path:
-        return self.model_dir / name / str(version)
+        """The version's folder by its real name (`00000123` for version 123)."""
+        return self.model_dir / name / self._folders.get(name, {}).get(version, str(version))
 
     def _load(self, name: str, version: int, into: dict[int, Backend]) -> None:
         folder = self._folder(name, version)
@@ -147,7 +150,7 @@ class Repository:
             )
         else:
             self._failed.pop((name, version), None)
-            self.log(f"{name}: version {version} loaded ({self.backend})")
+            self.log(f"{name}: version {version} loaded ({into[version].kind})")
 
     def _batching(self, name: str) -> BatchingParameters:
         own = self.model_dir / name / batching.FILE_NAME

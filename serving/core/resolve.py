@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zoo.export.repository import MAX_VERSION
 from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.repository import Repository, VersionStatus
 from zoo.serving.core.servables import Backend
-
-MAX_VERSION = 2**63 - 1  # versions are int64s, in TF Serving's protos and in KServe v2's
+from zoo.serving.core.signature import ModelSignature, signature_named
 
 
 def version_number(text: str) -> int:
@@ -49,6 +49,13 @@ class ServableRequest:
 def servable(repository: Repository, request: ServableRequest) -> Backend:
     """The version a request names, the latest by default; NotFound as TF Serving words it."""
     return repository.servable(request.name, _version(repository, request))
+
+
+def signature(found: Backend, name: str | None, predict: bool = True) -> ModelSignature:
+    """The signature of `found` that a request names ("" or None: `serving_default`), or TF
+    Serving's INVALID_ARGUMENT for a name the servable lacks (worded for Predict, or with
+    `predict` False for the Example-based methods)."""
+    return signature_named(found.signatures, name, predict)
 
 
 def status(repository: Repository, request: ServableRequest) -> list[VersionStatus]:

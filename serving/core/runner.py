@@ -9,9 +9,10 @@ TensorFlow release the GIL while they compute and the loop keeps parsing and ans
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,20 +21,35 @@ from zoo.serving.core.batching import QUEUE_FULL, Batcher
 from zoo.serving.core.errors import UNAVAILABLE, ServingError, Unavailable
 from zoo.serving.core.metrics import Metrics, Requests
 from zoo.serving.core.servables import Backend
+from zoo.serving.core.signature import ModelSignature
 
 OK, INTERNAL = "OK", "INTERNAL"
 
 
 class _Served:
-    """What `Runner.run` needs of a version on every request, looked up once."""
+    """What `Runner.run` needs of a version on every request, looked up once: a batcher for each
+    of its signatures (requests to different signatures never share a batch), made on first use."""
 
-    __slots__ = ("_metrics", "_requests", "batcher", "model", "version")
+    __slots__ = ("_metrics", "_new_batcher", "_requests", "batchers", "model", "version")
 
-    def __init__(self, batcher: Batcher, metrics: Metrics, model: str, version: int) -> None:
-        self.batcher = batcher
+    def __init__(
+        self,
+        new_batcher: Callable[[str], Batcher],
+        metrics: Metrics,
+        model: str,
+        version: int,
+    ) -> None:
+        self._new_batcher = new_batcher
+        self.batchers: dict[str, Batcher] = {}
         self._metrics = metrics
         self.model, self.version = model, version
         self._requests: dict[tuple[str, str], Requests] = {}
+
+    def batcher(self, signature: str) -> Batcher:
+        found = self.batchers.get(signature)
+        if found is None:
+            found = self.batchers[signature] = self._new_batcher(signature)
+        return found
 
     def requests(self, api: str, entrypoint: str) -> Requests:
         """The counters of this version's `api` requests through `entrypoint`."""
@@ -72,8 +88,10 @@ class Runner:
         *,
         api: str,
         entrypoint: str,
+        signature: ModelSignature | None = None,
     ) -> dict[str, np.ndarray]:
-        """The named outputs (all when `outputs` is empty) of `servable` for `inputs`.
+        """The named outputs (all when `outputs` is empty) of `servable`'s `signature` (its
+        default one when None) for `inputs`.
 
         The request is counted, with its latency, by `api` (metrics.PREDICT, ...), `entrypoint`
         (metrics.REST or GRPC) and how it ended: OK, the code of the ServingError it raised, or
@@ -82,9 +100,11 @@ class Runner:
         started = time.perf_counter()
         served = self._served_for(servable)
         requests = served.requests(api, entrypoint)
+        signature = signature or servable.signature
         try:
-            names = _checked(servable, inputs, outputs)
-            answers = await served.batcher.run(inputs)
+            signature.check_inputs(inputs)
+            names = signature.check_outputs(outputs)
+            answers = await served.batcher(signature.name).run(inputs)
         except ServingError as exc:
             requests.done(exc.code, started)
             raise
@@ -94,12 +114,19 @@ class Runner:
         requests.done(OK, started)
         return {name: answers[name] for name in names}
 
-    def refuse_if_full(self, servable: Backend, *, api: str, entrypoint: str) -> None:
+    def refuse_if_full(
+        self,
+        servable: Backend,
+        *,
+        api: str,
+        entrypoint: str,
+        signature: ModelSignature | None = None,
+    ) -> None:
         """Refuse a request to `servable` (UNAVAILABLE, counted as `run` counts it) when its queue
         could take nothing, before the front end spends time parsing it: past saturation, parsing
         requests only to refuse them would take the core from the batches being run."""
         served = self._served_for(servable)
-        if served.batcher.full():
+        if served.batcher((signature or servable.signature).name).full():
             served.requests(api, entrypoint).done(UNAVAILABLE, time.perf_counter())
             raise Unavailable(QUEUE_FULL)
 
@@ -115,19 +142,15 @@ class Runner:
         if wanted and self._pool is None:
             self._pool = ThreadPoolExecutor(max(wanted, self._threads), "batch")
         pool = self._pool if wanted else None
-        batcher = Batcher(servable.run_batch, servable.batching, self._loop, pool, observe, queued)
-        served = _Served(batcher, self.metrics, model, servable.version)
+
+        def new_batcher(signature: str) -> Batcher:
+            run_batch = functools.partial(servable.run_batch, signature=signature)
+            return Batcher(run_batch, servable.batching, self._loop, pool, observe, queued)
+
+        served = _Served(new_batcher, self.metrics, model, servable.version)
         self._served[servable] = served
         return served
 
     def close(self) -> None:
         if self._pool:
             self._pool.shutdown(wait=True)
-
-
-def _checked(
-    servable: Backend, inputs: Mapping[str, np.ndarray], outputs: Iterable[str]
-) -> tuple[str, ...]:
-    """The outputs to answer with, once the inputs are known to fit the signature."""
-    servable.signature.check_inputs(inputs)
-    return servable.signature.check_outputs(outputs)

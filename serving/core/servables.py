@@ -13,65 +13,131 @@ event loop needs for parsing requests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from zoo.export.contract import ONNX_MODEL, SIGNATURE_NAME
+from zoo.export.contract import Exported
 from zoo.quiet import load_tensorflow
+from zoo.serving.core import model_files
 from zoo.serving.core.batching import BatchingParameters
-from zoo.serving.core.signature import ModelSignature
+from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.signature import ModelSignature, default_signature
 
 BACKENDS = ("onnx", "tf")
 
 
 class Backend:
-    """A servable: its signature, and `run_batch`, which computes every output for checked inputs.
+    """A servable: its named signatures, and `run_batch`, which computes every output of one of
+    them for checked inputs.
 
-    The repository sets `batching`, the version's batching parameters, when it loads it.
+    `signature` is the one a request naming none gets; `exported` is zoo.json's contract for zoo's
+    own exports (labels, task), None for any other model. The repository sets `batching`, the
+    version's batching parameters, when it loads it.
     """
 
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
+    kind = ""  # the --backend that names it
     batching: BatchingParameters
+    signatures: dict[str, ModelSignature]
+    # A SavedModel's SignatureDefs, every one as it has them (the metadata); none elsewhere.
+    signature_defs: Mapping[str, Any] = {}
 
-    def __init__(self, version_dir: Path) -> None:
+    def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         self.path = version_dir
         self.version = int(version_dir.name)
-        self.signature = ModelSignature.read(version_dir)
+        self.exported = exported
 
-    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every output, for inputs that `signature.check_inputs` accepted."""
+    @functools.cached_property
+    def signature(self) -> ModelSignature:
+        return default_signature(self.signatures)
+
+    def run_batch(
+        self, inputs: Mapping[str, np.ndarray], signature: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Every output of the signature named `signature` (the default one when None), for
+        inputs its checks accepted."""
         raise NotImplementedError
 
 
 class OnnxBackend(Backend):
-    """The version's model.onnx in an ONNX Runtime CPU session."""
+    """The version's ONNX model in an ONNX Runtime CPU session; its one signature is its graph's."""
 
     platform = "onnxruntime_onnx"
+    kind = "onnx"
 
-    def __init__(self, version_dir: Path) -> None:
-        super().__init__(version_dir)
-        self._session = onnx_session(version_dir / self.signature.files.get("onnx", ONNX_MODEL))
+    def __init__(self, version_dir: Path, exported: Exported | None, model: Path) -> None:
+        from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+        super().__init__(version_dir, exported)
+        self._refused = (state.InvalidArgument, state.Fail)  # an input the runtime refuses
+        self._session = onnx_session(model)
+        signature = model_files.onnx_signature(self._session)
+        config = model_files.triton_config(version_dir.parent) if exported is None else None
+        if config is not None:  # zoo's own config.pbtxt is for Triton; its graph takes any batch
+            signature = model_files.with_triton_config(signature, config)
+        self.signatures = model_files.in_exported_order({signature.name: signature}, exported)
         self._names = list(self.signature.output_names)
 
-    def run_batch(self, inputs):
-        return dict(zip(self._names, self._session.run(self._names, inputs), strict=True))
+    def run_batch(self, inputs, signature=None):
+        try:
+            answers = self._session.run(self._names, dict(inputs))
+        except self._refused as exc:  # the input, refused by the runtime
+            raise InvalidArgument(str(exc)) from None
+        return dict(zip(self._names, answers, strict=True))
 
 
 class TfBackend(Backend):
-    """The version's SavedModel, called through its serving_default signature."""
+    """The version's SavedModel, run as TF Serving runs it: its `serve` MetaGraphDef in a session,
+    each signature by feeding and fetching the graph tensors its SignatureDef names. This loads TF1
+    SavedModels (which `tf.saved_model.load` cannot call) and TF2 ones alike, every signature."""
 
     platform = "tensorflow_savedmodel"
+    kind = "tf"
 
-    def __init__(self, version_dir: Path) -> None:
+    def __init__(self, version_dir: Path, exported: Exported | None) -> None:
+        super().__init__(version_dir, exported)
         tf = load_tensorflow()  # only this backend needs TensorFlow
-        super().__init__(version_dir)
-        self._function = tf.saved_model.load(str(version_dir)).signatures[SIGNATURE_NAME]
+        from tensorflow.core.protobuf import config_pb2
 
-    def run_batch(self, inputs):
-        answers = self._function(**inputs)
-        return {name: answers[name].numpy() for name in self.signature.output_names}
+        self._errors = tf.errors
+        self._config = config_pb2
+        graph_def = model_files.meta_graph(version_dir)
+        self.signatures = model_files.in_exported_order(
+            model_files.saved_model_signatures(graph_def, check_shapes=exported is not None),
+            exported,
+        )
+        self.signature_defs = graph_def.signature_def
+        graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=graph)
+        with graph.as_default():
+            tf.compat.v1.saved_model.loader.load(
+                self._session, [model_files.SERVE_TAG], str(version_dir)
+            )
+        self._runs = {name: self._callable(s) for name, s in self.signatures.items()}
+
+    def _callable(self, signature: ModelSignature):
+        """The session's callable for a signature. It is made from CallableOptions (the Session's
+        `_make_callable_from_options`: `make_callable` has no way to skip its feed checks), as TF
+        Serving runs a session in C++, so that a feed's shape is checked by the graph, not refused
+        by the Python client's stricter check against the tensor's static shape."""
+        definition = signature.definition
+        options = self._config.CallableOptions(
+            feed=[definition.inputs[name].name for name in signature.input_names],
+            fetch=[definition.outputs[name].name for name in signature.output_names],
+        )
+        return self._session._make_callable_from_options(options), signature
+
+    def run_batch(self, inputs, signature=None):
+        run, described = self._runs[signature or self.signature.name]
+        try:
+            answers = run(*(inputs[name] for name in described.input_names))
+        except self._errors.InvalidArgumentError as exc:  # the input, refused by the runtime
+            raise InvalidArgument(exc.message) from None
+        return dict(zip(described.output_names, answers, strict=True))
 
 
 def onnx_session(model: Path):
@@ -90,5 +156,16 @@ def onnx_session(model: Path):
 
 
 def load(version_dir: Path, backend: str) -> Backend:
-    """Load one version folder with the named backend ("onnx" or "tf")."""
-    return {"onnx": OnnxBackend, "tf": TfBackend}[backend](version_dir)
+    """Load one version folder: with the named backend ("onnx" or "tf") where it holds both
+    formats, else with the one runtime its only model file needs."""
+    exported = Exported.find(version_dir)
+    found = model_files.formats(version_dir, exported)
+    if not found:
+        raise FileNotFoundError(
+            f"{version_dir} holds no model: neither a SavedModel ({model_files.SAVED_MODEL}) "
+            f"nor an ONNX model ({model_files.onnx_file_name(version_dir)})"
+        )
+    kind = backend if backend in found else next(iter(found))
+    if kind == "onnx":
+        return OnnxBackend(version_dir, exported, found["onnx"])
+    return TfBackend(version_dir, exported)

@@ -1,34 +1,43 @@
-"""A version's signature, read from its zoo.json, and the checks every request goes through before a model.
+"""A servable's named signatures, and the checks every request goes through before a model.
 
 Both servables share this, so a wrong name, dtype or shape gets the same TF Serving-style message from
-ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or crash with). What zoo.json
-holds is export's contract (export/contract.py); this adds what serving asks of it.
+ONNX Runtime and TensorFlow, instead of whatever each runtime would say (or crash with). A servable
+has a map of them by name, read from its model files (model_files.py), as a SavedModel has its
+SignatureDefs; `signature_named` picks a request's one, for every front end.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from zoo.export.contract import SIGNATURE_NAME, Exported, TensorSpec
+from zoo.export.contract import PREDICT_METHOD, SIGNATURE_NAME, TensorSpec
 from zoo.serving.core.errors import InvalidArgument
 
 
-def check_signature_name(name: str | None) -> None:
-    """Exports have one signature; naming any other is an error, as TF Serving says it (an empty
-    name means the default one)."""
-    name = name or SIGNATURE_NAME
-    if name != SIGNATURE_NAME:
-        raise InvalidArgument(f'Serving signature name: "{name}" not found in signature def')
-
-
 @dataclass(frozen=True)
-class ModelSignature(Exported):
-    """What `zoo export` promised for one version (`Exported.read` reads it from zoo.json), with the
-    checks of a request against it."""
+class ModelSignature:
+    """One named signature of a servable: its method (TF Serving's predict, classify or regress),
+    the inputs and outputs it is called with, and the checks of a request against them.
+
+    `definition` is the SignatureDef a SavedModel holds (the graph tensors each alias names); None
+    for one read from another format. `max_batch_size` is a Triton config.pbtxt's, where a model
+    brings one. `check_shapes` is False for a SavedModel that zoo did not
+    export: as TF Serving, the runtime checks its shapes (a signature's declared shape is often
+    narrower than the graph tensor it feeds, and TF Serving's own test models rely on that).
+    """
+
+    name: str
+    method_name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    definition: Any = field(default=None, compare=False, repr=False)
+    check_shapes: bool = True
+    max_batch_size: int = 0  # config.pbtxt's bound on a request's batch (0: none), as Triton's
 
     @functools.cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -55,6 +64,13 @@ class ModelSignature(Exported):
         missing = [t.name for t in self.inputs if t.name not in inputs]
         if missing:
             raise InvalidArgument(f"Missing input(s): {', '.join(missing)}")
+        if self.max_batch_size:
+            for name, given in inputs.items():
+                if given.ndim and len(given) > self.max_batch_size:
+                    raise InvalidArgument(
+                        f"inference request batch-size must be <= {self.max_batch_size}: "
+                        f"input {name} holds {len(given)}"
+                    )
         for index, tensor in enumerate(self.inputs):
             given = inputs[tensor.name]
             if given.dtype != tensor.dtype:
@@ -62,10 +78,10 @@ class ModelSignature(Exported):
                     f"Expects arg[{index}] ({tensor.name}) to be {_dtype_name(tensor.dtype)} "
                     f"but {_dtype_name(given.dtype)} is provided"
                 )
-            if not tensor.accepts(given.shape):
+            if self.check_shapes and not tensor.accepts(given.shape):
                 raise InvalidArgument(
                     f"input {tensor.name} has shape {list(given.shape)}, "
-                    f"the signature expects {list(tensor.shape)} (-1: any batch size)"
+                    f"the signature expects {list(tensor.shape)} (-1: any size)"
                 )
 
     def check_outputs(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -83,3 +99,28 @@ class ModelSignature(Exported):
 def _dtype_name(dtype: np.dtype) -> str:
     """TensorFlow's short names (float, double, int64), as its dtype errors print them."""
     return {"float32": "float", "float64": "double"}.get(dtype.name, dtype.name)
+
+
+def default_signature(signatures: Mapping[str, ModelSignature]) -> ModelSignature:
+    """The signature a request naming none gets: `serving_default`, or a model's only one (what
+    KServe v2, which names no signature, is served)."""
+    if SIGNATURE_NAME in signatures:
+        return signatures[SIGNATURE_NAME]
+    predicting = [s for s in signatures.values() if s.method_name == PREDICT_METHOD]
+    return sorted(predicting or signatures.values(), key=lambda s: s.name)[0]
+
+
+def signature_named(
+    signatures: Mapping[str, ModelSignature], name: str | None, predict: bool = True
+) -> ModelSignature:
+    """The signature a request names, as TF Serving finds it (an empty name is `serving_default`),
+    or its error: Predict's wording, or (`predict` False) Classify's and Regress's."""
+    name = name or SIGNATURE_NAME
+    found = signatures.get(name)
+    if found is None:
+        raise InvalidArgument(
+            f'Serving signature name: "{name}" not found in signature def'
+            if predict
+            else f"No signature was found with the name: {name}"
+        )
+    return found

@@ -15,7 +15,7 @@ from google.protobuf import json_format, text_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from tritonclient.grpc import model_config_pb2
 
-from zoo.export.contract import CONFIG, LABELS, Signature, TensorSpec
+from zoo.export.contract import CONFIG, LABELS, TensorSpec
 from zoo.export.contract import DATATYPES as DATATYPE_NAMES
 from zoo.export.repository import triton_config
 from zoo.serving.core.errors import InvalidArgument, ServingError
@@ -73,7 +73,8 @@ def model_metadata(repository: Repository, name: str, servable: Backend) -> dict
 
 
 def _tensor_metadata(tensor: TensorSpec) -> dict[str, Any]:
-    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": list(tensor.shape)}
+    shape = [-1] if tensor.shape is None else list(tensor.shape)  # any rank: Triton's [-1]
+    return {"name": tensor.name, "datatype": DATATYPES[tensor.dtype], "shape": shape}
 
 
 def input_dtype(name: str, datatype: str, signature: ModelSignature) -> np.dtype:
@@ -108,12 +109,9 @@ def model_config(name: str, servable: Backend) -> model_config_pb2.ModelConfig:
 
 def _derived(name: str, servable: Backend) -> str:
     signature = servable.signature
-    if len(signature.inputs) != 1:  # zoo export writes one input, and so does triton_config
-        raise ServingError(f"{name}: no {CONFIG}, and {len(signature.inputs)} inputs to describe")
-    (given,) = signature.inputs
-    exported = Signature(given, signature.outputs)
     labels = (servable.path.parent / LABELS).is_file()  # label_filename must name a file there
-    return triton_config(name, exported, "onnx" in signature.files, labels)
+    onnx = servable.platform == "onnxruntime_onnx"
+    return triton_config(name, signature.inputs, signature.outputs, onnx, labels)
 
 
 def config_json(config: model_config_pb2.ModelConfig) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Classify's and Regress's input: tf.train.Examples, and how they become our dense named inputs.
 
-TF Serving parses Examples inside the graph with a feature spec; our exports take dense tensors
-instead, so the mapping is fixed here, once, for REST and gRPC alike: an Example's feature named
+TF Serving parses Examples inside the graph with a feature spec: a classify or regress signature
+takes them serialized (`serialized_examples`). zoo's exports take dense tensors instead, so the
+mapping is fixed here, once, for REST and gRPC alike: an Example's feature named
 like an input (`features`, `images`) holds that input's values for one example, flattened in
 row-major order (784 pixels for a 28x28x1 image). Features no input names are ignored, as
 `tf.io.parse_example` ignores them; a feature missing from an example is taken from the context
@@ -77,6 +78,20 @@ def _kind(name: str, items: list[Any]) -> str:
     if strings:
         return "bytes_list"
     return "float_list" if any(isinstance(item, float) for item in items) else "int64_list"
+
+
+def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+    """The Examples serialized, one string each, as a classify or regress signature takes them:
+    with a context, its serialized bytes come first, so that each example parses as the context
+    merged with it (TF Serving's InputToSerializedExampleTensor)."""
+    kind = request_input.WhichOneof("kind")
+    listed = getattr(request_input, kind) if kind else None
+    if listed is None or not listed.examples:
+        raise InvalidArgument("Input is empty.")
+    context = listed.context.SerializeToString() if kind == "example_list_with_context" else b""
+    serialized = np.empty(len(listed.examples), dtype=object)
+    serialized[:] = [context + example.SerializeToString() for example in listed.examples]
+    return serialized
 
 
 def input_arrays(

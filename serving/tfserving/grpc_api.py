@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import grpc
 
-from zoo.export.contract import SIGNATURE_NAME
+from zoo.export.contract import CLASSIFY_METHOD, REGRESS_METHOD, SIGNATURE_NAME
 from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.metrics import CLASSIFY, GRPC, PREDICT, REGRESS
 from zoo.serving.core.repository import Repository
-from zoo.serving.core.resolve import ServableRequest, servable, status
+from zoo.serving.core.resolve import ServableRequest, servable, signature, status
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
-from zoo.serving.core.signature import check_signature_name
 from zoo.serving.grpc_status import maps_errors
 from zoo.serving.protos.tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -30,10 +30,11 @@ from zoo.serving.protos.tensorflow_serving.apis import (
     regression_pb2,
 )
 from zoo.serving.tfserving.metadata import signature_def_map
-from zoo.serving.tfserving.methods import classify, regress
+from zoo.serving.tfserving.methods import EXAMPLES_INPUT, classify, regress
 from zoo.serving.tfserving.tensor_proto import from_ndarray, to_ndarray
 
 SIGNATURE_DEF = "signature_def"
+MULTI_INFERENCE_METHODS = (CLASSIFY_METHOD, REGRESS_METHOD)
 
 
 def _request(spec: model_pb2.ModelSpec) -> ServableRequest:
@@ -49,7 +50,7 @@ def _answer_spec(spec: model_pb2.ModelSpec, servable: Backend, into: model_pb2.M
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict, Classify, Regress and GetModelMetadata; MultiInference answers UNIMPLEMENTED."""
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata, by signature name."""
 
     def __init__(self, repository: Repository, runner: Runner, limits: Limits) -> None:
         self.repository = repository
@@ -61,13 +62,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: predict_pb2.PredictRequest, context
     ) -> predict_pb2.PredictResponse:
         found = servable(self.repository, _request(request.model_spec))
-        check_signature_name(request.model_spec.signature_name)
-        self.runner.refuse_if_full(found, api=PREDICT, entrypoint=GRPC)
+        named = signature(found, request.model_spec.signature_name)
+        self.runner.refuse_if_full(found, api=PREDICT, entrypoint=GRPC, signature=named)
         inputs = {
             name: to_ndarray(name, proto, self.limits) for name, proto in request.inputs.items()
         }
         outputs = await self.runner.run(
-            found, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC
+            found, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC, signature=named
         )
         response = predict_pb2.PredictResponse()
         _answer_spec(request.model_spec, found, response.model_spec)
@@ -92,11 +93,54 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def _examples(self, method, api, request, response):
         """`response` with the model spec and the result of Classify or Regress (`method`)."""
         found = servable(self.repository, _request(request.model_spec))
-        check_signature_name(request.model_spec.signature_name)
-        self.runner.refuse_if_full(found, api=api, entrypoint=GRPC)
-        result = await method(self.runner, found, request.input, GRPC)
+        named = signature(found, request.model_spec.signature_name, predict=False)
+        self.runner.refuse_if_full(found, api=api, entrypoint=GRPC, signature=named)
+        result = await method(self.runner, found, named, request.input, GRPC)
         _answer_spec(request.model_spec, found, response.model_spec)
         response.result.CopyFrom(result)
+        return response
+
+    @maps_errors
+    async def MultiInference(
+        self, request: inference_pb2.MultiInferenceRequest, context
+    ) -> inference_pb2.MultiInferenceResponse:
+        """Several classify and regress signatures of one model on the same Examples, checked and
+        answered as TF Serving's multi_inference.cc does (each task is run here on its own)."""
+        if not request.tasks:
+            raise InvalidArgument("MultiInferenceRequest must specify at least one task")
+        names = {task.model_spec.name for task in request.tasks}
+        if "" in names:
+            raise InvalidArgument("Found ModelSpec with an empty model name.")
+        if len(names) > 1:
+            raise InvalidArgument(
+                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+            )
+        found = servable(self.repository, _request(request.tasks[0].model_spec))
+        named, inputs = [], set()
+        for task in request.tasks:
+            name = task.model_spec.signature_name or SIGNATURE_NAME
+            if name in (n.name for n in named):
+                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+            if name not in found.signatures:
+                raise InvalidArgument(f"Requested signature not found in model graph: {name}")
+            if task.method_name not in MULTI_INFERENCE_METHODS:
+                raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
+            named.append(found.signatures[name])
+            definition = named[-1].definition  # a SavedModel's: the graph tensor fed Examples
+            fed = definition is not None and EXAMPLES_INPUT in definition.inputs
+            inputs.add(definition.inputs[EXAMPLES_INPUT].name if fed else name)
+        if len(inputs) > 1:
+            raise InvalidArgument("Input tensor must be the same for all Signatures.")
+        response = inference_pb2.MultiInferenceResponse()
+        for task, each in zip(request.tasks, named, strict=True):
+            method = classify if task.method_name == CLASSIFY_METHOD else regress
+            answer = await method(self.runner, found, each, request.input, GRPC)
+            result = response.results.add()
+            if task.method_name == CLASSIFY_METHOD:
+                result.classification_result.CopyFrom(answer)
+            else:
+                result.regression_result.CopyFrom(answer)
+            _answer_spec(task.model_spec, found, result.model_spec)
         return response
 
     @maps_errors
@@ -113,7 +157,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         _answer_spec(request.model_spec, found, response.model_spec)
-        response.metadata[SIGNATURE_DEF].Pack(signature_def_map(found.signature))
+        response.metadata[SIGNATURE_DEF].Pack(signature_def_map(found))
         return response
 
 

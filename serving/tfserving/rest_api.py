@@ -16,10 +16,10 @@ import orjson
 from zoo.serving.core import json_io, metrics
 from zoo.serving.core.errors import check_method
 from zoo.serving.core.repository import Repository
-from zoo.serving.core.resolve import ServableRequest, servable, status
+from zoo.serving.core.resolve import ServableRequest, servable, signature, status
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
-from zoo.serving.core.signature import check_signature_name
+from zoo.serving.core.signature import ModelSignature
 from zoo.serving.tfserving import json_tensors, methods
 from zoo.serving.tfserving.examples import input_from_json
 from zoo.serving.tfserving.metadata import signature_def_map, to_json
@@ -55,25 +55,30 @@ class TfServingApi:
         found = servable(self.repository, request)
         self.runner.refuse_if_full(found, api=APIS[verb], entrypoint=metrics.REST)
         if verb == "predict":
-            fast = json_tensors.fast_predict_inputs(body, found.signature)
+            default = found.signature
+            fast = json_tensors.fast_predict_inputs(body, default)
             if fast is not None:
                 fmt, inputs, signature_name = fast
-                check_signature_name(signature_name)
-                return json_tensors.predict_answer(fmt, await self._predict(found, inputs))
+                if signature(found, signature_name) is default:
+                    return json_tensors.predict_answer(
+                        fmt, await self._predict(found, default, inputs)
+                    )
         parsed = json_io.parse(body)
-        check_signature_name(parsed.get("signature_name"))
+        named = signature(found, parsed.get("signature_name"), predict=verb == "predict")
         if verb in EXAMPLE_METHODS:
             result = await EXAMPLE_METHODS[verb](
-                self.runner, found, input_from_json(parsed), metrics.REST
+                self.runner, found, named, input_from_json(parsed), metrics.REST
             )
             return methods.results_json(result)
-        fmt, inputs = json_tensors.predict_inputs(parsed, found.signature)
-        return json_tensors.predict_answer(fmt, await self._predict(found, inputs))
+        fmt, inputs = json_tensors.predict_inputs(parsed, named)
+        return json_tensors.predict_answer(fmt, await self._predict(found, named, inputs))
 
     async def _predict(
-        self, found: Backend, inputs: dict[str, np.ndarray]
+        self, found: Backend, named: ModelSignature, inputs: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        return await self.runner.run(found, inputs, api=metrics.PREDICT, entrypoint=metrics.REST)
+        return await self.runner.run(
+            found, inputs, api=metrics.PREDICT, entrypoint=metrics.REST, signature=named
+        )
 
     def _metadata(self, request: ServableRequest) -> dict[str, Any]:
         found = servable(self.repository, request)
@@ -83,7 +88,7 @@ class TfServingApi:
                 "signature_name": "",
                 "version": str(found.version),
             },
-            "metadata": {"signature_def": to_json(signature_def_map(found.signature))},
+            "metadata": {"signature_def": to_json(signature_def_map(found))},
         }
 
     def _status(self, request: ServableRequest) -> dict[str, Any]:
