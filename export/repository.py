@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_encoding
 
 from zoo.export.contract import CONFIG, DATATYPES, LABELS, Signature, TensorSpec
@@ -176,6 +177,12 @@ def triton_config(
     return "\n".join(lines) + "\n"
 
 
+def _config_type(dtype: np.dtype) -> str:
+    """A dtype's name in config.pbtxt: TYPE_ and the datatype, but TYPE_STRING for BYTES."""
+    datatype = DATATYPES[dtype.name]
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
 def _tensors(
     kind: str, tensors: list[TensorSpec] | tuple[TensorSpec, ...], labels: str | None
 ) -> str:
@@ -184,7 +191,7 @@ def _tensors(
         dims = tensor.shape[1:] or (1,)
         fields = [
             f'name: "{tensor.name}"',
-            f"data_type: TYPE_{DATATYPES[tensor.dtype.name]}",
+            f"data_type: {_config_type(tensor.dtype)}",
             f"dims: [ {', '.join(str(d) for d in dims)} ]",
         ]
         if not tensor.shape[1:]:

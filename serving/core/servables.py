@@ -20,6 +20,7 @@ import numpy as np
 
 from zoo.export.contract import ONNX_MODEL, SIGNATURE_NAME
 from zoo.quiet import load_tensorflow
+from zoo.serving.core import strings
 from zoo.serving.core.batching import BatchingParameters
 from zoo.serving.core.signature import ModelSignature
 
@@ -56,7 +57,8 @@ class OnnxBackend(Backend):
         self._names = list(self.signature.output_names)
 
     def run_batch(self, inputs):
-        return dict(zip(self._names, self._session.run(self._names, inputs), strict=True))
+        answers = self._session.run(self._names, strings.for_onnx_runtime(inputs))
+        return strings.from_onnx_runtime(dict(zip(self._names, answers, strict=True)))
 
 
 class TfBackend(Backend):
