@@ -66,6 +66,21 @@ def check_method(method: str, path: str, allowed: str) -> None:
         raise MethodNotAllowed(method, path, allowed)
 
 
+# The runtimes' own errors for an input they refuse, by (top-level module, class name), so that
+# neither runtime is imported to recognise them: TensorFlow's (eager and TF1 sessions alike) and
+# ONNX Runtime's INVALID_ARGUMENT status.
+_RUNTIME_INPUT_ERRORS = {("tensorflow", "InvalidArgumentError"), ("onnxruntime", "InvalidArgument")}
+
+
+def runtime_input_error(exc: BaseException) -> InvalidArgument | None:
+    """The model runtime's refusal of a request's input as INVALID_ARGUMENT in the runtime's own
+    words, as TF Serving passes TensorFlow's status on; None for any other failure (INTERNAL)."""
+    for kind in type(exc).__mro__:
+        if (kind.__module__.partition(".")[0], kind.__name__) in _RUNTIME_INPUT_ERRORS:
+            return InvalidArgument(getattr(exc, "message", None) or str(exc))
+    return None
+
+
 class ServerError(ZooError):
     """The server cannot start: no models, a port in use. One line for the CLI, exit code 2."""
 

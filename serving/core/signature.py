@@ -81,5 +81,5 @@ class ModelSignature(Exported):
 
 
 def _dtype_name(dtype: np.dtype) -> str:
-    """TensorFlow's short names (float, double, int64), as its dtype errors print them."""
-    return {"float32": "float", "float64": "double"}.get(dtype.name, dtype.name)
+    """TensorFlow's short names (float, double, string, int64), as its dtype errors print them."""
+    return {"float32": "float", "float64": "double", "object": "string"}.get(dtype.name, dtype.name)

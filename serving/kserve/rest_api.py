@@ -4,8 +4,9 @@ With it, KServe, Triton and MLServer clients talk to `zoo serve` too: server liv
 readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major
 order, flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy; BYTES as
 JSON strings) or binary tensors (`binary_tensors`, the extension Triton's client uses by
-default). Refusals are the protocol's `{"error": ...}`: 404 for an unknown path, model or version, 405 for a known path asked with the
-wrong method, 503 for a full batch queue, 400 for anything else. Triton's model configuration
+default). Refusals are the protocol's `{"error": ...}`: 404 for an unknown path, model or
+version, 405 for a known path asked with the wrong method, 503 for a full batch queue, 400 for
+anything else. Triton's model configuration
 extension answers `GET .../config` (`v2_model` reads it), its model repository extension
 `POST /v2/repository/index` (the served and failed versions: how the playground lists models).
 """
