@@ -364,3 +364,12 @@ def test_runtime_input_errors_are_invalid_arguments_in_the_runtime_s_words(tmp_p
         refused = runtime_input_error(exc)
     assert refused is not None and "StringToNumberOp could not correctly convert" in str(refused)
     assert runtime_input_error(ValueError("not the runtime's")) is None
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: a.dtype.name)
+def test_kserve_binary_tensors_round_trip_every_datatype_as_tritonclient_sends_them(array):
+    sent = serialize_byte_tensor(array).item() if array.dtype == STRING else array.tobytes()
+    assert binary_tensors.to_bytes(array) == sent
+    read = binary_tensors.from_bytes("x", sent, array.dtype, list(array.shape))
+    assert read.dtype == array.dtype
+    np.testing.assert_array_equal(read, array)
