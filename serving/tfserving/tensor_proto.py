@@ -131,11 +131,35 @@ def as_proto_field(array: np.ndarray, into: tensor_pb2.TensorProto) -> None:
     """Write an answer into `into` as TF Serving does: dtype, shape, and every value in the
     typed field (`float_val`, `int_val`, `string_val`, the bits of halves in `half_val`)."""
     _header(array, into)
-    field = _FIELD[np.dtype(array.dtype).newbyteorder("=")]
+    dtype = np.dtype(array.dtype).newbyteorder("=")
+    if dtype in _PACKED and array.size:
+        # float_val and double_val are packed fixed-width fields: on the wire, exactly the
+        # values' little-endian bytes. Merging those is what extend() would give, without a
+        # Python float per value (50,000 of them take milliseconds).
+        data = np.ascontiguousarray(array, dtype.newbyteorder("<")).tobytes()
+        into.MergeFromString(_PACKED[dtype] + _varint(len(data)) + data)
+        return
     values = array.ravel()
-    if field == _BITS:
+    if _FIELD[dtype] == _BITS:
         values = values.view(np.uint16)
-    getattr(into, field).extend(values.tolist())
+    getattr(into, _FIELD[dtype]).extend(values.tolist())
+
+
+def _tag(field: str) -> bytes:
+    """The key of a length-delimited (packed) field: its number and wire type 2."""
+    return _varint(tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name[field].number << 3 | 2)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_PACKED = {np.dtype(np.float32): _tag("float_val"), np.dtype(np.float64): _tag("double_val")}
 
 
 def as_proto_content(array: np.ndarray, into: tensor_pb2.TensorProto) -> None:
