@@ -110,7 +110,10 @@ def _strings(name: str, value: Any, element: Callable[[Any], bytes]) -> np.ndarr
                     f"input {name}: JSON Value: {orjson.dumps(item).decode()} found at incorrect "
                     f"level: {level + 1} in the JSON DOM. Expected at level: {len(shape)}"
                 )
-            values.append(element(item))
+            try:
+                values.append(element(item))
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"input {name}: {exc}") from None
         elif level >= len(shape) or len(item) != shape[level]:
             raise InvalidArgument(
                 f"input {name}: Encountered list at unexpected size: {len(item)} at level: "
