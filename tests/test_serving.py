@@ -53,6 +53,7 @@ from tritonclient.utils import InferenceServerException
 import zoo
 from zoo import runs
 from zoo.export import export_run
+from zoo.export.contract import STRING, Exported, TensorSpec
 from zoo.export.parity import expected_outputs
 from zoo.serving import playground
 from zoo.serving.core import version_labels
@@ -1278,3 +1279,55 @@ def test_inputs_the_runtime_refuses_are_invalid_arguments_in_its_words(server, t
     assert list(server.predictions.Predict(request, timeout=30).outputs["picked"].float_val) == [
         1.5
     ]
+
+
+def write_parse_model(version_dir: Path) -> None:
+    """A tf.Module SavedModel with zoo.json beside it: `text` (strings) -> `number` (each parsed
+    as a float, TensorFlow's InvalidArgumentError for one that is not a number) and
+    `text_bytes` (the strings themselves)."""
+
+    class Parse(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return {"number": tf.strings.to_number(text), "text_bytes": text}
+
+    module = Parse()
+    tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
+    contract = Exported(
+        model="parse",
+        task="regression",
+        inputs=(TensorSpec("text", STRING, (-1,)),),
+        outputs=(
+            TensorSpec("number", np.dtype("float32"), (-1,)),
+            TensorSpec("text_bytes", STRING, (-1,)),
+        ),
+        labels=None,
+        files={"savedmodel": "saved_model.pb"},
+    )
+    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
+
+
+def test_tensorflow_takes_and_gives_strings_and_its_refusals_are_invalid_arguments(tmp_path):
+    write_parse_model(tmp_path / "models" / "parse" / "1")
+    with running(Server(tmp_path, "--backend", "tf"), "parse") as served:
+        rows = ["1.5", b64(b"-2")]
+        status, answer = served.rest("/v1/models/parse:predict", json.dumps({"instances": rows}))
+        assert status == 200, answer
+        assert answer["predictions"] == [
+            {"number": 1.5, "text_bytes": b64(b"1.5")},
+            {"number": -2.0, "text_bytes": b64(b"-2")},
+        ]
+        request = grpc_request("parse", tf.make_tensor_proto([b"7", b"\xff"]), input_name="text")
+        with pytest.raises(grpc.RpcError) as error:
+            served.predictions.Predict(request, timeout=30)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # TensorFlow's own message quotes the bytes (TensorFlow itself fails to decode it).
+        assert "could not correctly convert string: \\xff" in error.value.details()
+        request.inputs["text"].CopyFrom(tf.make_tensor_proto([b"7", b"8.25"]))
+        answer = served.predictions.Predict(request, timeout=30)
+        assert list(answer.outputs["number"].float_val) == [7.0, 8.25]
+        assert list(answer.outputs["text_bytes"].string_val) == [b"7", b"8.25"]
+        status, answer = served.rest(
+            "/v1/models/parse:predict", json.dumps({"inputs": {"text": ["abc"]}})
+        )
+        assert status == 400 and "could not correctly convert string: abc" in answer["error"]

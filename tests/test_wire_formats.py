@@ -363,6 +363,12 @@ def test_runtime_input_errors_are_invalid_arguments_in_the_runtime_s_words(tmp_p
     except Exception as exc:
         refused = runtime_input_error(exc)
     assert refused is not None and "StringToNumberOp could not correctly convert" in str(refused)
+    parse = tf.function(tf.strings.to_number, input_signature=[tf.TensorSpec([None], tf.string)])
+    try:
+        parse(np.array([b"\xff"], object))
+    except UnicodeDecodeError as exc:  # TensorFlow's, for a message it cannot decode
+        refused = runtime_input_error(exc)
+    assert refused is not None and "convert string: \\xff" in str(refused)
     assert runtime_input_error(ValueError("not the runtime's")) is None
 
 
