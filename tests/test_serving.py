@@ -1178,6 +1178,12 @@ def b64(value: bytes) -> dict[str, str]:
 
 def test_string_tensors_over_every_protocol_match_onnx_runtime(server, text_model):
     expected = text_answers(server)
+    signature = server.rest("/v1/models/text/metadata")[1]["metadata"]["signature_def"]
+    inputs = signature["signature_def"]["serving_default"]["inputs"]
+    assert (inputs["text"]["dtype"], inputs["index"]["dtype"]) == ("DT_STRING", "DT_INT64")
+    metadata = server.rest("/v2/models/text")[1]
+    assert [t["datatype"] for t in metadata["inputs"]] == ["BYTES", "INT64"]
+    assert [t["datatype"] for t in metadata["outputs"]] == ["BYTES", "BYTES", "FP32"]
     # TF Serving REST: plain strings and {"b64": ...} in, plain strings out, and b64 for the
     # output whose alias ends in "_bytes".
     rows = [
