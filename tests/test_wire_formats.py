@@ -286,6 +286,13 @@ def test_tf_serving_json_strings_plain_and_b64_in_both_formats(request_):
     np.testing.assert_array_equal(inputs["words"], TEXT)
 
 
+def test_rows_of_b64_objects_are_values_not_named_rows():
+    signature = rows_signature(TensorSpec("image_bytes", STRING, (-1,)))
+    rows = [{"b64": base64.b64encode(b"\x89PNG").decode()}, {"b64": ""}]
+    _, inputs = json_tensors.predict_inputs({"instances": rows}, signature)
+    assert inputs["image_bytes"].tolist() == [b"\x89PNG", b""]
+
+
 @pytest.mark.parametrize(
     ("request_", "fragment"),
     [

@@ -119,7 +119,8 @@ def predict_inputs(
 def _rows(instances: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise InvalidArgument("'instances' must be a non-empty JSON array")
-    if all(isinstance(row, dict) for row in instances):  # named: one object per example
+    # named: one object per example (a {"b64": ...} string is a value, as json_tensor.cc has it)
+    if all(isinstance(row, dict) and not _is_b64(row) for row in instances):
         names = signature.input_names
         for row in instances:
             if set(row) != set(names):
@@ -147,15 +148,20 @@ def _array(name: str, value: Any, signature: ModelSignature) -> np.ndarray:
     return array(name, value, signature, _string)
 
 
+def _is_b64(value: Any) -> bool:
+    """Whether a JSON value is bytes as TF Serving writes them: {"b64": "<base64>"}, alone."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(B64), str)
+
+
 def _string(value: Any) -> bytes:
     """A string input's element: a JSON string, or bytes as {"b64": "<base64>"}."""
     if not isinstance(value, dict):
         return text(value)
-    encoded = value.get(B64)
-    if len(value) != 1 or not isinstance(encoded, str):
+    if not _is_b64(value):
         raise InvalidArgument(
             f"JSON Value: {orjson.dumps(value).decode()} not formatted correctly for base64 data"
         )
+    encoded = value[B64]
     try:
         return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
