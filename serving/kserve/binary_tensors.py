@@ -5,10 +5,10 @@ bytes of each input whose `parameters.binary_data_size` is set, in the order of 
 row-major and little-endian, the datatype's own width (BOOL one byte); BYTES elements each as
 its 4-byte little-endian length, then its bytes, as Triton serializes them
 (`tritonclient.utils.serialize_byte_tensor`; gRPC's raw contents are the same). An answer is
-binary the same way for the outputs a request asks so (`binary_data` on an output, `binary_data_output` on
-the request), and then carries the header too. This is what Triton's own client,
-`tritonclient.http`, sends and asks for by default: a 28x28 image is 3 KB of bytes instead of
-~5 KB of JSON numbers that must be parsed back.
+binary the same way for the outputs a request asks so (`binary_data` on an output,
+`binary_data_output` on the request), and then carries the header too. This is what Triton's own
+client, `tritonclient.http`, sends and asks for by default: a 28x28 image is 3 KB of bytes
+instead of ~5 KB of JSON numbers that must be parsed back.
 """
 
 from __future__ import annotations
