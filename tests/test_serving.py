@@ -48,7 +48,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 import zoo
 from zoo import runs
@@ -1337,3 +1337,96 @@ def test_tensorflow_takes_and_gives_strings_and_its_refusals_are_invalid_argumen
             "/v1/models/parse:predict", json.dumps({"inputs": {"text": ["abc"]}})
         )
         assert status == 400 and "could not correctly convert string: abc" in answer["error"]
+
+
+# Every numeric dtype, through every protocol: an ONNX model that hands each input back.
+
+NUMERIC = ("float16", "float32", "float64", "int8", "int16", "int32", "int64")
+NUMERIC += ("uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def write_identity_model(version_dir: Path) -> dict[str, np.ndarray]:
+    """An onnx.helper model with one input `x_DTYPE` per NUMERIC dtype, answered unchanged as
+    `y_DTYPE`, and zoo.json; the arrays to send it, by input name."""
+    import onnx
+    from onnx import helper
+
+    def info(name: str, dtype: str):
+        return helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), ["batch", 3]
+        )
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [f"x_{d}"], [f"y_{d}"]) for d in NUMERIC],
+        "identity",
+        [info(f"x_{d}", d) for d in NUMERIC],
+        [info(f"y_{d}", d) for d in NUMERIC],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    version_dir.mkdir(parents=True)
+    onnx.save(model, version_dir / "model.onnx")
+    contract = Exported(
+        model="identity",
+        task="regression",
+        inputs=tuple(TensorSpec(f"x_{d}", np.dtype(d), (-1, 3)) for d in NUMERIC),
+        outputs=tuple(TensorSpec(f"y_{d}", np.dtype(d), (-1, 3)) for d in NUMERIC),
+        labels=None,
+        files={"onnx": "model.onnx"},
+    )
+    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
+    values = np.array([[0, 1, 2], [3, 4, 5]])
+    return {f"x_{d}": (values % 2 == 1 if d == "bool" else values.astype(d)) for d in NUMERIC}
+
+
+def test_every_numeric_dtype_goes_through_every_protocol_unchanged(server):
+    root = server.model_dir / "identity"
+    sent = write_identity_model(root / ".tmp-1")
+    os.rename(root / ".tmp-1", root / "1")
+    try:
+        wait_for(server, "/v1/models/identity", 200)
+        expected = {name.replace("x_", "y_"): value for name, value in sent.items()}
+
+        def assert_unchanged(got: dict) -> None:
+            assert sorted(got) == sorted(expected)
+            for name, value in expected.items():
+                assert np.asarray(got[name]).dtype == value.dtype, name
+                np.testing.assert_array_equal(got[name], value)
+
+        body = json.dumps({"inputs": {k: v.tolist() for k, v in sent.items()}})
+        status, answer = server.rest("/v1/models/identity:predict", body)
+        assert status == 200, answer
+        assert_unchanged(
+            {k: np.asarray(v, expected[k].dtype) for k, v in answer["outputs"].items()}
+        )
+        assert answer["outputs"] == {k: v.tolist() for k, v in expected.items()}
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "identity"
+        for name, value in sent.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        answer = server.predictions.Predict(request, timeout=30)
+        assert not any(proto.tensor_content for proto in answer.outputs.values())
+        assert_unchanged({k: tf.make_ndarray(v) for k, v in answer.outputs.items()})
+
+        client = tritonclient.http.InferenceServerClient(server.url.removeprefix("http://"))
+        for binary in (True, False):
+            given = []
+            for name, value in sent.items():
+                given.append(
+                    tritonclient.http.InferInput(name, value.shape, np_to_triton_dtype(value.dtype))
+                )
+                given[-1].set_data_from_numpy(value, binary_data=binary)
+            wanted = [
+                tritonclient.http.InferRequestedOutput(n, binary_data=binary) for n in expected
+            ]
+            result = client.infer("identity", given, outputs=wanted)
+            assert_unchanged({name: result.as_numpy(name) for name in expected})
+
+        given = []
+        for name, value in sent.items():
+            given.append(triton_grpc.InferInput(name, value.shape, np_to_triton_dtype(value.dtype)))
+            given[-1].set_data_from_numpy(value)
+        result = triton_grpc.InferenceServerClient(server.grpc_target).infer("identity", given)
+        assert_unchanged({name: result.as_numpy(name) for name in expected})
+    finally:
+        shutil.rmtree(root)
