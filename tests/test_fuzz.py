@@ -2,13 +2,16 @@
 REST and gRPC APIs and KServe v2's REST and gRPC protocols.
 
 Three exported models with different input signatures (cnn-mnist images [-1, 28, 28, 1],
-softmax-classification features [-1, 4], linear-regression features [-1, 1]) are served; the
+softmax-classification features [-1, 4], linear-regression features [-1, 1]) are served, and
+one that takes strings (helpers.write_text_model: text [-1] of strings, index [-1]); the
 requests vary the model names (unicode, "..", "%2e", very long), versions and labels (negative,
 huge, non-digit), the bodies (good ones, mutated ones: wrong shapes, ragged and deep nesting,
 mixed types, huge numbers, NaN literals, unknown keys; random JSON; raw bytes; bodies past the
 size limit), the headers (Content-Type, Content-Encoding, the binary extension's
 Inference-Header-Content-Length with wrong lengths) and the gRPC messages (dtype enums, dims,
-tensor_content and raw_input_contents of random lengths, typed value lists).
+tensor_content and raw_input_contents of random lengths, typed value lists; strings as text, b64
+of any bytes or none, other JSON values, string_val padded past the limit, raw BYTES whose length
+prefixes lie).
 
 The properties: every REST answer is a 2xx or a 4xx, and a 4xx is JSON with an "error"; every gRPC
 call ends OK or with a client's code (INVALID_ARGUMENT, NOT_FOUND, ...), never UNKNOWN or INTERNAL
@@ -44,6 +47,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import (
+    TABLE,
     Server,
     examples,
     fake_run,
@@ -1077,7 +1081,8 @@ def string_calls(draw) -> tuple[str, object]:
     BYTES elements whose lengths may lie, an index in or out of the table's range."""
     protocol = draw(st.sampled_from([TF_REST, V2_REST, TF_GRPC, V2_GRPC]))
     count = draw(st.integers(0, 3))
-    text = draw(st.lists(STRING_LEAVES, min_size=count, max_size=count))
+    leaves = st.text(max_size=12) if draw(st.booleans()) else STRING_LEAVES  # half plain
+    text = draw(st.lists(leaves, min_size=count, max_size=count))
     index = draw(st.lists(st.integers(-4, 4), min_size=count, max_size=count))
     binary = draw(st.lists(st.binary(max_size=12), min_size=count, max_size=count))
     if protocol == TF_REST:
@@ -1095,9 +1100,11 @@ def string_calls(draw) -> tuple[str, object]:
                 or [{}]
             }
         )
-        return protocol, RestCall(
-            "POST", f"/v1/models/{TEXT_MODEL}:predict", json.dumps(body).encode()
-        )
+        good = count and inputs["text"] is text and all(isinstance(t, str) for t in text)
+        good = good and all(-len(TABLE) <= i < len(TABLE) for i in index)
+        call = RestCall("POST", f"/v1/models/{TEXT_MODEL}:predict", json.dumps(body).encode())
+        call.good = (text, index) if good else None
+        return protocol, call
     if protocol == V2_REST:
         tensors = [
             {"name": "text", "datatype": "BYTES", "shape": [count], "data": text},
@@ -1135,7 +1142,23 @@ def mutated_strings(text: list) -> list:
 def test_string_inputs_end_ok_or_with_a_clients_error(server, call):
     protocol, request = call
     if protocol in (TF_REST, V2_REST):
-        send(server, request, protocol)
+        status, body, _ = send(server, request, protocol)
+        if request.good:  # plain strings and indexes in range: the model's answer
+            text, index = request.good
+            assert status == 200, (body[:2000], request)
+            answer = json.loads(body)
+            rows = answer.get("predictions") or [
+                dict(zip(answer["outputs"], row, strict=True))
+                for row in zip(*answer["outputs"].values(), strict=True)
+            ]
+            assert rows == [
+                {
+                    "echo_bytes": {"b64": base64.b64encode(t.encode()).decode()},
+                    "shout": t + "!",
+                    "picked": float(TABLE[i]),
+                }
+                for t, i in zip(text, index, strict=True)
+            ]
     elif protocol == TF_GRPC:
         call_grpc(server, server.predictions.Predict, request, protocol)
     else:
