@@ -25,7 +25,7 @@ from zoo.serving.core import json_io, strings
 from zoo.serving.core.errors import InvalidArgument, ResourceExhausted, runtime_input_error
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.signature import ModelSignature
-from zoo.serving.kserve import binary_tensors
+from zoo.serving.kserve import binary_tensors, rest_api
 from zoo.serving.kserve.flat_data import parse_flat_data
 from zoo.serving.tfserving import json_tensors
 from zoo.serving.tfserving.tensor_proto import as_proto_content, as_proto_field, to_ndarray
@@ -386,3 +386,15 @@ def test_kserve_binary_tensors_round_trip_every_datatype_as_tritonclient_sends_t
     read = binary_tensors.from_bytes("x", sent, array.dtype, list(array.shape))
     assert read.dtype == array.dtype
     np.testing.assert_array_equal(read, array)
+
+
+def test_kserve_bytes_outputs_are_json_strings_unless_not_utf8():
+    text = strings.array([b"plain", "ünï".encode()], (2,))
+    body, header_length = rest_api._answer("m", 1, None, {"t": text}, {"t": False})
+    assert header_length is None
+    assert orjson.loads(body)["outputs"][0]["data"] == ["plain", "ünï"]
+    raw = strings.array([b"\xff"], (1,))
+    with pytest.raises(InvalidArgument, match=r"not UTF-8.*binary"):
+        rest_api._answer("m", 1, None, {"t": raw}, {"t": False})
+    body, header_length = rest_api._answer("m", 1, None, {"t": raw}, {"t": True})
+    assert body[header_length:] == serialize_byte_tensor(raw).item()
