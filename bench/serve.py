@@ -117,11 +117,11 @@ def bodies(name: str, image: np.ndarray, work: Path) -> dict[str, Body]:
     """The request body of each protocol, written once to a file."""
     from tensorflow_serving.apis import predict_pb2
 
-    from zoo.serving.tfserving.tensor_proto import from_ndarray
+    from zoo.serving.tfserving.tensor_proto import as_proto_content
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = name
-    from_ndarray(image, request.inputs["images"])
+    as_proto_content(image, request.inputs["images"])
     message = request.SerializeToString()
     v2_tensor = {"name": "images", "shape": list(image.shape), "datatype": "FP32"}
     binary_header = json.dumps(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes  # noqa: F401  (NumPy's name for bfloat16, which TensorSpec dtypes may be)
 import numpy as np
 
 METADATA = "zoo.json"  # in the version folder: what was exported from where, and its contract
@@ -35,17 +36,24 @@ SERVE_TAG = "serve"  # the MetaGraphDef TF Serving loads from a SavedModel
 CLASSIFIER_OUTPUTS = ("probabilities", "classes")  # every classifier's named answers
 OUTPUTS = {"regression": ("predictions",), "generative": ("images",)}  # the other tasks'
 
-# NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_).
+STRING = np.dtype(object)  # a string tensor: an object array of bytes, as TensorFlow takes it
+# NumPy dtype -> tensor datatype in Triton's and KServe v2's shared names (config.pbtxt adds TYPE_,
+# and calls BYTES TYPE_STRING). bfloat16 is ml_dtypes' (NumPy has none), as TensorFlow's is.
 DATATYPES = {
     "bool": "BOOL",
     "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
     "int8": "INT8",
     "int16": "INT16",
     "int32": "INT32",
     "int64": "INT64",
     "float16": "FP16",
+    "bfloat16": "BF16",
     "float32": "FP32",
     "float64": "FP64",
+    STRING.name: "BYTES",
 }
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_encoding
 
 from zoo.export.contract import CONFIG, DATATYPES, LABELS, TensorSpec
@@ -198,6 +199,12 @@ def triton_config(
     return "\n".join(lines) + "\n"
 
 
+def _config_type(dtype: np.dtype) -> str:
+    """A dtype's name in config.pbtxt: TYPE_ and the datatype, but TYPE_STRING for BYTES."""
+    datatype = DATATYPES[dtype.name]
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
 def _tensors(kind: str, tensors: Sequence[TensorSpec], labels: str | None, batched: bool) -> str:
     entries = []
     for tensor in tensors:
@@ -206,7 +213,7 @@ def _tensors(kind: str, tensors: Sequence[TensorSpec], labels: str | None, batch
         dims = shape or (1,)
         fields = [
             f'name: "{tensor.name}"',
-            f"data_type: TYPE_{DATATYPES[tensor.dtype.name]}",
+            f"data_type: {_config_type(tensor.dtype)}",
             f"dims: [ {', '.join(str(d) for d in dims)} ]",
         ]
         if not shape:

@@ -166,7 +166,7 @@ class GrpcClient:
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
-        tensor_proto.from_ndarray(batch, request.inputs[info.name])
+        tensor_proto.as_proto_content(batch, request.inputs[info.name])
         answer = self._call(self.stub.Predict, request)
         return {k: tensor_proto.to_ndarray(k, v) for k, v in answer.outputs.items()}
 

@@ -187,3 +187,57 @@ def counted(before: dict, after: dict, name: str, **labels: str) -> float:
     """How much the samples called `name` with `labels` (among others) grew."""
     wanted = set(labels.items())
     return sum(v - before.get(k, 0.0) for k, v in after.items() if k[0] == name and wanted <= k[1])
+
+
+TABLE = np.array([0.5, 1.5, 2.5], np.float32)  # what write_text_model's `picked` gathers from
+
+
+def write_text_model(version_dir: Path) -> Path:
+    """A version folder holding an ONNX model written with onnx.helper that takes strings and an
+    index: `text` (strings, [-1]) -> `echo_bytes` (the same strings) and `shout` (each with "!"), and
+    `index` (int64, [-1]) -> `picked` (TABLE[index]; an index out of range is ONNX Runtime's
+    INVALID_ARGUMENT). Its zoo.json states the contract, until versions load without one."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from zoo.export.contract import STRING, Exported, TensorSpec
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["text"], ["echo_bytes"]),
+            helper.make_node("StringConcat", ["text", "bang"], ["shout"]),
+            helper.make_node("Gather", ["table", "index"], ["picked"]),
+        ],
+        "text",
+        [
+            helper.make_tensor_value_info("text", TensorProto.STRING, ["batch"]),
+            helper.make_tensor_value_info("index", TensorProto.INT64, ["batch"]),
+        ],
+        [
+            helper.make_tensor_value_info("echo_bytes", TensorProto.STRING, ["batch"]),
+            helper.make_tensor_value_info("shout", TensorProto.STRING, ["batch"]),
+            helper.make_tensor_value_info("picked", TensorProto.FLOAT, ["batch"]),
+        ],
+        initializer=[
+            numpy_helper.from_array(TABLE, "table"),
+            numpy_helper.from_array(np.array(["!"], object), "bang"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=9)
+    version_dir.mkdir(parents=True)
+    onnx.save(model, version_dir / "model.onnx")
+    batch = (-1,)
+    contract = Exported(
+        model="text",
+        task="regression",
+        inputs=(TensorSpec("text", STRING, batch), TensorSpec("index", np.dtype("int64"), batch)),
+        outputs=(
+            TensorSpec("echo_bytes", STRING, batch),
+            TensorSpec("shout", STRING, batch),
+            TensorSpec("picked", np.dtype("float32"), batch),
+        ),
+        labels=None,
+        files={"onnx": "model.onnx"},
+    )
+    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
+    return version_dir

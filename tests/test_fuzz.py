@@ -2,13 +2,16 @@
 REST and gRPC APIs and KServe v2's REST and gRPC protocols.
 
 Three exported models with different input signatures (cnn-mnist images [-1, 28, 28, 1],
-softmax-classification features [-1, 4], linear-regression features [-1, 1]) are served; the
+softmax-classification features [-1, 4], linear-regression features [-1, 1]) are served, and
+one that takes strings (helpers.write_text_model: text [-1] of strings, index [-1]); the
 requests vary the model names (unicode, "..", "%2e", very long), versions and labels (negative,
 huge, non-digit), the bodies (good ones, mutated ones: wrong shapes, ragged and deep nesting,
 mixed types, huge numbers, NaN literals, unknown keys; random JSON; raw bytes; bodies past the
 size limit), the headers (Content-Type, Content-Encoding, the binary extension's
 Inference-Header-Content-Length with wrong lengths) and the gRPC messages (dtype enums, dims,
-tensor_content and raw_input_contents of random lengths, typed value lists).
+tensor_content and raw_input_contents of random lengths, typed value lists; strings as text, b64
+of any bytes or none, other JSON values, string_val padded past the limit, raw BYTES whose length
+prefixes lie).
 
 The properties: every REST answer is a 2xx or a 4xx, and a 4xx is JSON with an "error"; every gRPC
 call ends OK or with a client's code (INVALID_ARGUMENT, NOT_FOUND, ...), never UNKNOWN or INTERNAL
@@ -26,6 +29,7 @@ Long profile (on demand, 4 x 600 = 2,400 generated requests):
     ZOO_FUZZ_EXAMPLES=600 ZOO_DATA_DIR=../shared/data .venv/bin/pytest tests/test_fuzz.py
 """
 
+import base64
 import functools
 import gzip
 import json
@@ -42,7 +46,17 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import Server, examples, fake_run, grpc_request, http, running, v2_input
+from helpers import (
+    TABLE,
+    Server,
+    examples,
+    fake_run,
+    grpc_request,
+    http,
+    running,
+    v2_input,
+    write_text_model,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tensorflow.core.framework import tensor_pb2, types_pb2
@@ -63,6 +77,7 @@ OUTPUTS = {
     "softmax-classification": ("probabilities", "classes"),
     "linear-regression": ("predictions",),
 }
+TEXT_MODEL = "text"  # helpers.write_text_model's: strings and an index in, strings and floats out
 LABELS = "cnn-mnist:stable=1"
 LIMIT = 1_000_000  # bytes: --max-request-bytes, so that bodies past it are cheap to make
 TIMEOUT = 10  # seconds: an answer later than this is a hang
@@ -108,6 +123,7 @@ def served_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     for name in SERVED:
         export_run(fake_run(root / "runs", name), model_dir=root / "models", samples=4)
+    write_text_model(root / "models" / TEXT_MODEL / "1")
     return root
 
 
@@ -1012,22 +1028,14 @@ def v2_grpc_calls(draw) -> GrpcCall:
 
 
 def v2_grpc_outputs(answer: service_pb2.ModelInferResponse) -> dict[str, np.ndarray]:
-    outputs = {}
-    for index, output in enumerate(answer.outputs):
-        dtype = V2_NUMPY[output.datatype]
-        if answer.raw_output_contents:
-            values = np.frombuffer(
-                answer.raw_output_contents[index], np.dtype(dtype).newbyteorder("<")
-            )
-        else:
-            typed = (
-                output.contents.fp32_contents
-                if dtype == np.float32
-                else output.contents.int64_contents
-            )
-            values = np.asarray(typed, dtype)
-        outputs[output.name] = values.reshape(tuple(output.shape))
-    return outputs
+    """The answer's outputs, all in raw_output_contents whichever way the inputs came, as Triton."""
+    assert len(answer.raw_output_contents) == len(answer.outputs)
+    return {
+        output.name: np.frombuffer(
+            answer.raw_output_contents[index], np.dtype(V2_NUMPY[output.datatype]).newbyteorder("<")
+        ).reshape(tuple(output.shape))
+        for index, output in enumerate(answer.outputs)
+    }
 
 
 def infer(model: str, version: str, shape: list[int], raw: bytes | None) -> GrpcCall:
@@ -1051,6 +1059,110 @@ def test_kserve_v2_grpc_infer_ends_ok_or_with_a_clients_code(server, onnx, call)
         model, rows, wanted = call.good
         assert answer is not None, call
         assert_same(v2_grpc_outputs(answer), expected(onnx, model, rows, wanted))
+    alive(server)
+
+
+# ----------------------------------------------------------------------------- strings
+
+B64 = st.binary(max_size=12).map(lambda b: {"b64": base64.b64encode(b).decode()})
+STRING_LEAVES = st.one_of(
+    st.text(max_size=12), B64, st.fixed_dictionaries({"b64": st.text(max_size=8)}), SCALARS
+)
+
+
+def _length_prefixed(elements: list[bytes]) -> bytes:
+    return b"".join(len(e).to_bytes(4, "little") + e for e in elements)
+
+
+@st.composite
+def string_calls(draw) -> tuple[str, object]:
+    """(protocol, request) for the text model over any of the four protocols, its strings
+    anything: text, b64 of any bytes (not UTF-8 among them), bad b64, other JSON values, raw
+    BYTES elements whose lengths may lie, an index in or out of the table's range."""
+    protocol = draw(st.sampled_from([TF_REST, V2_REST, TF_GRPC, V2_GRPC]))
+    count = draw(st.integers(0, 3))
+    leaves = st.text(max_size=12) if draw(st.booleans()) else STRING_LEAVES  # half plain
+    text = draw(st.lists(leaves, min_size=count, max_size=count))
+    index = draw(st.lists(st.integers(-4, 4), min_size=count, max_size=count))
+    binary = draw(st.lists(st.binary(max_size=12), min_size=count, max_size=count))
+    if protocol == TF_REST:
+        inputs = {
+            "text": draw(st.just(text) | st.builds(mutated_strings, st.just(text))),
+            "index": index,
+        }
+        body = (
+            {"inputs": inputs}
+            if draw(st.booleans())
+            else {
+                "instances": [
+                    {"text": t, "index": i} for t, i in zip(inputs["text"], index, strict=False)
+                ]
+                or [{}]
+            }
+        )
+        good = count and inputs["text"] is text and all(isinstance(t, str) for t in text)
+        good = good and all(-len(TABLE) <= i < len(TABLE) for i in index)
+        call = RestCall("POST", f"/v1/models/{TEXT_MODEL}:predict", json.dumps(body).encode())
+        call.good = (text, index) if good else None
+        return protocol, call
+    if protocol == V2_REST:
+        tensors = [
+            {"name": "text", "datatype": "BYTES", "shape": [count], "data": text},
+            {"name": "index", "datatype": "INT64", "shape": [count], "data": index},
+        ]
+        return protocol, RestCall(
+            "POST", f"/v2/models/{TEXT_MODEL}/infer", json.dumps({"inputs": tensors}).encode()
+        )
+    if protocol == TF_GRPC:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = TEXT_MODEL
+        proto = request.inputs["text"]
+        proto.dtype = types_pb2.DT_STRING
+        proto.tensor_shape.dim.add(size=draw(st.sampled_from([count, count + 1, 2**40])))
+        proto.string_val.extend(binary)
+        request.inputs["index"].CopyFrom(tf.make_tensor_proto(np.array(index, np.int64)))
+        return protocol, request
+    request = service_pb2.ModelInferRequest(model_name=TEXT_MODEL)
+    request.inputs.add(name="text", datatype="BYTES", shape=[draw(st.sampled_from([count, 2**40]))])
+    request.inputs.add(name="index", datatype="INT64", shape=[count])
+    raw = _length_prefixed(binary)
+    request.raw_input_contents.extend(
+        [draw(st.just(raw) | st.binary(max_size=40)), np.array(index, "<i8").tobytes()]
+    )
+    return protocol, request
+
+
+def mutated_strings(text: list) -> list:
+    """The strings made ragged: one wrapped in a list of its own."""
+    return [[text[0]], *text[1:]] if text else [[]]
+
+
+@FUZZ
+@given(call=string_calls())
+def test_string_inputs_end_ok_or_with_a_clients_error(server, call):
+    protocol, request = call
+    if protocol in (TF_REST, V2_REST):
+        status, body, _ = send(server, request, protocol)
+        if request.good:  # plain strings and indexes in range: the model's answer
+            text, index = request.good
+            assert status == 200, (body[:2000], request)
+            answer = json.loads(body)
+            rows = answer.get("predictions") or [
+                dict(zip(answer["outputs"], row, strict=True))
+                for row in zip(*answer["outputs"].values(), strict=True)
+            ]
+            assert rows == [
+                {
+                    "echo_bytes": {"b64": base64.b64encode(t.encode()).decode()},
+                    "shout": t + "!",
+                    "picked": float(TABLE[i]),
+                }
+                for t, i in zip(text, index, strict=True)
+            ]
+    elif protocol == TF_GRPC:
+        call_grpc(server, server.predictions.Predict, request, protocol)
+    else:
+        call_grpc(server, v2_stub(server.grpc_target).ModelInfer, request, protocol)
     alive(server)
 
 

@@ -1,5 +1,6 @@
 """Serving: a real `zoo serve` process on an exported repository, called as TF Serving's clients call it."""
 
+import base64
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from helpers import (
     samples,
     v2_input,
     wait_for,
+    write_text_model,
 )
 from PIL import Image
 from tensorflow.core.framework import tensor_pb2
@@ -46,11 +48,12 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 import zoo
 from zoo import runs
 from zoo.export import export_run
+from zoo.export.contract import STRING, Exported, TensorSpec
 from zoo.export.parity import expected_outputs
 from zoo.serving import playground
 from zoo.serving.core import version_labels
@@ -171,6 +174,17 @@ def test_grpc_predict_with_both_tensor_encodings(server, root_and_exports):
         np.testing.assert_array_equal(
             tf.make_ndarray(answer.outputs["classes"]), expected["classes"]
         )
+        # In the typed fields, as TF Serving answers and its mnist_client.py reads them.
+        probabilities = answer.outputs["probabilities"]
+        assert not probabilities.tensor_content and not answer.outputs["classes"].tensor_content
+        np.testing.assert_allclose(
+            np.array(probabilities.float_val).reshape(
+                [d.size for d in probabilities.tensor_shape.dim]
+            ),
+            expected["probabilities"],
+            atol=1e-4,
+        )
+        assert list(answer.outputs["classes"].int64_val) == expected["classes"].tolist()
 
     filtered = grpc_request("softmax-classification", content, version=1)
     filtered.output_filter.append("classes")
@@ -949,23 +963,24 @@ def typed_request(
     return request
 
 
-def test_kserve_v2_grpc_infer_typed_contents_answers_typed(server):
+def test_kserve_v2_grpc_typed_contents_are_answered_raw_as_triton_does(server):
     raw = examples("softmax-classification", 3).astype(np.float32)
     expected = onnx_answers(server, "softmax-classification", raw)
     request = typed_request("softmax-classification", "features", raw, id="typed")
     response = v2_stub(server).ModelInfer(request, timeout=30)
-    assert response.id == "typed" and not response.raw_output_contents
+    assert response.id == "typed" and len(response.raw_output_contents) == 2
     outputs = {o.name: o for o in response.outputs}
-    probabilities = outputs["probabilities"]
-    assert (probabilities.datatype, list(probabilities.shape)) == ("FP32", [3, 3])
-    np.testing.assert_allclose(
-        np.reshape(probabilities.contents.fp32_contents, (3, 3)),
-        expected["probabilities"],
-        rtol=0,
-        atol=1e-5,
+    assert not any(o.HasField("contents") for o in response.outputs)
+    assert (outputs["probabilities"].datatype, list(outputs["probabilities"].shape)) == (
+        "FP32",
+        [3, 3],
     )
     assert outputs["classes"].datatype == "INT64"
-    assert list(outputs["classes"].contents.int64_contents) == expected["classes"].tolist()
+    result = triton_grpc.InferResult(response)  # what tritonclient's infer() hands its caller
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"), expected["probabilities"], rtol=0, atol=1e-5
+    )
+    assert result.as_numpy("classes").tolist() == expected["classes"].tolist()
 
 
 def raw_request(model: str, name: str, raw: np.ndarray, datatype: str = "FP32", **fields):
@@ -1126,3 +1141,292 @@ def test_v2_config_of_a_model_without_config_pbtxt_is_what_zoo_export_writes(ser
     finally:
         shutil.rmtree(root)
     wait_for(server, "/v2/models/unconfigured", 404)
+
+
+# String tensors: a model of onnx.helper's that takes strings and gives them back.
+
+
+@pytest.fixture(scope="module")
+def text_model(server):
+    """The name of write_text_model's model, added to the running server's repository."""
+    root = server.model_dir / "text"
+    os.rename(write_text_model(root / ".tmp-1"), root / "1")  # servers ignore non-numeric folders
+    wait_for(server, "/v1/models/text", 200)
+    yield "text"
+    shutil.rmtree(root)
+
+
+TEXT = np.array(["plain", "ünï", ""], object)
+TEXT_BYTES = np.array([v.encode() for v in TEXT], object)
+INDEX = np.array([0, 2, 1], np.int64)
+
+
+def text_answers(server: Server) -> dict[str, np.ndarray]:
+    """What ONNX Runtime, in this process, answers on TEXT and INDEX, strings as UTF-8 bytes."""
+    session = onnxruntime.InferenceSession(str(server.model_dir / "text" / "1" / "model.onnx"))
+    names = [o.name for o in session.get_outputs()]
+    answers = session.run(names, {"text": TEXT, "index": INDEX})
+    return {
+        name: np.array([v.encode() for v in value], object) if value.dtype == object else value
+        for name, value in zip(names, answers, strict=True)
+    }
+
+
+def b64(value: bytes) -> dict[str, str]:
+    return {"b64": base64.b64encode(value).decode()}
+
+
+def test_string_tensors_over_every_protocol_match_onnx_runtime(server, text_model):
+    expected = text_answers(server)
+    signature = server.rest("/v1/models/text/metadata")[1]["metadata"]["signature_def"]
+    inputs = signature["signature_def"]["serving_default"]["inputs"]
+    assert (inputs["text"]["dtype"], inputs["index"]["dtype"]) == ("DT_STRING", "DT_INT64")
+    metadata = server.rest("/v2/models/text")[1]
+    assert [t["datatype"] for t in metadata["inputs"]] == ["BYTES", "INT64"]
+    assert [t["datatype"] for t in metadata["outputs"]] == ["BYTES", "BYTES", "FP32"]
+    # TF Serving REST: plain strings and {"b64": ...} in, plain strings out, and b64 for the
+    # output whose alias ends in "_bytes".
+    rows = [
+        {"text": "plain", "index": 0},
+        {"text": b64("ünï".encode()), "index": 2},
+        {"text": "", "index": 1},
+    ]
+    status, answer = server.rest("/v1/models/text:predict", json.dumps({"instances": rows}))
+    assert status == 200, answer
+    assert answer["predictions"] == [
+        {"echo_bytes": b64(echo), "shout": shout.decode(), "picked": float(picked)}
+        for echo, shout, picked in zip(*expected.values(), strict=True)
+    ]
+    columns = {"text": TEXT.tolist(), "index": INDEX.tolist()}
+    status, answer = server.rest("/v1/models/text:predict", json.dumps({"inputs": columns}))
+    assert status == 200, answer
+    assert answer["outputs"]["shout"] == [v.decode() for v in expected["shout"]]
+    assert answer["outputs"]["echo_bytes"] == [b64(v) for v in expected["echo_bytes"]]
+
+    # TF Serving gRPC: string_val in and out.
+    request = grpc_request("text", tf.make_tensor_proto(TEXT_BYTES), input_name="text")
+    request.inputs["index"].CopyFrom(tf.make_tensor_proto(INDEX))
+    answer = server.predictions.Predict(request, timeout=30)
+    assert list(answer.outputs["shout"].string_val) == expected["shout"].tolist()
+    assert list(answer.outputs["picked"].float_val) == expected["picked"].tolist()
+    np.testing.assert_array_equal(
+        tf.make_ndarray(answer.outputs["echo_bytes"]), expected["echo_bytes"]
+    )
+
+    # KServe v2 REST, JSON (BYTES as strings) and binary, with tritonclient.http.
+    body = {
+        "inputs": [
+            {"name": "text", "datatype": "BYTES", "shape": [3], "data": TEXT.tolist()},
+            {"name": "index", "datatype": "INT64", "shape": [3], "data": INDEX.tolist()},
+        ]
+    }
+    status, answer = server.rest("/v2/models/text/infer", json.dumps(body))
+    assert status == 200, answer
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["shout"]["datatype"] == "BYTES"
+    assert outputs["shout"]["data"] == [v.decode() for v in expected["shout"]]
+    client = tritonclient.http.InferenceServerClient(server.url.removeprefix("http://"))
+    for binary in (True, False):
+        given = [
+            tritonclient.http.InferInput("text", [3], "BYTES"),
+            tritonclient.http.InferInput("index", [3], "INT64"),
+        ]
+        given[0].set_data_from_numpy(TEXT, binary_data=binary)
+        given[1].set_data_from_numpy(INDEX, binary_data=binary)
+        wanted = [tritonclient.http.InferRequestedOutput(n, binary_data=binary) for n in expected]
+        result = client.infer("text", given, outputs=wanted)
+        for name, value in expected.items():
+            got = result.as_numpy(name)
+            if value.dtype == object and not binary:  # tritonclient keeps JSON's strings as str
+                got = np.array([v.encode() for v in got], object)
+            np.testing.assert_array_equal(got, value)
+
+    # KServe v2 gRPC: raw BYTES with tritonclient.grpc, and typed bytes_contents; raw answers.
+    triton = triton_grpc.InferenceServerClient(server.grpc_target)
+    given = [
+        triton_grpc.InferInput("text", [3], "BYTES"),
+        triton_grpc.InferInput("index", [3], "INT64"),
+    ]
+    given[0].set_data_from_numpy(TEXT)
+    given[1].set_data_from_numpy(INDEX)
+    result = triton.infer("text", given)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(result.as_numpy(name), value)
+    request = service_pb2.ModelInferRequest(model_name="text")
+    request.inputs.add(name="text", datatype="BYTES", shape=[3]).contents.bytes_contents.extend(
+        TEXT_BYTES.tolist()
+    )
+    request.inputs.add(name="index", datatype="INT64", shape=[3]).contents.int64_contents.extend(
+        INDEX.tolist()
+    )
+    response = v2_stub(server).ModelInfer(request, timeout=30)
+    assert len(response.raw_output_contents) == 3
+    result = triton_grpc.InferResult(response)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(result.as_numpy(name), value)
+
+
+def test_inputs_the_runtime_refuses_are_invalid_arguments_in_its_words(server, text_model):
+    out_of_range = "indices element out of data bounds, idx=7"
+    body = {"inputs": {"text": ["a"], "index": [7]}}
+    status, answer = server.rest("/v1/models/text:predict", json.dumps(body))
+    assert status == 400 and out_of_range in answer["error"], answer
+    body = {"inputs": {"text": [b64(b"\xff")], "index": [0]}}
+    status, answer = server.rest("/v1/models/text:predict", json.dumps(body))
+    assert status == 400 and "ONNX Runtime takes strings as UTF-8" in answer["error"], answer
+    request = grpc_request("text", tf.make_tensor_proto(np.array([b"a"])), input_name="text")
+    request.inputs["index"].CopyFrom(tf.make_tensor_proto(np.array([7])))
+    with pytest.raises(grpc.RpcError) as error:
+        server.predictions.Predict(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert out_of_range in error.value.details()
+    # One bad request refuses no other: the server still answers.
+    request.inputs["index"].CopyFrom(tf.make_tensor_proto(np.array([1])))
+    assert list(server.predictions.Predict(request, timeout=30).outputs["picked"].float_val) == [
+        1.5
+    ]
+
+
+def write_parse_model(version_dir: Path) -> None:
+    """A tf.Module SavedModel with zoo.json beside it: `text` (strings) -> `number` (each parsed
+    as a float, TensorFlow's InvalidArgumentError for one that is not a number) and
+    `text_bytes` (the strings themselves)."""
+
+    class Parse(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return {"number": tf.strings.to_number(text), "text_bytes": text}
+
+    module = Parse()
+    tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
+    contract = Exported(
+        model="parse",
+        task="regression",
+        inputs=(TensorSpec("text", STRING, (-1,)),),
+        outputs=(
+            TensorSpec("number", np.dtype("float32"), (-1,)),
+            TensorSpec("text_bytes", STRING, (-1,)),
+        ),
+        labels=None,
+        files={"savedmodel": "saved_model.pb"},
+    )
+    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
+
+
+def test_tensorflow_takes_and_gives_strings_and_its_refusals_are_invalid_arguments(tmp_path):
+    write_parse_model(tmp_path / "models" / "parse" / "1")
+    with running(Server(tmp_path, "--backend", "tf"), "parse") as served:
+        rows = ["1.5", b64(b"-2")]
+        status, answer = served.rest("/v1/models/parse:predict", json.dumps({"instances": rows}))
+        assert status == 200, answer
+        assert answer["predictions"] == [
+            {"number": 1.5, "text_bytes": b64(b"1.5")},
+            {"number": -2.0, "text_bytes": b64(b"-2")},
+        ]
+        request = grpc_request("parse", tf.make_tensor_proto([b"7", b"\xff"]), input_name="text")
+        with pytest.raises(grpc.RpcError) as error:
+            served.predictions.Predict(request, timeout=30)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        # TensorFlow's own message quotes the bytes (TensorFlow itself fails to decode it).
+        assert "could not correctly convert string: \\xff" in error.value.details()
+        request.inputs["text"].CopyFrom(tf.make_tensor_proto([b"7", b"8.25"]))
+        answer = served.predictions.Predict(request, timeout=30)
+        assert list(answer.outputs["number"].float_val) == [7.0, 8.25]
+        assert list(answer.outputs["text_bytes"].string_val) == [b"7", b"8.25"]
+        status, answer = served.rest(
+            "/v1/models/parse:predict", json.dumps({"inputs": {"text": ["abc"]}})
+        )
+        assert status == 400 and "could not correctly convert string: abc" in answer["error"]
+
+
+# Every numeric dtype, through every protocol: an ONNX model that hands each input back.
+
+NUMERIC = ("float16", "float32", "float64", "int8", "int16", "int32", "int64")
+NUMERIC += ("uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def write_identity_model(version_dir: Path) -> dict[str, np.ndarray]:
+    """An onnx.helper model with one input `x_DTYPE` per NUMERIC dtype, answered unchanged as
+    `y_DTYPE`, and zoo.json; the arrays to send it, by input name."""
+    import onnx
+    from onnx import helper
+
+    def info(name: str, dtype: str):
+        return helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), ["batch", 3]
+        )
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [f"x_{d}"], [f"y_{d}"]) for d in NUMERIC],
+        "identity",
+        [info(f"x_{d}", d) for d in NUMERIC],
+        [info(f"y_{d}", d) for d in NUMERIC],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    version_dir.mkdir(parents=True)
+    onnx.save(model, version_dir / "model.onnx")
+    contract = Exported(
+        model="identity",
+        task="regression",
+        inputs=tuple(TensorSpec(f"x_{d}", np.dtype(d), (-1, 3)) for d in NUMERIC),
+        outputs=tuple(TensorSpec(f"y_{d}", np.dtype(d), (-1, 3)) for d in NUMERIC),
+        labels=None,
+        files={"onnx": "model.onnx"},
+    )
+    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
+    values = np.array([[0, 1, 2], [3, 4, 5]])
+    return {f"x_{d}": (values % 2 == 1 if d == "bool" else values.astype(d)) for d in NUMERIC}
+
+
+def test_every_numeric_dtype_goes_through_every_protocol_unchanged(server):
+    root = server.model_dir / "identity"
+    sent = write_identity_model(root / ".tmp-1")
+    os.rename(root / ".tmp-1", root / "1")
+    try:
+        wait_for(server, "/v1/models/identity", 200)
+        expected = {name.replace("x_", "y_"): value for name, value in sent.items()}
+
+        def assert_unchanged(got: dict) -> None:
+            assert sorted(got) == sorted(expected)
+            for name, value in expected.items():
+                assert np.asarray(got[name]).dtype == value.dtype, name
+                np.testing.assert_array_equal(got[name], value)
+
+        body = json.dumps({"inputs": {k: v.tolist() for k, v in sent.items()}})
+        status, answer = server.rest("/v1/models/identity:predict", body)
+        assert status == 200, answer
+        assert_unchanged(
+            {k: np.asarray(v, expected[k].dtype) for k, v in answer["outputs"].items()}
+        )
+        assert answer["outputs"] == {k: v.tolist() for k, v in expected.items()}
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "identity"
+        for name, value in sent.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        answer = server.predictions.Predict(request, timeout=30)
+        assert not any(proto.tensor_content for proto in answer.outputs.values())
+        assert_unchanged({k: tf.make_ndarray(v) for k, v in answer.outputs.items()})
+
+        client = tritonclient.http.InferenceServerClient(server.url.removeprefix("http://"))
+        for binary in (True, False):
+            given = []
+            for name, value in sent.items():
+                given.append(
+                    tritonclient.http.InferInput(name, value.shape, np_to_triton_dtype(value.dtype))
+                )
+                given[-1].set_data_from_numpy(value, binary_data=binary)
+            wanted = [
+                tritonclient.http.InferRequestedOutput(n, binary_data=binary) for n in expected
+            ]
+            result = client.infer("identity", given, outputs=wanted)
+            assert_unchanged({name: result.as_numpy(name) for name in expected})
+
+        given = []
+        for name, value in sent.items():
+            given.append(triton_grpc.InferInput(name, value.shape, np_to_triton_dtype(value.dtype)))
+            given[-1].set_data_from_numpy(value)
+        result = triton_grpc.InferenceServerClient(server.grpc_target).infer("identity", given)
+        assert_unchanged({name: result.as_numpy(name) for name in expected})
+    finally:
+        shutil.rmtree(root)

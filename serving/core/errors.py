@@ -6,6 +6,8 @@ the repository raise one kind of error and never think about the protocol.
 
 from __future__ import annotations
 
+import os
+
 from zoo.errors import ZooError
 
 INVALID_ARGUMENT = "INVALID_ARGUMENT"
@@ -64,6 +66,41 @@ def check_method(method: str, path: str, allowed: str) -> None:
     """Refuse a request to a known REST path whose method is not the one it takes."""
     if method != allowed:
         raise MethodNotAllowed(method, path, allowed)
+
+
+# The runtimes' own errors for an input they refuse, by (top-level module, class name), so that
+# neither runtime is imported to recognise them: TensorFlow's (eager and TF1 sessions alike) and
+# ONNX Runtime's INVALID_ARGUMENT and FAIL statuses.
+_RUNTIME_INPUT_ERRORS = {
+    ("tensorflow", "InvalidArgumentError"),
+    ("onnxruntime", "InvalidArgument"),
+    ("onnxruntime", "Fail"),  # what ONNX Runtime raises for a node that cannot take the input
+}
+
+
+def runtime_input_error(exc: BaseException) -> InvalidArgument | None:
+    """The model runtime's refusal of a request's input as INVALID_ARGUMENT in the runtime's own
+    words, as TF Serving passes TensorFlow's status on; None for any other failure (INTERNAL).
+
+    TensorFlow's eager calls raise UnicodeDecodeError instead of their error when its message
+    quotes input bytes that are not UTF-8 (tf.strings.to_number of b"\xff"): the message is
+    still there, in the bytes it could not decode, and it is the input's."""
+    for kind in type(exc).__mro__:
+        if (kind.__module__.partition(".")[0], kind.__name__) in _RUNTIME_INPUT_ERRORS:
+            return InvalidArgument(getattr(exc, "message", None) or str(exc))
+    if isinstance(exc, UnicodeDecodeError) and _raised_in(exc, "tensorflow"):
+        return InvalidArgument(bytes(exc.object).decode("utf-8", "backslashreplace"))
+    return None
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """Whether the innermost frame of `exc`'s traceback is in `package`'s code."""
+    traceback = exc.__traceback__
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return f"{os.sep}{package}{os.sep}" in traceback.tb_frame.f_code.co_filename
 
 
 class ServerError(ZooError):

@@ -17,8 +17,10 @@ import numpy as np
 import orjson
 import simdjson
 
-from zoo.export.contract import TensorSpec
+from zoo.export.contract import STRING, TensorSpec
+from zoo.serving.core import strings
 from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.limits import MAX_DIMS
 from zoo.serving.core.signature import ModelSignature
 
 NUMBER_OR_SPACE = b"0123456789+-.eE \t\n\r"  # what a numeric array's skeleton leaves out
@@ -53,18 +55,81 @@ def error(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-def array(name: str, value: Any, signature: ModelSignature) -> np.ndarray:
+def text(value: Any) -> bytes:
+    """A JSON string as a string tensor's element: its UTF-8 bytes."""
+    if not isinstance(value, str):
+        raise InvalidArgument(
+            f"JSON Value: {orjson.dumps(value).decode()} Type: {_json_type(value)} "
+            "is not of expected type: string"
+        )
+    return value.encode()
+
+
+def _json_type(value: Any) -> str:
+    """A JSON value's type as TF Serving's errors name it."""
+    for kind, name in ((bool, "Bool"), (int | float, "Number"), (dict, "Object"), (list, "Array")):
+        if isinstance(value, kind):
+            return name
+    return "Null" if value is None else "String"
+
+
+def array(
+    name: str, value: Any, signature: ModelSignature, element: Callable[[Any], bytes] = text
+) -> np.ndarray:
     """A JSON list as the named input's dtype, or a 400 when it is not a rectangular array of it.
 
     As in TF Serving, a JSON list takes the dtype of the signature's input, so clients may send
-    integers for float pixels."""
+    integers for float pixels. A string input's elements are read by `element` (JSON strings, and
+    TF Serving's {"b64": ...} objects where its front end passes them)."""
     dtype = signature.input(name).dtype
+    if dtype == STRING:
+        return _strings(name, value, element)
     try:
         return np.asarray(value, dtype=dtype)
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(
             f"input {name}: not a rectangular array of {dtype.name}: {exc}"
         ) from None
+
+
+def _strings(name: str, value: Any, element: Callable[[Any], bytes]) -> np.ndarray:
+    """Nested lists of strings as an object array of bytes, its shape read down the first elements
+    and every list held to it, as TF Serving's json_tensor.cc fills a DT_STRING tensor."""
+    shape, first = [], value
+    while isinstance(first, list) and len(shape) <= MAX_DIMS:
+        shape.append(len(first))
+        first = first[0] if first else None
+    if len(shape) > MAX_DIMS:
+        raise InvalidArgument(f"input {name}: more than {MAX_DIMS} dimensions")
+    values: list[bytes] = []
+
+    def fill(item: Any, level: int) -> None:
+        if not isinstance(item, list):
+            if level != len(shape):
+                raise InvalidArgument(
+                    f"input {name}: JSON Value: {orjson.dumps(item).decode()} found at incorrect "
+                    f"level: {level + 1} in the JSON DOM. Expected at level: {len(shape)}"
+                )
+            try:
+                values.append(element(item))
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"input {name}: {exc}") from None
+        elif level >= len(shape) or len(item) != shape[level]:
+            raise InvalidArgument(
+                f"input {name}: Encountered list at unexpected size: {len(item)} at level: "
+                f"{level} expected size: {shape[level] if level < len(shape) else 'none'}"
+            )
+        else:
+            for each in item:
+                fill(each, level + 1)
+
+    fill(value, 0)
+    return strings.array(values, shape)
+
+
+def jsonable(value: np.ndarray, element: Callable[[bytes], Any]) -> Any:
+    """A string tensor as nested JSON lists, each element written by `element`."""
+    return strings.mapped(value, element).tolist()
 
 
 def one_float_input(signature: ModelSignature) -> TensorSpec | None:

@@ -18,7 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from zoo.serving.core.batching import QUEUE_FULL, Batcher
-from zoo.serving.core.errors import UNAVAILABLE, ServingError, Unavailable
+from zoo.serving.core.errors import (
+    UNAVAILABLE,
+    ServingError,
+    Unavailable,
+    runtime_input_error,
+)
 from zoo.serving.core.metrics import Metrics, Requests
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature
@@ -108,9 +113,12 @@ class Runner:
         except ServingError as exc:
             requests.done(exc.code, started)
             raise
-        except Exception:  # the model itself failed: TF Serving's INTERNAL
-            requests.done(INTERNAL, started)
-            raise
+        except Exception as exc:  # the runtime refused the input, or the model failed (INTERNAL)
+            refused = runtime_input_error(exc)
+            requests.done(INTERNAL if refused is None else refused.code, started)
+            if refused is None:
+                raise
+            raise refused from exc
         requests.done(OK, started)
         return {name: answers[name] for name in names}
 

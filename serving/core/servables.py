@@ -22,9 +22,8 @@ import numpy as np
 
 from zoo.export.contract import Exported
 from zoo.quiet import load_tensorflow
-from zoo.serving.core import model_files
+from zoo.serving.core import model_files, strings
 from zoo.serving.core.batching import BatchingParameters
-from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.signature import ModelSignature, default_signature
 
 BACKENDS = ("onnx", "tf")
@@ -70,10 +69,7 @@ class OnnxBackend(Backend):
     kind = "onnx"
 
     def __init__(self, version_dir: Path, exported: Exported | None, model: Path) -> None:
-        from onnxruntime.capi import onnxruntime_pybind11_state as state
-
         super().__init__(version_dir, exported)
-        self._refused = (state.InvalidArgument, state.Fail)  # an input the runtime refuses
         self._session = onnx_session(model)
         signature = model_files.onnx_signature(self._session)
         config = model_files.triton_config(version_dir.parent) if exported is None else None
@@ -83,11 +79,8 @@ class OnnxBackend(Backend):
         self._names = list(self.signature.output_names)
 
     def run_batch(self, inputs, signature=None):
-        try:
-            answers = self._session.run(self._names, dict(inputs))
-        except self._refused as exc:  # the input, refused by the runtime
-            raise InvalidArgument(str(exc)) from None
-        return dict(zip(self._names, answers, strict=True))
+        answers = self._session.run(self._names, strings.for_onnx_runtime(inputs))
+        return strings.from_onnx_runtime(dict(zip(self._names, answers, strict=True)))
 
 
 class TfBackend(Backend):
@@ -103,7 +96,6 @@ class TfBackend(Backend):
         tf = load_tensorflow()  # only this backend needs TensorFlow
         from tensorflow.core.protobuf import config_pb2
 
-        self._errors = tf.errors
         self._config = config_pb2
         graph_def = model_files.meta_graph(version_dir)
         self.signatures = model_files.in_exported_order(
@@ -133,10 +125,7 @@ class TfBackend(Backend):
 
     def run_batch(self, inputs, signature=None):
         run, described = self._runs[signature or self.signature.name]
-        try:
-            answers = run(*(inputs[name] for name in described.input_names))
-        except self._errors.InvalidArgumentError as exc:  # the input, refused by the runtime
-            raise InvalidArgument(exc.message) from None
+        answers = run(*(inputs[name] for name in described.input_names))  # refusals: runner.py
         return dict(zip(described.output_names, answers, strict=True))
 
 

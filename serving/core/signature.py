@@ -97,8 +97,8 @@ class ModelSignature:
 
 
 def _dtype_name(dtype: np.dtype) -> str:
-    """TensorFlow's short names (float, double, int64), as its dtype errors print them."""
-    return {"float32": "float", "float64": "double"}.get(dtype.name, dtype.name)
+    """TensorFlow's short names (float, double, string, int64), as its dtype errors print them."""
+    return {"float32": "float", "float64": "double", "object": "string"}.get(dtype.name, dtype.name)
 
 
 def default_signature(signatures: Mapping[str, ModelSignature]) -> ModelSignature:

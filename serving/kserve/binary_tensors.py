@@ -2,23 +2,26 @@
 
 A request whose `Inference-Header-Content-Length` header is N carries N bytes of JSON, then the
 bytes of each input whose `parameters.binary_data_size` is set, in the order of `inputs`:
-row-major and little-endian, the datatype's own width (BOOL one byte). An answer is binary the
-same way for the outputs a request asks so (`binary_data` on an output, `binary_data_output` on
-the request), and then carries the header too. This is what Triton's own client,
-`tritonclient.http`, sends and asks for by default: a 28x28 image is 3 KB of bytes instead of
-~5 KB of JSON numbers that must be parsed back.
-
-String (BYTES) tensors are not served: no model in the zoo takes or gives them.
+row-major and little-endian, the datatype's own width (BOOL one byte); BYTES elements each as
+its 4-byte little-endian length, then its bytes, as Triton serializes them
+(`tritonclient.utils.serialize_byte_tensor`; gRPC's raw contents are the same). An answer is
+binary the same way for the outputs a request asks so (`binary_data` on an output,
+`binary_data_output` on the request), and then carries the header too. This is what Triton's own
+client, `tritonclient.http`, sends and asks for by default: a 28x28 image is 3 KB of bytes
+instead of ~5 KB of JSON numbers that must be parsed back.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from zoo.export.contract import STRING
+from zoo.serving.core import strings
 from zoo.serving.core.errors import InvalidArgument
 
 HEADER = b"inference-header-content-length"  # as ASGI spells request headers: lower case
@@ -50,7 +53,12 @@ class Chunks:
     def array(self, name: str, size: Any, dtype: np.dtype, shape: list[int]) -> np.ndarray:
         """The next `size` bytes as input `name`: `shape` of the model's `dtype`."""
         expected = math.prod(shape) * dtype.itemsize
-        if not isinstance(size, int) or size != expected:
+        if dtype == STRING:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise InvalidArgument(
+                    f"input {name}: binary_data_size {size!r} is not a size in bytes"
+                )
+        elif not isinstance(size, int) or size != expected:
             raise InvalidArgument(
                 f"input {name}: binary_data_size {size!r}, but shape {shape} of "
                 f"{dtype.name} is {expected} bytes"
@@ -62,9 +70,7 @@ class Chunks:
             )
         chunk = self._data[self._offset : self._offset + size]
         self._offset += size
-        return (
-            np.frombuffer(chunk, dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
-        )
+        return from_bytes(name, chunk, dtype, shape)
 
     def check_used(self) -> None:
         """Refuse bytes that no input claimed: the header's sizes and the body disagree."""
@@ -93,6 +99,44 @@ def parameters(tensor_or_request: Any) -> Mapping[str, Any]:
     return found or {}
 
 
-def little_endian(value: np.ndarray) -> bytes:
-    """An output's bytes as the extension sends them."""
+def from_bytes(name: str, data: bytes | memoryview, dtype: np.dtype, shape) -> np.ndarray:
+    """Input `name` from its bytes, as both the binary extension and gRPC's raw contents carry
+    them; the caller has checked that a fixed-width dtype's bytes are exactly the shape's."""
+    if dtype == STRING:
+        return strings.array(_elements(name, data, math.prod(shape)), shape)
+    return np.frombuffer(data, dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
+
+
+_LENGTH = struct.Struct("<I")
+
+
+def _elements(name: str, data: bytes | memoryview, count: int) -> list[bytes]:
+    """`count` length-prefixed BYTES elements, which must fill `data` exactly. More elements than
+    `data` has room for lengths is refused before any is read."""
+    if count * _LENGTH.size > len(data):
+        raise InvalidArgument(
+            f"input {name}: {len(data)} bytes cannot hold {count} BYTES elements "
+            "(each is a 4-byte length, then its bytes)"
+        )
+    data, offset, elements = bytes(data), 0, []
+    for _ in range(count):
+        if offset + _LENGTH.size > len(data):
+            break
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        elements.append(data[offset : offset + length])
+        offset += length
+    if len(elements) != count or offset != len(data):
+        raise InvalidArgument(
+            f"input {name}: {len(data)} bytes are not {count} BYTES elements, "
+            "each a 4-byte little-endian length and then its bytes"
+        )
+    return elements
+
+
+def to_bytes(value: np.ndarray) -> bytes:
+    """An output's bytes as the extension and gRPC's raw contents send them: little-endian, or
+    BYTES elements each after its length."""
+    if value.dtype == STRING:
+        return b"".join(_LENGTH.pack(len(v)) + v for v in value.ravel())
     return np.ascontiguousarray(value, value.dtype.newbyteorder("<")).tobytes()

@@ -7,9 +7,10 @@ them; the other RPCs (statistics, repository control, shared memory, tracing, st
 stub's UNIMPLEMENTED. `model_version` is a string, "" for the default version.
 
 An input comes either in `raw_input_contents` (its little-endian bytes, row-major, one entry per
-input, in the order of `inputs`: what tritonclient sends) or in the typed field of `contents` for
-its datatype (`fp32_contents`, `int64_contents`, ...). Outputs are answered the same way the
-inputs came: raw, as Triton does and as tritonclient's `as_numpy` reads them, or typed. Refusals
+input, in the order of `inputs`; BYTES as length-prefixed elements: what tritonclient sends) or in
+the typed field of `contents` for its datatype (`fp32_contents`, `bytes_contents`, ...). Outputs
+are always answered in `raw_output_contents`, whichever way the inputs came, as Triton does:
+tritonclient's `as_numpy` reads numbers only from there, and so do Triton's own examples. Refusals
 are NOT_FOUND for an unknown model or version, UNAVAILABLE for a full batch queue and
 INVALID_ARGUMENT for anything else, with the REST front end's messages.
 """
@@ -23,6 +24,8 @@ import numpy as np
 from google.protobuf import json_format
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from zoo.export.contract import STRING
+from zoo.serving.core import strings
 from zoo.serving.core.errors import InvalidArgument, NotFound
 from zoo.serving.core.limits import check_shape
 from zoo.serving.core.metrics import GRPC, MODEL_INFER
@@ -35,8 +38,9 @@ from zoo.serving.grpc_status import maps_errors
 from zoo.serving.kserve import binary_tensors, v2_model
 from zoo.serving.kserve.v2_model import DATATYPES
 
-# The typed field of InferTensorContents for each datatype; FP16 (and BYTES) travel only raw.
+# The typed field of InferTensorContents for each datatype; FP16 and BF16 travel only raw.
 CONTENTS = {
+    "BYTES": "bytes_contents",
     "BOOL": "bool_contents",
     "INT8": "int_contents",
     "INT16": "int_contents",
@@ -108,16 +112,9 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
         response = service_pb2.ModelInferResponse(
             model_name=request.model_name, model_version=str(found.version), id=request.id
         )
-        raw = bool(request.raw_input_contents) or any(
-            DATATYPES[value.dtype] not in CONTENTS for value in outputs.values()
-        )
         for name, value in outputs.items():
-            datatype = DATATYPES[value.dtype]
-            tensor = response.outputs.add(name=name, datatype=datatype, shape=value.shape)
-            if raw:
-                response.raw_output_contents.append(binary_tensors.little_endian(value))
-            else:
-                getattr(tensor.contents, CONTENTS[datatype]).extend(value.ravel().tolist())
+            response.outputs.add(name=name, datatype=DATATYPES[value.dtype], shape=value.shape)
+            response.raw_output_contents.append(binary_tensors.to_bytes(value))
         return response
 
 
@@ -165,12 +162,12 @@ def _inputs(request: InferRequest, signature: ModelSignature) -> dict[str, np.nd
 
 def _from_raw(name: str, datatype: str, data: bytes, dtype: np.dtype, shape) -> np.ndarray:
     needed = math.prod(shape) * dtype.itemsize
-    if len(data) != needed:
+    if dtype != STRING and len(data) != needed:
         raise InvalidArgument(
             f"input {name}: {len(data)} bytes of raw_input_contents, "
             f"the shape {list(shape)} of {datatype} needs {needed}"
         )
-    return np.frombuffer(data, dtype.newbyteorder("<")).astype(dtype, copy=False)
+    return binary_tensors.from_bytes(name, data, dtype, shape).ravel()
 
 
 def _from_contents(tensor: InferRequest.InferInputTensor, dtype: np.dtype) -> np.ndarray:
@@ -181,4 +178,6 @@ def _from_contents(tensor: InferRequest.InferInputTensor, dtype: np.dtype) -> np
             "send it in raw_input_contents"
         )
     values = getattr(tensor.contents, field)
+    if dtype == STRING:
+        return strings.array(values, (len(values),))
     return np.fromiter(values, dtype, len(values))

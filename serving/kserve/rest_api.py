@@ -1,11 +1,12 @@
 """KServe's Open Inference Protocol (v2) over REST, on the same repository and runner as TF Serving's.
 
 With it, KServe, Triton and MLServer clients talk to `zoo serve` too: server liveness and
-readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major order,
-flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy) or binary tensors
-(`binary_tensors`, the extension Triton's client uses by default). Refusals are the protocol's
-`{"error": ...}`: 404 for an unknown path, model or version, 405 for a known path asked with the
-wrong method, 503 for a full batch queue, 400 for anything else. Triton's model configuration
+readiness, model metadata and readiness, and `infer` with JSON tensors (`data` in row-major
+order, flat or nested, reshaped to `shape`; a flat `data` is read straight into NumPy; BYTES as
+JSON strings) or binary tensors (`binary_tensors`, the extension Triton's client uses by
+default). Refusals are the protocol's `{"error": ...}`: 404 for an unknown path, model or
+version, 405 for a known path asked with the wrong method, 503 for a full batch queue, 400 for
+anything else. Triton's model configuration
 extension answers `GET .../config` (`v2_model` reads it), its model repository extension
 `POST /v2/repository/index` (the served and failed versions: how the playground lists models).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.export.contract import STRING
 from zoo.serving.core import json_io
 from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, check_method
 from zoo.serving.core.limits import check_shape
@@ -141,15 +143,33 @@ def _answer(
     for key, value in outputs.items():
         tensor = {"name": key, "datatype": DATATYPES[value.dtype], "shape": list(value.shape)}
         if binary[key]:
-            blobs.append(binary_tensors.little_endian(value))
+            blobs.append(binary_tensors.to_bytes(value))
             tensor["parameters"] = {binary_tensors.SIZE: len(blobs[-1])}
         else:
-            tensor["data"] = value.reshape(-1)
+            tensor["data"] = _json_data(key, value.reshape(-1))
         answer["outputs"].append(tensor)
     header = json_io.dumps(answer)
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)
+
+
+def _json_data(name: str, value: np.ndarray) -> Any:
+    """An output's flat `data`: numbers as they are, BYTES as strings, as Triton writes them. JSON
+    cannot hold bytes that are not UTF-8: such an output must be asked for in binary."""
+    if value.dtype != STRING:
+        return value
+
+    def decoded(element: bytes) -> str:
+        try:
+            return element.decode()
+        except UnicodeDecodeError:
+            raise InvalidArgument(
+                f"output {name} holds bytes that are not UTF-8, which JSON cannot carry: ask for "
+                f"it in binary (parameters.binary_data)"
+            ) from None
+
+    return json_io.jsonable(value, decoded)
 
 
 def _input(

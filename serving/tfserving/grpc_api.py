@@ -1,7 +1,7 @@
 """TF Serving's gRPC API with its official protos: PredictionService and ModelService on grpc.aio.
 
 Tensors go through `tensor_proto`, which reads `tensor_content` and the repeated value fields as
-`tf.make_ndarray` does, straight into NumPy, and answers in `tensor_content`. A request's ModelSpec
+`tf.make_ndarray` does, straight into NumPy, and answers in the typed fields as TF Serving does. A request's ModelSpec
 is resolved by the core (`resolve`); refusals get their status from `grpc_status.maps_errors`.
 """
 
@@ -31,7 +31,7 @@ from zoo.serving.protos.tensorflow_serving.apis import (
 )
 from zoo.serving.tfserving.metadata import signature_def_map
 from zoo.serving.tfserving.methods import EXAMPLES_INPUT, classify, regress
-from zoo.serving.tfserving.tensor_proto import from_ndarray, to_ndarray
+from zoo.serving.tfserving.tensor_proto import as_proto_field, to_ndarray
 
 SIGNATURE_DEF = "signature_def"
 MULTI_INFERENCE_METHODS = (CLASSIFY_METHOD, REGRESS_METHOD)
@@ -73,7 +73,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         _answer_spec(request.model_spec, found, response.model_spec)
         for name, value in outputs.items():
-            from_ndarray(value, response.outputs[name])
+            as_proto_field(value, response.outputs[name])
         return response
 
     @maps_errors

@@ -9,30 +9,42 @@ validates the JSON and copies the numbers into one buffer, and the array's shape
 skeleton, the body's text between its outer brackets less numbers and whitespace, which must be
 exactly the brackets and commas of that shape. Anything else (named rows, several inputs, ragged or
 mixed arrays, odd keys) is read by orjson and NumPy as before, with the same errors.
+
+String (DT_STRING) inputs take JSON strings (their UTF-8 bytes) and `{"b64": "..."}` objects, in
+both formats. String outputs are written as TF Serving writes them: plain strings, or `{"b64":
+"..."}` when the output's alias ends in "_bytes". A plain-named output whose bytes are not UTF-8,
+which TF Serving would write into its JSON unescaped, is written as `{"b64": ...}` too, so the
+answer stays JSON and loses nothing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 import simdjson
 
-from zoo.export.contract import TensorSpec
+from zoo.export.contract import STRING, TensorSpec
 from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.json_io import (
     NUMBER_OR_SPACE,
     array,
     dumps,
+    jsonable,
     one_float_input,
     read_fast,
     skeleton,
+    text,
 )
 from zoo.serving.core.limits import MAX_DIMS
 from zoo.serving.core.signature import ModelSignature
 
 ROW, COLUMNAR = "instances", "inputs"
+B64, BYTES_SUFFIX = "b64", "_bytes"  # json_tensor.cc's kBase64Key and kBytesTensorNameSuffix
 _ANSWER_KEYS = {ROW: "predictions", COLUMNAR: "outputs"}
 
 
@@ -107,20 +119,21 @@ def predict_inputs(
 def _rows(instances: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise InvalidArgument("'instances' must be a non-empty JSON array")
-    if all(isinstance(row, dict) for row in instances):  # named: one object per example
+    # named: one object per example (a {"b64": ...} string is a value, as json_tensor.cc has it)
+    if all(isinstance(row, dict) and not _is_b64(row) for row in instances):
         names = signature.input_names
         for row in instances:
             if set(row) != set(names):
                 raise InvalidArgument(
                     f"each instance must name exactly the inputs {list(names)}, got {sorted(row)}"
                 )
-        return {n: array(n, [row[n] for row in instances], signature) for n in names}
+        return {n: _array(n, [row[n] for row in instances], signature) for n in names}
     return _unnamed(instances, signature)
 
 
 def _columns(inputs: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if isinstance(inputs, dict):
-        return {name: array(name, value, signature) for name, value in inputs.items()}
+        return {name: _array(name, value, signature) for name, value in inputs.items()}
     return _unnamed(inputs, signature)
 
 
@@ -128,12 +141,55 @@ def _unnamed(value: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if len(signature.inputs) != 1:
         raise InvalidArgument(f"the model has inputs {list(signature.input_names)}: name each one")
     (name,) = signature.input_names
-    return {name: array(name, value, signature)}
+    return {name: _array(name, value, signature)}
+
+
+def _array(name: str, value: Any, signature: ModelSignature) -> np.ndarray:
+    return array(name, value, signature, _string)
+
+
+def _is_b64(value: Any) -> bool:
+    """Whether a JSON value is bytes as TF Serving writes them: {"b64": "<base64>"}, alone."""
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(B64), str)
+
+
+def _string(value: Any) -> bytes:
+    """A string input's element: a JSON string, or bytes as {"b64": "<base64>"}."""
+    if not isinstance(value, dict):
+        return text(value)
+    if not _is_b64(value):
+        raise InvalidArgument(
+            f"JSON Value: {orjson.dumps(value).decode()} not formatted correctly for base64 data"
+        )
+    encoded = value[B64]
+    try:
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument("Unable to base64 decode") from None
+
+
+def _b64(value: bytes) -> dict[str, str]:
+    return {B64: base64.b64encode(value).decode()}
+
+
+def _text_or_b64(value: bytes) -> str | dict[str, str]:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return _b64(value)
+
+
+def _json_output(name: str, value: np.ndarray) -> Any:
+    """An output as JSON takes it: string tensors as TF Serving writes them, numbers as they are."""
+    if value.dtype != STRING:
+        return value
+    return jsonable(value, _b64 if name.endswith(BYTES_SUFFIX) else _text_or_b64)
 
 
 def predict_answer(fmt: str, outputs: Mapping[str, np.ndarray]) -> bytes:
     """`predictions` (one value, or an object per example for several outputs) or `outputs`."""
     key = _ANSWER_KEYS[fmt]
+    outputs = {name: _json_output(name, value) for name, value in outputs.items()}
     if len(outputs) == 1:
         (value,) = outputs.values()
         return dumps({key: value})
