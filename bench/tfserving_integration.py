@@ -19,7 +19,8 @@ starts `zoo serve --backend tf` instead on a repository holding only that model 
 
 The selection below is the tests that start the server with no flags of their own and need
 neither TF Lite, TF Text, a Unix socket nor the profiler; every other test is listed with why it
-is left out. A table of pass/fail with each failure's one-line reason is printed at the end; the
+is left out (`--tests` runs any of them; those that start the server with flags of their own
+fail at once with the flags the shim does not pass on). A table of pass/fail with each failure's one-line reason is printed at the end; the
 exit status is 1 when any selected test failed. Each server's log and the tests' own output
 (tests.log) are kept in the work folder (`--work`, a temporary one by default).
 """
@@ -81,8 +82,9 @@ EXCLUDED = {
     "test_profiler_service_with_valid_trace_request": "the profiler's gRPC service",
     "test_tf_text": "TF Text ops (and its model is not in the fetched source)",
     "test_distrat_sequential_keras_saved_model_save": (
-        "splits the test process's own CPU into virtual devices (SetVirtualCpus), which "
-        "TensorFlow refuses once an earlier test has initialised it: a test of the client"
+        "splits the test process's own CPU into two virtual devices (SetVirtualCpus), which "
+        "TensorFlow refuses once an earlier test in the process has initialised it "
+        "(test_tf_saved_model_save does): run it alone with --tests"
     ),
 }
 
@@ -241,7 +243,9 @@ def table(outcomes: dict[str, str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=os.environ.get("TFSERVING_SRC"))
-    parser.add_argument("--tests", nargs="+", default=list(SELECTED), choices=SELECTED)
+    parser.add_argument(
+        "--tests", nargs="+", default=list(SELECTED), choices=[*SELECTED, *EXCLUDED]
+    )
     parser.add_argument("--work", type=Path, help="where the servers' logs go (kept)")
     parser.add_argument("--json", type=Path, help="also write {test: reason or ''} here")
     args = parser.parse_args()
