@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 import unittest
 import urllib.error
 import urllib.request
@@ -175,6 +176,22 @@ class ZooServers:
                 process.wait(timeout=30)
 
 
+class Answers:
+    """The REST answers their `CallREST` saw fail, kept for the table: it reports only "HTTP Error
+    400: Bad Request" (and retries 60 times), while the body says why. Their calls go through
+    unchanged; the error is re-raised as it came."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def urlopen(self, request, *args, **kwargs):
+        try:
+            return urllib.request.urlopen(request, *args, **kwargs)
+        except urllib.error.HTTPError as error:
+            self.last = f"{error.code} {error.read().decode(errors='replace').strip()}"
+            raise
+
+
 def last_line(log: Path) -> str:
     lines = log.read_text().strip().splitlines()
     return lines[-1] if lines else "(no output)"
@@ -189,8 +206,8 @@ def load(path: Path, name: str):
     return module
 
 
-def test_module(src: Path, servers: ZooServers):
-    """Their test module, with the base's RunServer replaced by ours and nothing else changed."""
+def test_module(src: Path, servers: ZooServers, answers: Answers):
+    """Their test module, with the base's RunServer replaced by ours and its REST errors watched."""
     import tensorflow_serving  # tensorflow-serving-api: the apis their modules import
 
     tensorflow_serving.__path__.append(str(src / "tensorflow_serving"))
@@ -199,6 +216,8 @@ def test_module(src: Path, servers: ZooServers):
     base.TensorflowModelServerTestBase.RunServer = classmethod(
         lambda cls, *args, **kwargs: servers.run_server(*args, **kwargs)
     )
+    request = types.SimpleNamespace(urlopen=answers.urlopen, Request=urllib.request.Request)
+    base.urllib = types.SimpleNamespace(request=request)  # what their CallREST calls
     return load(src / TEST_MODULE, "tensorflow_model_server_test")
 
 
@@ -212,11 +231,21 @@ def reason(error: tuple) -> str:
 
 
 class Collected(unittest.TextTestResult):
-    """Keeps each test's outcome for the table."""
+    """Keeps each test's outcome for the table, with the server's answer to a failed REST call."""
+
+    answers = Answers()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.outcomes: dict[str, str] = {}
+
+    def startTest(self, test) -> None:
+        super().startTest(test)
+        self.answers.last = None
+
+    def _reason(self, err) -> str:
+        answer = self.answers.last
+        return reason(err) + (f" (the answer: {answer[:200]})" if answer else "")
 
     def addSuccess(self, test) -> None:
         super().addSuccess(test)
@@ -224,16 +253,16 @@ class Collected(unittest.TextTestResult):
 
     def addFailure(self, test, err) -> None:
         super().addFailure(test, err)
-        self.outcomes[test._testMethodName] = reason(err)
+        self.outcomes[test._testMethodName] = self._reason(err)
 
     def addError(self, test, err) -> None:
         super().addError(test, err)
-        self.outcomes[test._testMethodName] = reason(err)
+        self.outcomes[test._testMethodName] = self._reason(err)
 
 
 def table(outcomes: dict[str, str]) -> str:
     passed = sum(not why for why in outcomes.values())
-    rows = [f"| {name} | {'fail: ' + why.replace('|', '/') if why else 'pass'} |"
+    rows = [f"| {name} | {'fail: ' + why.replace('|', '/').replace(chr(10), ' ') if why else 'pass'} |"
             for name, why in outcomes.items()]  # fmt: skip
     return "\n".join(
         ["| test | result |", "|---|---|", *rows, f"\n{passed} of {len(outcomes)} pass"]
@@ -259,7 +288,7 @@ def main() -> None:
     os.environ["TEST_SRCDIR"] = str(srcdir)
     os.environ.setdefault("TEST_TMPDIR", tempfile.mkdtemp(prefix="tmp-", dir=work))
     servers = ZooServers(work)
-    module = test_module(args.src, servers)
+    module = test_module(args.src, servers, Collected.answers)
     from absl import flags
 
     flags.FLAGS(sys.argv[:1])  # their tests read FLAGS.test_tmpdir
