@@ -1,7 +1,7 @@
 """How fast is `zoo serve`? Requests/s and latency per protocol, concurrency and batching, in one run
 beside the in-process ONNX Runtime ceiling and a FastAPI + ONNX Runtime baseline.
 
-    python bench/serve.py [--seconds 4] [--repeat 3] [--concurrency 1 16 64] [--models ...]
+    python bench/serve.py [--seconds 4] [--repeat 3] [--concurrency 1 16 64] [--models ...] [--no-tf]
     python bench/serve.py --workers-only [--workers 1 2] [--workers-concurrency 16 64]
 
 Everything runs on this machine over loopback and stops by itself. The models are trained for one
@@ -11,6 +11,9 @@ core: wrk (Debian's package) for REST, h2load (Debian's nghttp2-client) for gRPC
 length-prefixed PredictRequest with content-type application/grpc. One image per request; KServe
 v2 both as JSON (`v2-rest`) and with the binary tensor extension (`v2-binary`: the image's raw
 bytes after the JSON header, answers binary too, as tritonclient.http sends by default).
+The same export's SavedModel served by TensorFlow (`zoo serve --backend tf`, batching on, TF
+Serving's REST and gRPC: the rows marked "TensorFlow") shows what serving a SavedModel costs
+beside ONNX Runtime; `--no-tf` leaves it out (the short profile in the suite does).
 
 - Latency percentiles are the measured ones: wrk 4 reports the latency of each request it sent
   (it makes no coordinated-omission correction; that is wrk2), and h2load's per-request log is read
@@ -288,12 +291,17 @@ class Setup:
     batching: bool
     workers: int = 1
     cores: str = SERVER_CORE
+    backend: str = "onnx"
 
     def __str__(self) -> str:
         return (
-            f"batching {'on' if self.batching else 'off'}, {self.workers} worker(s) "
-            f"on core(s) {self.cores}"
+            f"{self.backend}, batching {'on' if self.batching else 'off'}, "
+            f"{self.workers} worker(s) on core(s) {self.cores}"
         )
+
+    def path(self, protocol: str) -> str:
+        """The table's "server, protocol" cell: the backend named when it is not ONNX Runtime."""
+        return f"zoo {protocol}" + (" (TensorFlow)" if self.backend == "tf" else "")
 
 
 def measure_zoo(
@@ -313,11 +321,11 @@ def measure_zoo(
         *(str(Path(sys.executable).parent / "zoo"), "serve", "--model-dir", str(model_dir)),
         *("--rest-port", str(rest_port), "--grpc-port", str(grpc_port)),
         "--enable-batching" if setup.batching else "--no-batching",
-        *("--workers", str(setup.workers)),
+        *("--workers", str(setup.workers), "--backend", setup.backend),
     ]
     rows = []
     batching = "batching" if setup.batching else "no-batching"
-    log = work / f"serve-{batching}-{setup.workers}-on-{setup.cores}.log"
+    log = work / f"serve-{setup.backend}-{batching}-{setup.workers}-on-{setup.cores}.log"
     # The first worker to answer is not all of them: the parent logs when every one serves.
     logged = f"{setup.workers} workers serving" if setup.workers > 1 else None
     ready = f"{rest}/v1/models/{models[0]}"
@@ -341,7 +349,7 @@ def measure_zoo(
                     failed, mean_batch = server_counts(before, metrics(rest), name)
                     if protocol == "tfs-grpc":
                         result["errors"] += int(failed)
-                    row = {"model": name, "path": f"zoo {protocol}", "batching": setup.batching}
+                    row = {"model": name, "path": setup.path(protocol), "batching": setup.batching}
                     row |= {"workers": setup.workers, "c": connections, **result}
                     rows.append({**row, "mean_batch": mean_batch})
                     print(format_row(rows[-1]), f"({setup})", flush=True)
@@ -503,6 +511,9 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "serve")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the tables are written")
+    parser.add_argument(
+        "--no-tf", action="store_true", help="leave out the SavedModel served by TensorFlow"
+    )
     parser.add_argument("--ceiling", metavar="VERSION_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling:
@@ -521,6 +532,7 @@ def main() -> None:
         command = (
             f"--seconds {args.seconds:g} --repeat {args.repeat} "
             f"--concurrency {' '.join(map(str, args.concurrency))}"
+            f"{' --no-tf' if args.no_tf else ''}"
         )
         first = header(command, SERVER_CORE) + text
     workers = None
@@ -557,6 +569,8 @@ def measure_table(model_dir, files, args, script, measure) -> str:
     rows = measure_baseline(model_dir, args.models, files, args, args.work, script)
     for batching in (True, False):
         rows += measure(Setup(batching))
+    if not args.no_tf:
+        rows += measure(Setup(batching=True, backend="tf"), WORKER_PROTOCOLS)
     rows.sort(key=lambda r: (args.models.index(r["model"]), r["path"], not r["batching"], r["c"]))
     text = table(rows, ceilings)
     print(text)

@@ -1,6 +1,7 @@
 """A short profile of bench/serve.py, so the serving benchmark keeps working: one model, one
 concurrency, one short run of each server and protocol, with the load generators it uses, and
-`zoo serve --workers 2` on both cores (its comparison with one worker left to the real run)."""
+`zoo serve --workers 2` on both cores (its comparison with one worker left to the real run). The
+SavedModel served by TensorFlow (`--no-tf` here) is left to the real run too."""
 
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ def test_the_serving_benchmark_measures_every_path_without_errors(tmp_path):
     command = [
         *(sys.executable, str(BENCH), "--models", "cnn-mnist", "--concurrency", "4"),
         *("--seconds", "1", "--repeat", "1", "--work", str(tmp_path), "--out", str(out)),
-        *("--workers", "2", "--workers-concurrency", "4"),
+        *("--workers", "2", "--workers-concurrency", "4", "--no-tf"),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,0 +1,311 @@
+"""TF Serving's own integration test, `tensorflow_model_server_test.py`, pointed at `zoo serve`.
+
+    python bench/tfserving_integration.py --src /work/tfserving-src [--tests testClassify ...]
+
+`--src` is a folder holding, as in a checkout of github.com/tensorflow/serving:
+
+    tensorflow_serving/model_servers/tensorflow_model_server_test.py
+    tensorflow_serving/model_servers/test_util/tensorflow_model_server_test_base.py
+    tensorflow_serving/servables/tensorflow/testdata/  (saved_model_half_plus_two_cpu,
+        saved_model_half_plus_two_tf2_cpu, saved_model_half_plus_three,
+        good_model_config.txt, half_plus_two_model_metadata.json)
+
+It is fetched by hand (CI cannot fetch), never copied into this repository. Their test module runs
+unchanged, assertions and clients included, with one replacement: the test base's `RunServer`,
+which starts the `tensorflow_model_server` binary with `--model_name` and `--model_base_path`,
+starts `zoo serve --backend tf` instead on a repository holding only that model under that name
+(a symlink to the base path), on two free ports, and returns what theirs returns: (process,
+'localhost:<grpc port>', 'localhost:<rest port>'), one server per set of arguments, as theirs.
+
+The selection below is the tests that start the server with no flags of their own and need
+neither TF Lite, TF Text, a Unix socket nor the profiler; every other test is listed with why it
+is left out (`--tests` runs any of them; those that start the server with flags of their own
+fail at once with the flags the shim does not pass on). A table of pass/fail with each failure's one-line reason is printed at the end; the
+exit status is 1 when any selected test failed. Each server's log and the tests' own output
+(tests.log) are kept in the work folder (`--work`, a temporary one by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import types
+import unittest
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ZOO = Path(sys.executable).parent / "zoo"
+TEST_MODULE = "tensorflow_serving/model_servers/tensorflow_model_server_test.py"
+BASE_MODULE = "tensorflow_serving/model_servers/test_util/tensorflow_model_server_test_base.py"
+READY_SECONDS = 60  # TF Serving's WAIT_FOR_SERVER_READY_INT_SECS
+REST_TIMEOUT_MS = 5000  # the test base's HTTP_REST_TIMEOUT_MS
+
+SELECTED = (
+    "testGetModelStatus",
+    "testGetModelMetadata",
+    "testClassify",
+    "testClassifyTf2",
+    "testRegress",
+    "testRegressTf2",
+    "testMultiInference",
+    "testMultiInferenceTf2",
+    "testPredictSavedModel",
+    "testClassifyREST",
+    "testRegressREST",
+    "testPredictREST",
+    "testPredictColumnarREST",
+    "testGetStatusREST",
+    "testGetModelMetadataREST",
+    "test_tf_saved_model_save",
+    "test_tf_saved_model_save_multiple_signatures",
+    "test_sequential_keras_saved_model_save",
+)
+EXCLUDED = {
+    "testGoodModelConfig": "starts the server with --model_config_file",
+    "testBadModelConfig": "starts the server with --model_config_file and reads its stderr",
+    "testModelConfigReload": "--model_config_file with --model_config_file_poll_wait_seconds",
+    "testModelConfigReloadWithZeroPollPeriod": "--model_config_file_poll_wait_seconds=0",
+    "testGoodGrpcChannelArgs": "starts the server with --grpc_channel_arguments",
+    "testPrometheusEndpoint": "starts the server with --monitoring_config_file",
+    "testPredictUDS": "a Unix socket (--grpc_socket_path)",
+    "testPredictOnTfLite": "TF Lite (--prefer_tflite_model)",
+    "testPredictWithSignatureDefOnTfLite": "TF Lite (--prefer_tflite_model)",
+    "test_profiler_service_with_valid_trace_request": "the profiler's gRPC service",
+    "test_tf_text": "TF Text ops (and its model is not in the fetched source)",
+    "test_distrat_sequential_keras_saved_model_save": (
+        "splits the test process's own CPU into two virtual devices (SetVirtualCpus), which "
+        "TensorFlow refuses once an earlier test in the process has initialised it "
+        "(test_tf_saved_model_save does): run it alone with --tests"
+    ),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(process: subprocess.Popen, rest: str, name: str) -> None:
+    """Until the model's status answers (any version state) or the server exits, as theirs waits."""
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{rest}/v1/models/{name}", timeout=2):
+                return
+        except urllib.error.HTTPError as error:
+            if error.code != 404:  # 404: the model is not found yet
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+
+
+class ZooServers:
+    """`RunServer`'s replacement: one `zoo serve` per set of arguments, stopped at the end."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.started: dict[tuple, tuple] = {}
+
+    def run_server(
+        self,
+        model_name,
+        model_path,
+        model_server_path="model_servers",
+        model_type="tf",
+        model_config_file=None,
+        monitoring_config_file=None,
+        batching_parameters_file=None,
+        grpc_channel_arguments="",
+        wait_for_server_ready=True,
+        pipe=None,
+        model_config_file_poll_period=None,
+    ):
+        """Start `zoo serve` for `model_name` at `model_path`, the signature theirs has."""
+        del model_server_path  # where their binary lives
+        unsupported = {
+            "model_type": model_type != "tf",
+            "model_config_file": model_config_file,
+            "monitoring_config_file": monitoring_config_file,
+            "batching_parameters_file": batching_parameters_file,
+            "grpc_channel_arguments": grpc_channel_arguments,
+            "pipe": pipe,
+            "model_config_file_poll_period": model_config_file_poll_period is not None,
+        }
+        if any(unsupported.values()):
+            used = ", ".join(name for name, value in unsupported.items() if value)
+            raise NotImplementedError(f"the shim starts zoo serve without {used}")
+        key = (model_name, str(model_path), wait_for_server_ready)
+        if key in self.started:
+            return self.started[key]
+        repository = Path(tempfile.mkdtemp(prefix="repository-", dir=self.work))
+        (repository / model_name).symlink_to(Path(model_path).resolve(), target_is_directory=True)
+        grpc_port, rest_port = free_port(), free_port()
+        log = self.work / f"serve-{Path(model_path).name}-{len(self.started)}.log"
+        command = [
+            *(str(ZOO), "serve", "--model-dir", str(repository), "--backend", "tf"),
+            *("--rest-port", str(rest_port), "--grpc-port", str(grpc_port)),
+            *("--rest-api-timeout-in-ms", str(REST_TIMEOUT_MS), "--no-ui"),
+        ]
+        with log.open("w") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        rest, grpc_address = f"localhost:{rest_port}", f"localhost:{grpc_port}"
+        if wait_for_server_ready:
+            wait_ready(process, rest, model_name)
+        if process.poll() is not None:  # theirs would hand back a dead server; say why instead
+            raise RuntimeError(f"zoo serve exited: {last_line(log)}")
+        self.started[key] = (process, grpc_address, rest)
+        return self.started[key]
+
+    def stop(self) -> None:
+        for process, _, _ in self.started.values():
+            process.terminate()
+        for process, _, _ in self.started.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+
+
+class Answers:
+    """The REST answers their `CallREST` saw fail, kept for the table: it reports only "HTTP Error
+    400: Bad Request" (and retries 60 times), while the body says why. Their calls go through
+    unchanged; the error is re-raised as it came."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def urlopen(self, request, *args, **kwargs):
+        try:
+            return urllib.request.urlopen(request, *args, **kwargs)
+        except urllib.error.HTTPError as error:
+            self.last = f"{error.code} {error.read().decode(errors='replace').strip()}"
+            raise
+
+
+def last_line(log: Path) -> str:
+    lines = log.read_text().strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
+def load(path: Path, name: str):
+    """Import their file at `path` as module `name`, as Bazel would have it importable."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_module(src: Path, servers: ZooServers, answers: Answers):
+    """Their test module, with the base's RunServer replaced by ours and its REST errors watched."""
+    import tensorflow_serving  # tensorflow-serving-api: the apis their modules import
+
+    tensorflow_serving.__path__.append(str(src / "tensorflow_serving"))
+    base = load(src / BASE_MODULE, "tensorflow_serving.model_servers.test_util."
+                "tensorflow_model_server_test_base")  # fmt: skip
+    base.TensorflowModelServerTestBase.RunServer = classmethod(
+        lambda cls, *args, **kwargs: servers.run_server(*args, **kwargs)
+    )
+    request = types.SimpleNamespace(urlopen=answers.urlopen, Request=urllib.request.Request)
+    base.urllib = types.SimpleNamespace(request=request)  # what their CallREST calls
+    return load(src / TEST_MODULE, "tensorflow_model_server_test")
+
+
+def reason(error: tuple) -> str:
+    """One line: a gRPC error's code and details, else the exception's first line."""
+    kind, value, _ = error
+    if hasattr(value, "code") and hasattr(value, "details"):
+        return f"{value.code()}: {value.details()}".splitlines()[0][:200]
+    lines = "".join(traceback.format_exception_only(kind, value)).strip().splitlines()
+    return (lines[0] if lines else kind.__name__)[:200]
+
+
+class Collected(unittest.TextTestResult):
+    """Keeps each test's outcome for the table, with the server's answer to a failed REST call."""
+
+    answers = Answers()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.outcomes: dict[str, str] = {}
+
+    def startTest(self, test) -> None:
+        super().startTest(test)
+        self.answers.last = None
+
+    def _reason(self, err) -> str:
+        answer = self.answers.last
+        return reason(err) + (f" (the answer: {answer[:200]})" if answer else "")
+
+    def addSuccess(self, test) -> None:
+        super().addSuccess(test)
+        self.outcomes[test._testMethodName] = ""
+
+    def addFailure(self, test, err) -> None:
+        super().addFailure(test, err)
+        self.outcomes[test._testMethodName] = self._reason(err)
+
+    def addError(self, test, err) -> None:
+        super().addError(test, err)
+        self.outcomes[test._testMethodName] = self._reason(err)
+
+
+def table(outcomes: dict[str, str]) -> str:
+    passed = sum(not why for why in outcomes.values())
+    rows = [f"| {name} | {'fail: ' + why.replace('|', '/').replace(chr(10), ' ') if why else 'pass'} |"
+            for name, why in outcomes.items()]  # fmt: skip
+    return "\n".join(
+        ["| test | result |", "|---|---|", *rows, f"\n{passed} of {len(outcomes)} pass"]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", type=Path, default=os.environ.get("TFSERVING_SRC"))
+    parser.add_argument(
+        "--tests", nargs="+", default=list(SELECTED), choices=[*SELECTED, *EXCLUDED]
+    )
+    parser.add_argument("--work", type=Path, help="where the servers' logs go (kept)")
+    parser.add_argument("--json", type=Path, help="also write {test: reason or ''} here")
+    args = parser.parse_args()
+    if args.src is None or not (args.src / TEST_MODULE).is_file():
+        parser.error(f"--src must hold {TEST_MODULE} (a fetched tensorflow/serving)")
+    work = args.work or Path(tempfile.mkdtemp(prefix="tfserving-integration-"))
+    work.mkdir(parents=True, exist_ok=True)
+    # Their paths: TEST_SRCDIR/tf_serving/tensorflow_serving/...; temp files: TEST_TMPDIR.
+    srcdir = Path(tempfile.mkdtemp(prefix="srcdir-", dir=work))
+    (srcdir / "tf_serving").symlink_to(args.src.resolve(), target_is_directory=True)
+    os.environ["TEST_SRCDIR"] = str(srcdir)
+    os.environ.setdefault("TEST_TMPDIR", tempfile.mkdtemp(prefix="tmp-", dir=work))
+    servers = ZooServers(work)
+    module = test_module(args.src, servers, Collected.answers)
+    from absl import flags
+
+    flags.FLAGS(sys.argv[:1])  # their tests read FLAGS.test_tmpdir
+    suite = unittest.TestSuite(module.TensorflowModelServerTest(name) for name in args.tests)
+    runner = unittest.TextTestRunner(resultclass=Collected, verbosity=2, stream=sys.stderr)
+    with (work / "tests.log").open("w") as chatter, contextlib.redirect_stdout(chatter):
+        try:
+            result = runner.run(suite)
+        finally:
+            servers.stop()
+    outcomes = {name: result.outcomes.get(name, "not run") for name in args.tests}
+    print(f"\nzoo serve against {TEST_MODULE} (logs: {work})\n")
+    print(table(outcomes))
+    if args.json:
+        args.json.write_text(json.dumps(outcomes, indent=1) + "\n")
+    sys.exit(0 if not any(outcomes.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
