@@ -23,6 +23,11 @@ is left out (`--tests` runs any of them; those that start the server with flags 
 fail at once with the flags the shim does not pass on). A table of pass/fail with each failure's one-line reason is printed at the end; the
 exit status is 1 when any selected test failed. Each server's log and the tests' own output
 (tests.log) are kept in the work folder (`--work`, a temporary one by default).
+
+Their Keras tests build models with `tf.keras` as Keras 2 does. Under Keras 3, `tf.saved_model.save`
+of their Sequential names its input `inputs`, not the Input layer's `x`, so the model itself lacks
+the input the test sends (TF Serving would refuse it alike). With `pip install tf_keras` the shim
+sets TF_USE_LEGACY_KERAS=1 for the test process, so `tf.keras` is Keras 2 as in TF Serving's CI.
 """
 
 from __future__ import annotations
@@ -286,6 +291,8 @@ def main() -> None:
     srcdir = Path(tempfile.mkdtemp(prefix="srcdir-", dir=work))
     (srcdir / "tf_serving").symlink_to(args.src.resolve(), target_is_directory=True)
     os.environ["TEST_SRCDIR"] = str(srcdir)
+    if importlib.util.find_spec("tf_keras"):  # their `tf.keras` is Keras 2, as in TF Serving's CI
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TEST_TMPDIR", tempfile.mkdtemp(prefix="tmp-", dir=work))
     servers = ZooServers(work)
     module = test_module(args.src, servers, Collected.answers)

@@ -116,6 +116,42 @@ def module_two_signatures(models: Path) -> Foreign:
     )
 
 
+def module_tf2_examples(models: Path) -> Foreign:
+    """A TF2 tf.Module as TF Serving's half_plus_two_tf2 has them: classify and regress
+    signatures over serialized tf.Examples, each with a placeholder of its own, and a signature
+    without a batch dimension (any rank in, a scalar out), which requests must reach unbatched."""
+    import tensorflow as tf
+
+    examples = tf.TensorSpec([None], tf.string, name="inputs")
+
+    class Examples(tf.Module):
+        def _x(self, serialized):
+            parsed = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32)})
+            return parsed["x"] * 0.5 + 2.0
+
+        @tf.function(input_signature=[examples])
+        def classify(self, inputs):
+            return {"scores": self._x(inputs)}
+
+        @tf.function(input_signature=[examples])
+        def regress(self, inputs):
+            return {"outputs": self._x(inputs)}
+
+        @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+        def total(self, x):
+            return {"total": tf.reduce_sum(x)}
+
+    module = Examples()
+    folder = models / "module_tf2_examples" / VERSION_FOLDER
+    signatures = {"classify_x": module.classify, "regress_x": module.regress}
+    signatures |= {"serving_default": module.total}
+    tf.saved_model.save(module, str(folder), signatures=signatures)
+    return Foreign(
+        "module_tf2_examples",
+        lambda inputs: {"total": module.total(tf.constant(inputs["x"]))["total"].numpy()},
+    )
+
+
 def onnx_affine(models: Path) -> Foreign:
     """An ONNX graph written with onnx.helper, Y = 2X + 1, in a bare version folder."""
     from onnx import TensorProto, helper
@@ -218,6 +254,7 @@ BUILDERS = (
     half_plus_two,
     keras_two_inputs,
     module_two_signatures,
+    module_tf2_examples,
     onnx_affine,
     onnx_symbolic_pairs,
     triton_add_sub,

@@ -218,6 +218,37 @@ def test_classify_regress_and_multi_inference_run_the_models_own_signatures(serv
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_tf2_multi_inference_feeds_each_signature_its_own_placeholder(served):
+    """TF2 SavedModels give each signature its own input tensor; TF Serving feeds every one of
+    them the request's Examples (multi_inference.cc), and so does zoo serve."""
+    server, _ = served
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in (("classify_x", "classify"), ("regress_x", "regress")):
+        task = request.tasks.add(method_name=f"tensorflow/serving/{method}")
+        task.model_spec.name = "module_tf2_examples"
+        task.model_spec.signature_name = signature
+    request.input.example_list.examples.extend([_example(2.0), _example(6.0)])
+    first, second = server.predictions.MultiInference(request, timeout=30).results
+    assert [c.classes[0].score for c in first.classification_result.classifications] == [3, 5]
+    assert [r.value for r in second.regression_result.regressions] == [3.0, 5.0]
+
+
+def test_a_signature_without_a_batch_dimension_is_answered_unbatched(served):
+    """Any rank in, a scalar out: with batching on (the default), each request runs alone
+    instead of being merged and split along a dimension the answer does not have."""
+    server, built = served
+    for x in (np.float32(4.0), np.arange(6, dtype=np.float32).reshape(2, 3)):
+        expected = built["module_tf2_examples"].run({"x": x})["total"]
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "module_tf2_examples"
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(x))
+        answer = server.predictions.Predict(request, timeout=30).outputs["total"]
+        assert tf.make_ndarray(answer) == pytest.approx(expected)
+        body = json.dumps({"inputs": {"x": x.tolist()}})
+        status, answer = server.rest("/v1/models/module_tf2_examples:predict", body)
+        assert (status, answer) == (200, {"outputs": pytest.approx(float(expected))})
+
+
 @pytest.mark.parametrize(
     ("name", "version", "reason"),
     [

@@ -214,7 +214,8 @@ class Batcher:
 
     async def run(self, inputs: Inputs) -> Outputs:
         """Every output for `inputs`, computed in whichever batches they join."""
-        parts = self._split(inputs, batch_size(inputs))
+        # Unbatched, a request is one whole call: its inputs need share no batch dimension.
+        parts = self._split(inputs, batch_size(inputs) if self.parameters.enabled else 1)
         futures = [self._loop.create_future() for _ in parts]
         self._enqueue(parts, futures)
         self._schedule_soon()
@@ -332,6 +333,8 @@ class Batcher:
 
     def _merged(self, batch: _Batch) -> Inputs:
         """One input array per name: the parts in order, padded to an allowed batch size."""
+        if not self.parameters.enabled:
+            return batch.parts[0][0]
         padding = self.parameters.padded_size(batch.size) - batch.size
         if len(batch.parts) == 1 and not padding:
             return batch.parts[0][0]
@@ -358,9 +361,17 @@ class Batcher:
                 pass
             elif error is not None:
                 future.set_exception(error)
+            elif not self.parameters.enabled:
+                future.set_result(answers)
             else:
-                future.set_result({k: v[start : start + size] for k, v in answers.items()})
+                try:
+                    future.set_result({k: v[start : start + size] for k, v in answers.items()})
+                except IndexError:  # an answer without the batch dimension: never a hung request
+                    future.set_exception(RuntimeError(_UNBATCHED_ANSWER))  # INTERNAL
             start += size
+
+
+_UNBATCHED_ANSWER = "the model answered without the batch dimension its signature declares"
 
 
 def _keep_waiting(batch: _Batch) -> bool:

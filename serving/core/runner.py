@@ -9,6 +9,7 @@ TensorFlow release the GIL while they compute and the loop keeps parsing and ans
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 import weakref
@@ -153,7 +154,10 @@ class Runner:
 
         def new_batcher(signature: str) -> Batcher:
             run_batch = functools.partial(servable.run_batch, signature=signature)
-            return Batcher(run_batch, servable.batching, self._loop, pool, observe, queued)
+            parameters = servable.batching
+            if not servable.signatures[signature].batchable:  # each request runs alone
+                parameters = dataclasses.replace(parameters, enabled=False)
+            return Batcher(run_batch, parameters, self._loop, pool, observe, queued)
 
         served = _Served(new_batcher, self.metrics, model, servable.version)
         self._served[servable] = served

@@ -47,6 +47,16 @@ class ModelSignature:
     def output_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.outputs)
 
+    @functools.cached_property
+    def batchable(self) -> bool:
+        """Whether requests can be merged into batches: every input and output has a leading
+        dimension of any size (-1). Others (a scalar answer, a tensor of unknown rank) run each
+        request alone, as a model without a batch dimension needs."""
+        return all(
+            t.shape is not None and len(t.shape) > 0 and t.shape[0] == -1
+            for t in (*self.inputs, *self.outputs)
+        )
+
     def input(self, name: str) -> TensorSpec:
         """The input called `name`, or TF Serving's error for an alias the signature lacks."""
         for tensor in self.inputs:

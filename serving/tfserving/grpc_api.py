@@ -30,7 +30,7 @@ from zoo.serving.protos.tensorflow_serving.apis import (
     regression_pb2,
 )
 from zoo.serving.tfserving.metadata import signature_def_map
-from zoo.serving.tfserving.methods import EXAMPLES_INPUT, classify, regress
+from zoo.serving.tfserving.methods import classify, regress
 from zoo.serving.tfserving.tensor_proto import as_proto_field, to_ndarray
 
 SIGNATURE_DEF = "signature_def"
@@ -116,7 +116,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 "All ModelSpecs in a MultiInferenceRequest must access the same model name."
             )
         found = servable(self.repository, _request(request.tasks[0].model_spec))
-        named, inputs = [], set()
+        named = []
         for task in request.tasks:
             name = task.model_spec.signature_name or SIGNATURE_NAME
             if name in (n.name for n in named):
@@ -125,12 +125,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise InvalidArgument(f"Requested signature not found in model graph: {name}")
             if task.method_name not in MULTI_INFERENCE_METHODS:
                 raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
+            # Each task's own input tensor is fed the same Examples: TF Serving keeps a set of
+            # them (a TF2 SavedModel has one placeholder per signature), no longer one for all.
             named.append(found.signatures[name])
-            definition = named[-1].definition  # a SavedModel's: the graph tensor fed Examples
-            fed = definition is not None and EXAMPLES_INPUT in definition.inputs
-            inputs.add(definition.inputs[EXAMPLES_INPUT].name if fed else name)
-        if len(inputs) > 1:
-            raise InvalidArgument("Input tensor must be the same for all Signatures.")
         response = inference_pb2.MultiInferenceResponse()
         for task, each in zip(request.tasks, named, strict=True):
             method = classify if task.method_name == CLASSIFY_METHOD else regress
