@@ -196,11 +196,9 @@ def write_text_model(version_dir: Path) -> Path:
     """A version folder holding an ONNX model written with onnx.helper that takes strings and an
     index: `text` (strings, [-1]) -> `echo_bytes` (the same strings) and `shout` (each with "!"), and
     `index` (int64, [-1]) -> `picked` (TABLE[index]; an index out of range is ONNX Runtime's
-    INVALID_ARGUMENT). Its zoo.json states the contract, until versions load without one."""
+    INVALID_ARGUMENT)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-
-    from zoo.export.contract import STRING, Exported, TensorSpec
 
     graph = helper.make_graph(
         [
@@ -226,18 +224,4 @@ def write_text_model(version_dir: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=9)
     version_dir.mkdir(parents=True)
     onnx.save(model, version_dir / "model.onnx")
-    batch = (-1,)
-    contract = Exported(
-        model="text",
-        task="regression",
-        inputs=(TensorSpec("text", STRING, batch), TensorSpec("index", np.dtype("int64"), batch)),
-        outputs=(
-            TensorSpec("echo_bytes", STRING, batch),
-            TensorSpec("shout", STRING, batch),
-            TensorSpec("picked", np.dtype("float32"), batch),
-        ),
-        labels=None,
-        files={"onnx": "model.onnx"},
-    )
-    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
     return version_dir

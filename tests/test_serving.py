@@ -53,7 +53,6 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 import zoo
 from zoo import runs
 from zoo.export import export_run
-from zoo.export.contract import STRING, Exported, TensorSpec
 from zoo.export.parity import expected_outputs
 from zoo.serving import playground
 from zoo.serving.core import version_labels
@@ -1288,7 +1287,7 @@ def test_inputs_the_runtime_refuses_are_invalid_arguments_in_its_words(server, t
 
 
 def write_parse_model(version_dir: Path) -> None:
-    """A tf.Module SavedModel with zoo.json beside it: `text` (strings) -> `number` (each parsed
+    """A tf.Module SavedModel (no zoo.json: it loads from its files): `text` (strings) -> `number` (each parsed
     as a float, TensorFlow's InvalidArgumentError for one that is not a number) and
     `text_bytes` (the strings themselves)."""
 
@@ -1299,18 +1298,6 @@ def write_parse_model(version_dir: Path) -> None:
 
     module = Parse()
     tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
-    contract = Exported(
-        model="parse",
-        task="regression",
-        inputs=(TensorSpec("text", STRING, (-1,)),),
-        outputs=(
-            TensorSpec("number", np.dtype("float32"), (-1,)),
-            TensorSpec("text_bytes", STRING, (-1,)),
-        ),
-        labels=None,
-        files={"savedmodel": "saved_model.pb"},
-    )
-    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
 
 
 def test_tensorflow_takes_and_gives_strings_and_its_refusals_are_invalid_arguments(tmp_path):
@@ -1347,7 +1334,7 @@ NUMERIC += ("uint8", "uint16", "uint32", "uint64", "bool")
 
 def write_identity_model(version_dir: Path) -> dict[str, np.ndarray]:
     """An onnx.helper model with one input `x_DTYPE` per NUMERIC dtype, answered unchanged as
-    `y_DTYPE`, and zoo.json; the arrays to send it, by input name."""
+    `y_DTYPE`: the arrays to send it, by input name."""
     import onnx
     from onnx import helper
 
@@ -1365,15 +1352,6 @@ def write_identity_model(version_dir: Path) -> dict[str, np.ndarray]:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     version_dir.mkdir(parents=True)
     onnx.save(model, version_dir / "model.onnx")
-    contract = Exported(
-        model="identity",
-        task="regression",
-        inputs=tuple(TensorSpec(f"x_{d}", np.dtype(d), (-1, 3)) for d in NUMERIC),
-        outputs=tuple(TensorSpec(f"y_{d}", np.dtype(d), (-1, 3)) for d in NUMERIC),
-        labels=None,
-        files={"onnx": "model.onnx"},
-    )
-    (version_dir / "zoo.json").write_text(json.dumps(contract.to_json()))
     values = np.array([[0, 1, 2], [3, 4, 5]])
     return {f"x_{d}": (values % 2 == 1 if d == "bool" else values.astype(d)) for d in NUMERIC}
 
