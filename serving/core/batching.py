@@ -173,9 +173,12 @@ class _Batch:
         self.started = started
 
 
-def batch_size(inputs: Inputs) -> int:
-    """The examples a request holds: the first dimension, which every input must share."""
+def batch_size(inputs: Inputs, merged: bool = True) -> int:
+    """The examples a request holds: the first dimension, which every input must share when the
+    request may be `merged` with others (unbatched, a request is one whole call: 1 if not)."""
     sizes = {len(value) if value.ndim else 1 for value in inputs.values()}
+    if len(sizes) != 1 and not merged:
+        return 1
     if len(sizes) != 1:
         raise InvalidArgument(
             f"the inputs' first dimensions differ ({sorted(sizes)}): it is the batch of examples"
@@ -214,8 +217,7 @@ class Batcher:
 
     async def run(self, inputs: Inputs) -> Outputs:
         """Every output for `inputs`, computed in whichever batches they join."""
-        # Unbatched, a request is one whole call: its inputs need share no batch dimension.
-        parts = self._split(inputs, batch_size(inputs) if self.parameters.enabled else 1)
+        parts = self._split(inputs, batch_size(inputs, merged=self.parameters.enabled))
         futures = [self._loop.create_future() for _ in parts]
         self._enqueue(parts, futures)
         self._schedule_soon()
