@@ -558,6 +558,7 @@ NO_VALUES = {"name": "features", "shape": [0, 2**62, 2**62], "datatype": "FP32",
         b'{"examples": [{"features": [9223372036854775808]}]}',  # past int64
     )
 )
+@example(call=RestCall("POST", "/v1/models/cnn-mnist:predict", b'{"signature_name": [null]}'))
 def test_tf_serving_rest_answers_every_request_with_a_2xx_or_4xx(server, onnx, call):
     status, body, _ = send(server, call, TF_REST)
     if call.good:
