@@ -58,7 +58,9 @@ class Repository:
     `version_labels` (model -> label -> version) lets requests name a version by label.
     Each version is batched with `batching`, updated by its model folder's own
     `batching_parameters.txt` when there is one (read when the version loads; a bad file fails
-    that version's load, as a broken model would).
+    that version's load, as a broken model would). `warm(name, version, servable)` runs on each
+    version once it is loaded and before it is served (it is AVAILABLE only once warm); if it
+    raises, the version fails to load with that reason, as TF Serving fails a failed warmup.
     """
 
     def __init__(
@@ -69,7 +71,9 @@ class Repository:
         log: Callable[[str], None] = print,
         version_labels: VersionLabels | None = None,
         batching_parameters: BatchingParameters | None = None,
+        warm: Callable[[str, int, Backend], None] | None = None,
     ) -> None:
+        self.warm = warm
         self.model_dir = model_dir
         self.batching = batching_parameters or BatchingParameters.default()
         self.version_labels = version_labels or {}
@@ -142,6 +146,8 @@ class Repository:
         try:
             servable = load(folder, self.backend)
             servable.batching = self._batching(name)
+            if self.warm is not None:
+                self.warm(name, version, servable)
             into[version] = servable
         except Exception as exc:  # a broken version must not stop the others from serving
             self._failed[(name, version)] = _Failure(f"{type(exc).__name__}: {exc}", fingerprint)
