@@ -12,7 +12,7 @@ from helpers import Server, counted, examples, running, samples, wait_for
 from tensorflow_serving.apis import prediction_log_pb2
 from tritonclient.grpc import model_config_pb2
 
-from zoo.serving.core.tfrecord import frame, read_records
+from zoo.serving.core.tfrecord import read_records
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 WARMUP_COUNT = ":tensorflow:serving:warmup_request_count_total"
@@ -56,16 +56,18 @@ def test_export_writes_predict_logs_of_real_examples_and_triton_model_warmup(cnn
     assert list(sample.dims) == list(declared.dims)
 
 
-def add_version(model_root, version: int, records: list[bytes] | bytes | None) -> None:
+def add_version(model_root, version: int, records: list[bytes] | bytes) -> None:
     """Version `version` of the model: a copy of version 1 with its warmup file replaced by
-    `records` (framed), by raw bytes, or removed (None)."""
+    `records` (written by TensorFlow) or by raw bytes."""
     target = model_root / str(version)
     shutil.copytree(model_root / "1", model_root / f".{version}")
     warmup = model_root / f".{version}" / WARMUP_FILE
-    if records is None:
-        warmup.unlink()
+    if isinstance(records, bytes):
+        warmup.write_bytes(records)
     else:
-        warmup.write_bytes(records if isinstance(records, bytes) else frame(records))
+        with tf.io.TFRecordWriter(str(warmup)) as writer:
+            for record in records:
+                writer.write(record)
     (model_root / f".{version}").rename(target)
 
 

@@ -10,7 +10,7 @@ requests) and the ONNX path must not need TensorFlow or a compiled extension for
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 _POLYNOMIAL = 0x82F63B78  # CRC-32C (Castagnoli), reflected
@@ -72,12 +72,3 @@ def read_records(path: Path) -> Iterator[bytes]:
             raise TFRecordError(f"corrupted record data at byte {offset} of {path}")
         yield record
         offset = end + _FOOTER.size
-
-
-def frame(records: Iterable[bytes]) -> bytes:
-    """`records` as the bytes of a TFRecord file."""
-    out = bytearray()
-    for record in records:
-        length = struct.pack("<Q", len(record))
-        out += length + _FOOTER.pack(masked_crc(length)) + record + _FOOTER.pack(masked_crc(record))
-    return bytes(out)
