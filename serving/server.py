@@ -117,7 +117,7 @@ def _serve_here(
         log,
         settings.version_labels,
         settings.batching_parameters,
-        warm=Warmup(metrics, settings.limits, log),
+        warm=Warmup(metrics, settings.limits),
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)

@@ -52,12 +52,12 @@ class WarmupError(Exception):
 class Warmup:
     """Warms each version the repository loads (its `warm` hook), counting into `metrics`."""
 
-    def __init__(self, metrics: Metrics, limits: Limits, log: Callable[[str], None]) -> None:
+    def __init__(self, metrics: Metrics, limits: Limits) -> None:
         self.metrics = metrics
         self.limits = limits
-        self.log = log
 
-    def __call__(self, name: str, version: int, servable: Backend) -> None:
+    def __call__(self, name: str, version: int, servable: Backend) -> str:
+        """Warm `servable` up; what it ran, for the log ("" when it has no warmup)."""
         file = servable.path / WARMUP_REQUESTS
         if file.is_file():
             requests, source = self._records(file), str(WARMUP_REQUESTS)
@@ -65,11 +65,8 @@ class Warmup:
             requests, source = triton_requests(servable), "config.pbtxt model_warmup"
         started = time.perf_counter()
         count = asyncio.run(self._replay(servable, requests))
-        if count:
-            took = (time.perf_counter() - started) * 1e3
-            self.log(
-                f"{name}: version {version} warmed up: {source}, {count} runs in {took:.0f} ms"
-            )
+        took = (time.perf_counter() - started) * 1e3
+        return f"{count} runs of {source} in {took:.0f} ms" if count else ""
 
     async def _replay(self, servable: Backend, requests) -> int:
         runner = Runner(asyncio.get_running_loop(), 0, self.metrics.warmups())

@@ -81,7 +81,7 @@ def test_warmup_runs_before_ready_counted_apart_and_a_failed_one_fails_its_versi
     with running(Server(root, "--backend", backend)) as server:
         log = server.log.read_text()
         warmed = log.index(
-            "cnn-mnist: version 1 warmed up: assets.extra/tf_serving_warmup_requests, 2 runs"
+            f"cnn-mnist: version 1 loaded ({backend}), warmed up: 2 runs of {WARMUP_FILE} in "
         )
         assert warmed < log.index("REST on"), log  # warm before the server answers at all
         first = samples(server, "/metrics")
@@ -129,7 +129,10 @@ def test_an_onnx_folder_without_the_file_is_warmed_by_config_pbtxt(cnn_mnist_roo
         path = model / "1" / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     with running(Server(root)) as server:
-        assert "warmed up: config.pbtxt model_warmup, 1 runs" in server.log.read_text()
+        assert (
+            "loaded (onnx), warmed up: 1 runs of config.pbtxt model_warmup"
+            in server.log.read_text()
+        )
         found = samples(server, "/metrics")
         warmups = {"model_name": "cnn-mnist", "API": "ModelInfer", "status": "OK"}
         assert counted({}, found, WARMUP_COUNT, **warmups) == 1
