@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 from google.protobuf.message import DecodeError
+from tritonclient.grpc import model_config_pb2
 
 from zoo.export.contract import DATATYPES, STRING, WARMUP_REQUESTS
 from zoo.serving.core import model_files, tfrecord
@@ -43,6 +44,7 @@ ITERATIONS = 1  # TF Serving's default num_request_iterations
 _DTYPES = {datatype: np.dtype(name) for name, datatype in DATATYPES.items()}
 
 Request = Callable[[Runner, Backend], Awaitable[object]]
+Requests = Iterator[tuple[str, Request]]  # each with where it comes from, for a failure's reason
 
 
 class WarmupError(Exception):
@@ -68,7 +70,7 @@ class Warmup:
         took = (time.perf_counter() - started) * 1e3
         return f"{count} runs of {source} in {took:.0f} ms" if count else ""
 
-    async def _replay(self, servable: Backend, requests) -> int:
+    async def _replay(self, servable: Backend, requests: Iterable[tuple[str, Request]]) -> int:
         runner = Runner(asyncio.get_running_loop(), 0, self.metrics.warmups())
         count = 0
         try:
@@ -82,7 +84,7 @@ class Warmup:
             runner.close()
         return count
 
-    def _records(self, file: Path):
+    def _records(self, file: Path) -> Requests:
         """(where, request) for each record of a TF Serving warmup file, each `ITERATIONS` times."""
         try:
             for index, record in enumerate(tfrecord.read_records(file), 1):
@@ -129,7 +131,7 @@ class Warmup:
         raise WarmupError(f"Unsupported log_type for warmup: {kind}")
 
 
-def triton_requests(servable: Backend):
+def triton_requests(servable: Backend) -> Requests:
     """(where, request) for each sample of the model folder's config.pbtxt `model_warmup`, each
     run `count` times (at least once), as Triton runs them."""
     config = model_files.triton_config(servable.path.parent)
@@ -147,15 +149,16 @@ def triton_requests(servable: Backend):
             yield where, request
 
 
-def _sample_input(where: str, name: str, entry, batch_size: int, max_batch_size: int) -> np.ndarray:
-    """One input of a Triton warmup sample: zeros or random values of its type and dims."""
-    from tritonclient.grpc import model_config_pb2
-
+def _sample_input(
+    where: str, name: str, entry: model_config_pb2.ModelWarmup.Input, batch: int, max_batch: int
+) -> np.ndarray:
+    """One input of a Triton warmup sample: zeros or random values in [0, 1) of its type and dims
+    (after the batch size when the model batches)."""
     datatype = model_config_pb2.DataType.Name(entry.data_type).removeprefix("TYPE_")
     dtype = _DTYPES.get("BYTES" if datatype == "STRING" else datatype)
     if dtype is None:
         raise WarmupError(f"{where}: input '{name}' has data type {datatype}, unsupported")
-    shape = (*((max(batch_size, 1),) if max_batch_size else ()), *entry.dims)
+    shape = (*((max(batch, 1),) if max_batch else ()), *entry.dims)
     kind = entry.WhichOneof("input_data_type")
     if kind == "zero_data":
         return np.full(shape, b"", dtype=object) if dtype == STRING else np.zeros(shape, dtype)
