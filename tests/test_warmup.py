@@ -2,6 +2,7 @@
 replays them through its request path before a version is served, counted apart from clients."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -12,7 +13,12 @@ from helpers import Server, counted, examples, running, samples, wait_for
 from tensorflow_serving.apis import prediction_log_pb2
 from tritonclient.grpc import model_config_pb2
 
+from zoo.serving.core.batching import BatchingParameters
+from zoo.serving.core.limits import Limits
+from zoo.serving.core.metrics import Metrics
+from zoo.serving.core.servables import load
 from zoo.serving.core.tfrecord import read_records
+from zoo.serving.warmup import Warmup, WarmupError
 
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 WARMUP_COUNT = ":tensorflow:serving:warmup_request_count_total"
@@ -65,9 +71,7 @@ def add_version(model_root, version: int, records: list[bytes] | bytes) -> None:
     if isinstance(records, bytes):
         warmup.write_bytes(records)
     else:
-        with tf.io.TFRecordWriter(str(warmup)) as writer:
-            for record in records:
-                writer.write(record)
+        write_records(warmup, records)
     (model_root / f".{version}").rename(target)
 
 
@@ -136,3 +140,41 @@ def test_an_onnx_folder_without_the_file_is_warmed_by_config_pbtxt(cnn_mnist_roo
         found = samples(server, "/metrics")
         warmups = {"model_name": "cnn-mnist", "API": "ModelInfer", "status": "OK"}
         assert counted({}, found, WARMUP_COUNT, **warmups) == 1
+
+
+def write_records(path, records: list[bytes]) -> None:
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records:
+            writer.write(record)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("1001 records", "Number of warmup records exceeds the maximum (1000)"),
+        ("a session_run log", "Unsupported log_type for warmup: session_run_log"),
+        ("not a PredictionLog", "Failed to parse warmup record"),
+    ],
+)
+def test_tf_servings_limits_on_the_file(cnn_mnist_root, tmp_path, case, reason):
+    """TF Serving's rules on the file, in process on the real servable: a version with more than
+    1,000 records, a log type it does not replay or a record that is no PredictionLog fails."""
+    version = tmp_path / "cnn-mnist" / "1"
+    shutil.copytree(cnn_mnist_root / "models" / "cnn-mnist" / "1", version)
+    good = next(read_records(version / WARMUP_FILE))
+    session_run = prediction_log_pb2.PredictionLog()
+    session_run.session_run_log.SetInParent()
+    records = {
+        "1001 records": [good] * 1001,
+        "a session_run log": [good, session_run.SerializeToString()],
+        "not a PredictionLog": [good, b"\xff\xff"],
+    }[case]
+    write_records(version / WARMUP_FILE, records)
+    metrics = Metrics()
+    servable = load(version, "onnx")
+    servable.batching = BatchingParameters.default()  # as the repository sets it on loading
+    with pytest.raises(WarmupError, match=re.escape(reason)):
+        Warmup(metrics, Limits())("cnn-mnist", 1, servable)
+    text = metrics.text().decode()
+    ran = 1000 if case == "1001 records" else 1  # replayed in order until the one that fails
+    assert f'status="OK",version="1"}} {ran:.1f}' in text, text
