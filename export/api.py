@@ -99,7 +99,9 @@ def export_run(
             files["onnx"] = write_onnx(serve, contract, stage.path, opset)
         if spec.labels:
             write_labels(spec.labels, stage.path)
-        write_warmup_requests(stage.path, stage.target.parent.name, *next(iter(inputs.items())))
+        write_warmup_requests(
+            stage.path, stage.target.parent.name, spec.input.name, inputs[spec.input.name]
+        )
 
         expected = parity.expected_outputs(spec, model, inputs[spec.input.name])
         results = [parity.measure(f, RUNNERS[f](stage.path, inputs), expected) for f in files]
