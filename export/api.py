@@ -24,6 +24,7 @@ from zoo.export.onnx import run_onnx, write_onnx
 from zoo.export.quantize import MODES, Quantized, check_quantizable, quantize_int8
 from zoo.export.savedmodel import run_savedmodel, write_labels, write_savedmodel
 from zoo.export.serving import serving_function, signature
+from zoo.export.warmup import write_warmup_requests
 from zoo.registry import ModelSpec, get_spec
 
 RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {
@@ -98,6 +99,9 @@ def export_run(
             files["onnx"] = write_onnx(serve, contract, stage.path, opset)
         if spec.labels:
             write_labels(spec.labels, stage.path)
+        write_warmup_requests(
+            stage.path, stage.target.parent.name, spec.input.name, inputs[spec.input.name]
+        )
 
         expected = parity.expected_outputs(spec, model, inputs[spec.input.name])
         results = [parity.measure(f, RUNNERS[f](stage.path, inputs), expected) for f in files]

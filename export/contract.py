@@ -24,6 +24,8 @@ ONNX_MODEL = "model.onnx"  # in the version folder, as Triton's ONNX Runtime bac
 SAVED_MODEL_LABELS = (
     Path("assets.extra") / "labels.txt"
 )  # TF Serving's place for files beside the graph
+# In the version folder: PredictionLog records TF Serving (and `zoo serve`) replay before serving it.
+WARMUP_REQUESTS = Path("assets.extra") / "tf_serving_warmup_requests"
 CONFIG = "config.pbtxt"  # in the model folder: Triton's model configuration
 LABELS = "labels.txt"  # in the model folder, referenced by config.pbtxt (classifiers)
 

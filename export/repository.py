@@ -5,6 +5,7 @@
         labels.txt            class labels, referenced by config.pbtxt (classifiers)
         <version>/            an integer: TF Serving and Triton ignore anything else
             saved_model.pb, variables/, assets.extra/labels.txt   TF Serving's SavedModel
+            assets.extra/tf_serving_warmup_requests   requests replayed before serving
             model.onnx        Triton's ONNX Runtime model
             zoo.json          what was exported from where, and its parity check
 
@@ -180,6 +181,7 @@ def triton_config(
     model's [batch], as Triton's documentation prescribes. A table's column names go in the
     configuration's free-form `parameters` (Triton's backends ignore a key they do not know), the one
     place of Triton's API where a client reads what a model's input means: GET .../config.
+    `model_warmup` has Triton run the model once before it reports it ready.
     """
     platform = "onnxruntime_onnx" if onnx else "tensorflow_savedmodel"
     batched = all(t.shape and t.shape[0] == -1 for t in (*inputs, *outputs))
@@ -196,7 +198,35 @@ def triton_config(
         lines.append(
             f'parameters: {{ key: "{FEATURE_NAMES}" value: {{ string_value: "{names}" }} }}'
         )
+    warmup = _model_warmup(inputs, batched)
+    if warmup:
+        lines.append(warmup)
     return "\n".join(lines) + "\n"
+
+
+def _model_warmup(inputs: Sequence[TensorSpec], batched: bool) -> str:
+    """Triton's `model_warmup`: one request of zeros (batch size 1) before the model is ready.
+    Triton needs each input's dims fixed: "" (no warmup) when one is not."""
+    entries = []
+    for tensor in inputs:
+        dims = _dims(tensor, batched)
+        if not dims or -1 in dims:
+            return ""
+        entries.append(
+            f'    inputs {{ key: "{tensor.name}" value: {{ data_type: {_config_type(tensor.dtype)}'
+            f" dims: [ {', '.join(map(str, dims))} ] zero_data: true }} }}\n"
+        )
+    return (
+        'model_warmup [\n  {\n    name: "zero_data"\n    batch_size: 1\n'
+        + "".join(entries)
+        + "  }\n]"
+    )
+
+
+def _dims(tensor: TensorSpec, batched: bool) -> tuple[int, ...]:
+    """A tensor's shape as config.pbtxt's dims give it: without the batch dimension when batched."""
+    shape = (-1,) if tensor.shape is None else tensor.shape  # any rank: Triton's -1
+    return tuple(shape[1:] if batched else shape)
 
 
 def _config_type(dtype: np.dtype) -> str:
@@ -208,8 +238,7 @@ def _config_type(dtype: np.dtype) -> str:
 def _tensors(kind: str, tensors: Sequence[TensorSpec], labels: str | None, batched: bool) -> str:
     entries = []
     for tensor in tensors:
-        shape = (-1,) if tensor.shape is None else tensor.shape  # any rank: Triton's -1
-        shape = shape[1:] if batched else shape
+        shape = _dims(tensor, batched)
         dims = shape or (1,)
         fields = [
             f'name: "{tensor.name}"',

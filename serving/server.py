@@ -33,6 +33,7 @@ from zoo.serving.http import HttpApp
 from zoo.serving.kserve import grpc_api as kserve_grpc
 from zoo.serving.playground import Playground
 from zoo.serving.tfserving import grpc_api as tfserving_grpc
+from zoo.serving.warmup import Warmup
 from zoo.serving.workers import supervise
 
 GRACE_SECONDS = 5.0
@@ -108,6 +109,7 @@ def _serve_here(
     ready: Callable[[], None] = lambda: None,
 ) -> None:
     """Load the repository and serve it in this process, calling `ready` once requests are answered."""
+    metrics = Metrics()
     repository = Repository(
         settings.model_dir,
         settings.backend,
@@ -115,6 +117,7 @@ def _serve_here(
         log,
         settings.version_labels,
         settings.batching_parameters,
+        warm=Warmup(metrics, settings.limits),
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -124,7 +127,7 @@ def _serve_here(
         raise ServerError(
             f"no models to serve in {settings.model_dir}{wanted}: export one with `zoo export`"
         )
-    uvloop.run(_serve(repository, claimed, settings, log, ready))
+    uvloop.run(_serve(repository, metrics, claimed, settings, log, ready))
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
@@ -157,13 +160,14 @@ class _FailuresOnly:
 
 async def _serve(
     repository: Repository,
+    metrics: Metrics,
     claimed: ports.Ports,
     settings: _Settings,
     log: Callable[[str], None],
     ready: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
-    runner = Runner(loop, repository.batching.num_batch_threads)
+    runner = Runner(loop, repository.batching.num_batch_threads, metrics)
     grpc_server = grpc.aio.server(options=settings.limits.grpc_options())
     # TF Serving's PredictionService and ModelService and KServe v2's GRPCInferenceService, one port.
     tfserving_grpc.add_services(grpc_server, repository, runner, settings.limits)

@@ -4,8 +4,9 @@ and at `/metrics`, where Prometheus looks by default.
 Names follow TF Serving's where it has the metric (its `/tensorflow/serving/request_count` is
 Prometheus' `:tensorflow:serving:request_count`), with zoo's labels added: the version, and for
 requests the API and the entry point, as TF Serving's request_latency has them. Latencies are in
-microseconds, TF Serving's unit. Two are zoo's own, named in the same style: the batch queue's
-length and the versions loaded.
+microseconds, TF Serving's unit. Zoo's own are named in the same style: the batch queue's
+length, the versions loaded, and the warmup requests a version replays before it is served, which
+are counted apart (`Warmups`) so that the request and batching metrics describe clients alone.
 
 Each server has its own registry, so servers started in one process (tests) never share counts.
 Under `zoo serve --workers N` every worker counts into prometheus_client's multiprocess files
@@ -38,6 +39,7 @@ LATENCIES = tuple(100 * 2**i for i in range(19))  # 100 µs ... 26 s, in microse
 # The `API` label: TF Serving's method names, and Triton's for KServe v2's inference.
 PREDICT, CLASSIFY, REGRESS, MODEL_INFER = "Predict", "Classify", "Regress", "ModelInfer"
 REST, GRPC = "REST", "GRPC"  # the `entrypoint` label, as TF Serving spells it
+WARMUP = "warmup"  # the `entrypoint` of the warmup requests, in their own metrics
 
 
 class Requests:
@@ -105,6 +107,19 @@ class Metrics:
             multiprocess_mode="livemax",
         )
         self._models: set[str] = set()  # every model ever loaded: a removed one is set to 0
+        self.warmup_requests = Counter(
+            ":tensorflow:serving:warmup_request_count",
+            "Warmup requests a version replayed before it was served, by how they ended",
+            [*requests, "status"],
+            registry=self.registry,
+        )
+        self.warmup_latency = Histogram(
+            ":tensorflow:serving:warmup_request_latency",
+            "Time each warmup request took (microseconds): the first pays the runtime's first run",
+            requests,
+            buckets=LATENCIES,
+            registry=self.registry,
+        )
 
     def requests(self, model: str, version: int, api: str, entrypoint: str) -> Requests:
         return Requests(self._requests, self._latency, (model, str(version), api, entrypoint))
@@ -125,6 +140,10 @@ class Metrics:
             self._loaded.labels(name).set(len(versions))
         self._models |= set(models)
 
+    def warmups(self) -> Warmups:
+        """The instruments a version's warmup replay counts into."""
+        return Warmups(self)
+
     def text(self) -> bytes:
         directory = os.environ.get(MULTIPROCESS_DIR)
         if directory is None:
@@ -132,3 +151,25 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, directory)
         return generate_latest(registry)
+
+
+class Warmups:
+    """What a warmup replay's Runner counts: its requests in the warmup metrics, and nothing in
+    the batching ones, which describe the load clients put on a version."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def requests(self, model: str, version: int, api: str, entrypoint: str) -> Requests:
+        labels = (model, str(version), api, entrypoint)
+        return Requests(self._metrics.warmup_requests, self._metrics.warmup_latency, labels)
+
+    def batch_size_observer(self, model: str, version: int) -> Callable[[int], None]:
+        return _ignore
+
+    def queue_size_setter(self, model: str, version: int) -> Callable[[int], None]:
+        return _ignore
+
+
+def _ignore(value: int) -> None:
+    """What a warmup's batcher reports its batch sizes and queue length to."""

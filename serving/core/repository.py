@@ -58,7 +58,10 @@ class Repository:
     `version_labels` (model -> label -> version) lets requests name a version by label.
     Each version is batched with `batching`, updated by its model folder's own
     `batching_parameters.txt` when there is one (read when the version loads; a bad file fails
-    that version's load, as a broken model would).
+    that version's load, as a broken model would). `warm(name, version, servable)` runs on each
+    version once it is loaded and before it is served (it is AVAILABLE only once warm), and says
+    what it ran for the log ("": nothing); if it raises, the version fails to load with that
+    reason, as TF Serving fails a version whose warmup fails.
     """
 
     def __init__(
@@ -69,7 +72,9 @@ class Repository:
         log: Callable[[str], None] = print,
         version_labels: VersionLabels | None = None,
         batching_parameters: BatchingParameters | None = None,
+        warm: Callable[[str, int, Backend], str] | None = None,
     ) -> None:
+        self.warm = warm
         self.model_dir = model_dir
         self.batching = batching_parameters or BatchingParameters.default()
         self.version_labels = version_labels or {}
@@ -142,6 +147,7 @@ class Repository:
         try:
             servable = load(folder, self.backend)
             servable.batching = self._batching(name)
+            warmed = self.warm(name, version, servable) if self.warm is not None else ""
             into[version] = servable
         except Exception as exc:  # a broken version must not stop the others from serving
             self._failed[(name, version)] = _Failure(f"{type(exc).__name__}: {exc}", fingerprint)
@@ -150,7 +156,8 @@ class Repository:
             )
         else:
             self._failed.pop((name, version), None)
-            self.log(f"{name}: version {version} loaded ({into[version].kind})")
+            warmed = f", warmed up: {warmed}" if warmed else ""
+            self.log(f"{name}: version {version} loaded ({into[version].kind}){warmed}")
 
     def _batching(self, name: str) -> BatchingParameters:
         own = self.model_dir / name / batching.FILE_NAME

@@ -25,7 +25,7 @@ from zoo.serving.core.errors import (
     Unavailable,
     runtime_input_error,
 )
-from zoo.serving.core.metrics import Metrics, Requests
+from zoo.serving.core.metrics import Metrics, Requests, Warmups
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature
 
@@ -41,7 +41,7 @@ class _Served:
     def __init__(
         self,
         new_batcher: Callable[[str], Batcher],
-        metrics: Metrics,
+        metrics: Metrics | Warmups,
         model: str,
         version: int,
     ) -> None:
@@ -77,7 +77,10 @@ class Runner:
     """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, threads: int, metrics: Metrics | None = None
+        self,
+        loop: asyncio.AbstractEventLoop,
+        threads: int,
+        metrics: Metrics | Warmups | None = None,
     ) -> None:
         self._loop = loop
         self._threads = threads

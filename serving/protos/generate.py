@@ -29,6 +29,7 @@ OFFICIAL = [
     "tensorflow_serving.apis.prediction_service_pb2",
     "tensorflow_serving.apis.model_service_pb2",
     "tensorflow_serving.apis.input_pb2",
+    "tensorflow_serving.apis.prediction_log_pb2",  # warmup records (assets.extra)
     "tensorflow.core.protobuf.meta_graph_pb2",
     "tensorflow.core.protobuf.saved_model_pb2",  # reading a SavedModel's signatures without TF
 ]

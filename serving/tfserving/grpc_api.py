@@ -64,17 +64,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         found = servable(self.repository, _request(request.model_spec))
         named = signature(found, request.model_spec.signature_name)
         self.runner.refuse_if_full(found, api=PREDICT, entrypoint=GRPC, signature=named)
-        inputs = {
-            name: to_ndarray(name, proto, self.limits) for name, proto in request.inputs.items()
-        }
-        outputs = await self.runner.run(
-            found, inputs, request.output_filter, api=PREDICT, entrypoint=GRPC, signature=named
-        )
-        response = predict_pb2.PredictResponse()
-        _answer_spec(request.model_spec, found, response.model_spec)
-        for name, value in outputs.items():
-            as_proto_field(value, response.outputs[name])
-        return response
+        return await predict(self.runner, found, request, self.limits, GRPC)
 
     @maps_errors
     async def Classify(
@@ -95,50 +85,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         found = servable(self.repository, _request(request.model_spec))
         named = signature(found, request.model_spec.signature_name, predict=False)
         self.runner.refuse_if_full(found, api=api, entrypoint=GRPC, signature=named)
-        result = await method(self.runner, found, named, request.input, GRPC)
-        _answer_spec(request.model_spec, found, response.model_spec)
-        response.result.CopyFrom(result)
-        return response
+        return await examples(method, self.runner, found, request, response, GRPC)
 
     @maps_errors
     async def MultiInference(
         self, request: inference_pb2.MultiInferenceRequest, context
     ) -> inference_pb2.MultiInferenceResponse:
-        """Several classify and regress signatures of one model on the same Examples, checked and
-        answered as TF Serving's multi_inference.cc does (each task is run here on its own)."""
-        if not request.tasks:
-            raise InvalidArgument("MultiInferenceRequest must specify at least one task")
-        names = {task.model_spec.name for task in request.tasks}
-        if "" in names:
-            raise InvalidArgument("Found ModelSpec with an empty model name.")
-        if len(names) > 1:
-            raise InvalidArgument(
-                "All ModelSpecs in a MultiInferenceRequest must access the same model name."
-            )
+        check_tasks(request)
         found = servable(self.repository, _request(request.tasks[0].model_spec))
-        named = []
-        for task in request.tasks:
-            name = task.model_spec.signature_name or SIGNATURE_NAME
-            if name in (n.name for n in named):
-                raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
-            if name not in found.signatures:
-                raise InvalidArgument(f"Requested signature not found in model graph: {name}")
-            if task.method_name not in MULTI_INFERENCE_METHODS:
-                raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
-            # Each task's own input tensor is fed the same Examples: TF Serving keeps a set of
-            # them (a TF2 SavedModel has one placeholder per signature), no longer one for all.
-            named.append(found.signatures[name])
-        response = inference_pb2.MultiInferenceResponse()
-        for task, each in zip(request.tasks, named, strict=True):
-            method = classify if task.method_name == CLASSIFY_METHOD else regress
-            answer = await method(self.runner, found, each, request.input, GRPC)
-            result = response.results.add()
-            if task.method_name == CLASSIFY_METHOD:
-                result.classification_result.CopyFrom(answer)
-            else:
-                result.regression_result.CopyFrom(answer)
-            _answer_spec(task.model_spec, found, result.model_spec)
-        return response
+        return await multi_inference(self.runner, found, request, GRPC)
 
     @maps_errors
     async def GetModelMetadata(
@@ -190,3 +145,75 @@ def add_services(
         PredictionService(repository, runner, limits), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository), server)
+
+
+async def predict(
+    runner: Runner,
+    found: Backend,
+    request: predict_pb2.PredictRequest,
+    limits: Limits,
+    entrypoint: str,
+) -> predict_pb2.PredictResponse:
+    """The answer of version `found` to a PredictRequest (its model spec already resolved)."""
+    named = signature(found, request.model_spec.signature_name)
+    inputs = {name: to_ndarray(name, proto, limits) for name, proto in request.inputs.items()}
+    outputs = await runner.run(
+        found, inputs, request.output_filter, api=PREDICT, entrypoint=entrypoint, signature=named
+    )
+    response = predict_pb2.PredictResponse()
+    _answer_spec(request.model_spec, found, response.model_spec)
+    for name, value in outputs.items():
+        as_proto_field(value, response.outputs[name])
+    return response
+
+
+async def examples(method, runner: Runner, found: Backend, request, response, entrypoint: str):
+    """`response` with the model spec and the result of Classify or Regress (`method`) by `found`."""
+    named = signature(found, request.model_spec.signature_name, predict=False)
+    result = await method(runner, found, named, request.input, entrypoint)
+    _answer_spec(request.model_spec, found, response.model_spec)
+    response.result.CopyFrom(result)
+    return response
+
+
+def check_tasks(request: inference_pb2.MultiInferenceRequest) -> None:
+    """A MultiInferenceRequest's tasks, checked before its model is looked up, as TF Serving does."""
+    if not request.tasks:
+        raise InvalidArgument("MultiInferenceRequest must specify at least one task")
+    names = {task.model_spec.name for task in request.tasks}
+    if "" in names:
+        raise InvalidArgument("Found ModelSpec with an empty model name.")
+    if len(names) > 1:
+        raise InvalidArgument(
+            "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+        )
+
+
+async def multi_inference(
+    runner: Runner, found: Backend, request: inference_pb2.MultiInferenceRequest, entrypoint: str
+) -> inference_pb2.MultiInferenceResponse:
+    """Several classify and regress signatures of `found` on the same Examples, checked and
+    answered as TF Serving's multi_inference.cc does (each task is run here on its own)."""
+    named = []
+    for task in request.tasks:
+        name = task.model_spec.signature_name or SIGNATURE_NAME
+        if name in (n.name for n in named):
+            raise InvalidArgument(f"Duplicate evaluation of signature: {name}")
+        if name not in found.signatures:
+            raise InvalidArgument(f"Requested signature not found in model graph: {name}")
+        if task.method_name not in MULTI_INFERENCE_METHODS:
+            raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}")
+        # Each task's own input tensor is fed the same Examples: TF Serving keeps a set of
+        # them (a TF2 SavedModel has one placeholder per signature), no longer one for all.
+        named.append(found.signatures[name])
+    response = inference_pb2.MultiInferenceResponse()
+    for task, each in zip(request.tasks, named, strict=True):
+        method = classify if task.method_name == CLASSIFY_METHOD else regress
+        answer = await method(runner, found, each, request.input, entrypoint)
+        result = response.results.add()
+        if task.method_name == CLASSIFY_METHOD:
+            result.classification_result.CopyFrom(answer)
+        else:
+            result.regression_result.CopyFrom(answer)
+        _answer_spec(task.model_spec, found, result.model_spec)
+    return response
