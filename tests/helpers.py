@@ -70,10 +70,17 @@ def http(url: str, body: bytes | str | None = None) -> tuple[int, dict]:
 
 
 class Server:
-    """A `zoo serve` subprocess and the ways to call it."""
+    """A `zoo serve` subprocess and the ways to call it: serving root/models (`--model-dir`), or
+    with `tf_serving` started as tensorflow_model_server is (its port flags, its poll flag, the
+    models named by TF Serving's flags in `options`)."""
 
     def __init__(
-        self, root: Path, *options: str, log: str = "serve.log", ports: tuple[int, int] = ()
+        self,
+        root: Path,
+        *options: str,
+        log: str = "serve.log",
+        ports: tuple[int, int] = (),
+        tf_serving: bool = False,
     ) -> None:
         self.root = root
         self.model_dir = root / "models"
@@ -81,16 +88,15 @@ class Server:
         self.url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log = root / log
+        if tf_serving:  # both of TF Serving's spellings: --flag=value and --flag value
+            start = [f"--port={self.grpc_port}", "--rest_api_port", str(self.rest_port)]
+            start += ["--file_system_poll_wait_seconds=0.5"]
+        else:
+            start = ["--model-dir", str(self.model_dir), "--poll-seconds", "0.5"]
+            start += ["--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [
-                    *(str(ZOO), "serve", "--model-dir", str(self.model_dir)),
-                    *("--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)),
-                    *("--poll-seconds", "0.5"),
-                    *options,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [str(ZOO), "serve", *start, *options], stdout=log, stderr=subprocess.STDOUT
             )
         channel = grpc.insecure_channel(self.grpc_target)
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
