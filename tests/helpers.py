@@ -7,6 +7,7 @@ Fixtures that several files use are in conftest.py; a test file's own helpers st
 import contextlib
 import json
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from zoo import runs
 from zoo.export.parity import parity_inputs
 
 ZOO = Path(sys.executable).parent / "zoo"
+DOCKERFILE = Path(__file__).resolve().parents[1] / "deploy" / "Dockerfile"
 READY_SECONDS = 90
 FIRST_MODEL = "cnn-mnist"  # what a server is ready for, unless told another model
 
@@ -231,3 +233,32 @@ def write_text_model(version_dir: Path) -> Path:
     version_dir.mkdir(parents=True)
     onnx.save(model, version_dir / "model.onnx")
     return version_dir
+
+
+def dockerfile(text: str) -> dict[str, list[str]]:
+    """Instruction -> its arguments, one entry per occurrence, continuation lines joined."""
+    joined = re.sub(
+        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    )
+    found: dict[str, list[str]] = {}
+    for line in filter(str.strip, joined.splitlines()):
+        instruction, _, rest = line.strip().partition(" ")
+        found.setdefault(instruction.upper(), []).append(rest.strip())
+    return found
+
+
+DOCKER = dockerfile(DOCKERFILE.read_text())
+PROGRAM = "zoo"  # the image's one program: `zoo serve` by its entrypoint, `zoo train` by command
+
+
+def image_env() -> dict[str, str]:
+    """The variables the image's ENV sets (`ENV A=1 B=2`, one or several per line)."""
+    return dict(pair.split("=", 1) for line in DOCKER["ENV"] for pair in shlex.split(line))
+
+
+def entrypoint_script() -> str:
+    """The image's entrypoint, tensorflow/serving's: `sh -c SCRIPT NAME`, whose SCRIPT is
+    `exec zoo serve ARGS "$@"`, so arguments after the image name are added to ARGS."""
+    shell, flag, script, _ = json.loads(DOCKER["ENTRYPOINT"][-1])
+    assert (shell, flag) == ("sh", "-c") and script.startswith(f"exec {PROGRAM} serve "), script
+    return script

@@ -20,9 +20,7 @@ KServe or training operator on this machine.
 """
 
 import copy
-import json
 import re
-import shlex
 import shutil
 import subprocess
 import time
@@ -35,7 +33,16 @@ import click
 import kubernetes_validate
 import pytest
 import yaml
-from helpers import READY_SECONDS, Server, fake_run, running
+from helpers import (
+    DOCKER,
+    PROGRAM,
+    READY_SECONDS,
+    Server,
+    entrypoint_script,
+    fake_run,
+    image_env,
+    running,
+)
 
 from zoo import distribute
 from zoo.cli.main import cli
@@ -45,7 +52,6 @@ from zoo.export.contract import CONFIG
 from zoo.serving.core.metrics import PATHS as METRICS_PATHS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-DOCKERFILE = DEPLOY / "Dockerfile"
 MANIFESTS = {
     "kubernetes/zoo-serve.yaml": [
         "PersistentVolumeClaim",
@@ -142,38 +148,9 @@ def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return only
 
 
-def dockerfile(text: str) -> dict[str, list[str]]:
-    """Instruction -> its arguments, one entry per occurrence, continuation lines joined."""
-    joined = re.sub(
-        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.startswith("#"))
-    )
-    found: dict[str, list[str]] = {}
-    for line in filter(str.strip, joined.splitlines()):
-        instruction, _, rest = line.strip().partition(" ")
-        found.setdefault(instruction.upper(), []).append(rest.strip())
-    return found
-
-
-DOCKER = dockerfile(DOCKERFILE.read_text())
-PROGRAM = "zoo"  # the image's one program: `zoo serve` by its entrypoint, `zoo train` by command
-
-
 def serve_params(args: list[str]) -> dict[str, Any]:
     """What `zoo serve ARGS` would run with, parsed by the CLI itself without serving anything."""
     return cli.commands["serve"].make_context("serve", list(args)).params
-
-
-def image_env() -> dict[str, str]:
-    """The variables the image's ENV sets (`ENV A=1 B=2`, one or several per line)."""
-    return dict(pair.split("=", 1) for line in DOCKER["ENV"] for pair in shlex.split(line))
-
-
-def entrypoint_script() -> str:
-    """The image's entrypoint, tensorflow/serving's: `sh -c SCRIPT NAME`, whose SCRIPT is
-    `exec zoo serve ARGS "$@"`, so arguments after the image name are added to ARGS."""
-    shell, flag, script, _ = json.loads(DOCKER["ENTRYPOINT"][-1])
-    assert (shell, flag) == ("sh", "-c") and script.startswith(f"exec {PROGRAM} serve "), script
-    return script
 
 
 def image_args(env: dict[str, str] | None = None) -> list[str]:

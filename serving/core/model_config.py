@@ -52,31 +52,31 @@ def read(path: Path) -> dict[str, ModelSource]:
     for index, entry in enumerate(config.model_config_list.config):
         field = f"{where}: model_config_list.config[{index}]"
         if not entry.name:
-            raise ServerError(f"{field}.name is empty")
+            raise ServerError(f"{field}: name is empty")
         if entry.name in models:
-            raise ServerError(f"{field}.name: {entry.name!r} is listed twice")
+            raise ServerError(f"{field}: name {entry.name!r} is listed twice")
         models[entry.name] = _model(entry, f"{field} ({entry.name})", path.parent)
     return models
 
 
 def _model(entry, field: str, folder: Path) -> ModelSource:
     if not entry.base_path:
-        raise ServerError(f"{field}.base_path is empty")
+        raise ServerError(f"{field}: base_path is empty")
     if entry.model_platform not in PLATFORMS:
         raise ServerError(
-            f"{field}.model_platform: {entry.model_platform!r} is none of "
+            f"{field}: model_platform {entry.model_platform!r} is none of "
             f"{', '.join(repr(p) for p in PLATFORMS if p)}"
         )
     for label, version in entry.version_labels.items():
         if not label or label.isdigit() or version < 0:
             raise ServerError(
-                f"{field}.version_labels: {label!r}: {version} must be a name (not a number) "
+                f"{field}: version_labels {label!r}: {version} must be a name (not a number) "
                 "and a version"
             )
     return ModelSource(
         entry.name,
         folder / entry.base_path,  # an absolute base_path stays as it is
-        _policy(entry.model_version_policy, f"{field}.model_version_policy"),
+        _policy(entry.model_version_policy, f"{field}: model_version_policy"),
         dict(entry.version_labels),
         PLATFORMS[entry.model_platform],
     )
@@ -109,6 +109,11 @@ class ConfigFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._models = read(path)
+        for name, model in self._models.items():  # at start; while serving it may come later
+            if not model.base_path.is_dir():
+                raise ServerError(
+                    f"{OPTION} {path}: {name}: base_path {model.base_path} is no folder"
+                )
 
     def models(self) -> dict[str, ModelSource]:
         return self._models
