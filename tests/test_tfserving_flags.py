@@ -34,8 +34,9 @@ from zoo.cli.main import cli
 X = np.array([[1.0, 2.0]], np.float32)
 
 
-def write_scale(base: Path, versions: tuple[int, ...]) -> Path:
-    """A model folder whose version k holds the ONNX graph Y = k * X (X: float [batch, 2])."""
+def write_scale(base: Path, versions: tuple[int, ...], times: int = 1) -> Path:
+    """A model folder whose version v holds the ONNX graph Y = k * X, k = v * times (X: float
+    [batch, 2])."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -45,7 +46,7 @@ def write_scale(base: Path, versions: tuple[int, ...]) -> Path:
             "scale",
             [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 2])],
             [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", 2])],
-            [helper.make_tensor("k", TensorProto.FLOAT, [], [float(version)])],
+            [helper.make_tensor("k", TensorProto.FLOAT, [], [float(version * times)])],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = 8
@@ -165,6 +166,7 @@ def wait_until(check, server: Server, seconds: float = 30) -> None:
 
 def test_a_model_config_file_changed_while_serving_is_applied(scale, tmp_path):
     write_scale(tmp_path / "elsewhere" / "other", (5, 6))
+    write_scale(tmp_path / "moved" / "other", (6,), times=10)  # the same version, k = 60
     file = tmp_path / "models.config"
     write_atomically(
         file,
@@ -174,6 +176,7 @@ def test_a_model_config_file_changed_while_serving_is_applied(scale, tmp_path):
             'version_labels { key: "stable" value: 1 }',
             # relative to the file's folder, and TF Serving's default policy: the latest
             'name: "other" base_path: "elsewhere/other"',
+            'name: "gone" base_path: "elsewhere/other"',
         ),
     )
     options = ("--model_config_file", str(file), "--model_config_file_poll_wait_seconds=0.5")
@@ -190,17 +193,20 @@ def test_a_model_config_file_changed_while_serving_is_applied(scale, tmp_path):
                 "model_version_policy { latest { num_versions: 2 } } "
                 'version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 3 }',
                 f'name: "again" base_path: "{scale}" model_version_policy {{ all {{}} }}',
+                'name: "other" base_path: "moved/other"',
             ),
         )
         wait_until(lambda: server.rest("/v1/models/again")[0] == 200, server)
-        wait_until(lambda: server.rest("/v1/models/other")[0] == 404, server)
+        wait_until(lambda: server.rest("/v1/models/gone")[0] == 404, server)
+        assert served(server, "other") == {6: "AVAILABLE"}
+        assert factor(server, "other") == 60.0  # version 6 again, from its new base path
         assert served(server, "scale") == {2: "AVAILABLE", 3: "AVAILABLE"}
         assert served(server, "again") == {1: "AVAILABLE", 2: "AVAILABLE", 3: "AVAILABLE"}
         assert [factor(server, f"scale/labels/{label}") for label in ("stable", "canary")] == [
             2.0,
             3.0,
         ]
-        assert predict_rest(server, "other")[0] == 404
+        assert predict_rest(server, "gone")[0] == 404
 
         file.write_text("model_config_list { config { nme: 'typo' } }")  # made bad: kept as was
         wait_until(lambda: "no field named" in server.log.read_text(), server)
