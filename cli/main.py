@@ -93,10 +93,13 @@ def _server_options(command, url_help: str, grpc_help: str):
     return click.option("--url", is_eager=True, help=url_help)(command)
 
 
-def port_option(protocol: str, default: int):
-    """--rest-port / --grpc-port: where `zoo serve` listens with that protocol's APIs."""
+def port_option(protocol: str, default: int, tf_serving_name: str):
+    """--rest-port / --grpc-port: where `zoo serve` listens with that protocol's APIs, also by
+    the name tensorflow_model_server gives it."""
     return click.option(
         f"--{protocol.lower()}-port",
+        tf_serving_name,
+        f"{protocol.lower()}_port",
         type=click.IntRange(0, 65535),
         default=default,
         show_default=True,
@@ -523,13 +526,36 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
 @click.option(
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("models"),
+    help="The model repository `zoo export` writes (it must exist), every model and version in "
+    "it  [default: models, unless --model_base_path or --model_config_file is given]",
+)
+@click.option(
+    "--model_name",
+    metavar="NAME",
+    help="TF Serving's: the name of the one model at --model_base_path  [default: default]",
+)
+@click.option(
+    "--model_base_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="TF Serving's: one model's folder of numbered versions; only the latest is served.",
+)
+@click.option(
+    "--model_config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TF Serving's ModelServerConfig (text format): models with their base paths, "
+    "platforms, version policies and labels. It replaces --model_name/--model_base_path.",
+)
+@click.option(
+    "--model_config_file_poll_wait_seconds",
+    "config_poll_seconds",
+    type=click.FloatRange(min=0),
+    default=0,
     show_default=True,
-    help="The model repository `zoo export` writes (it must exist).",
+    help="TF Serving's: how often to read --model_config_file again and apply it (0: never).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@port_option("REST", 8501)
-@port_option("gRPC", 8500)
+@port_option("REST", 8501, "--rest_api_port")
+@port_option("gRPC", 8500, "--port")
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "tf"]),
@@ -541,10 +567,12 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
 @click.option("--models", help="Serve only these models (comma-separated names).")
 @click.option(
     "--poll-seconds",
-    type=click.FloatRange(min=0.1),
+    "--file_system_poll_wait_seconds",
+    "poll_seconds",
+    type=click.FloatRange(min=0),
     default=2.0,
     show_default=True,
-    help="How often to look for new and removed versions.",
+    help="How often to look for new and removed versions (0: only at start).",
 )
 @click.option(
     "--version-labels",
@@ -552,13 +580,24 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     help="Version labels for /labels/LABEL and gRPC's version_label, e.g. cnn-mnist:stable=1.",
 )
 @click.option(
-    "--enable-batching/--no-batching",
+    "--enable-batching",
+    "--enable_batching",
+    "enable_batching",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,  # alone it means true; TF Serving's `--enable_batching=false` too
     default=True,
     show_default=True,
+    metavar="[=true|false]",
     help="Merge concurrent requests to a model version into batches (TF Serving's batching).",
 )
 @click.option(
+    "--no-batching", is_flag=True, help="Run every request alone: --enable_batching=false."
+)
+@click.option(
     "--batching-parameters-file",
+    "--batching_parameters_file",
+    "batching_parameters_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="TF Serving's batching parameters (text format: max_batch_size { value: 64 } ...); "
     "a model folder's own batching_parameters.txt overrides it for that model.",
@@ -580,11 +619,24 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
 )
 @click.option(
     "--rest-api-timeout-in-ms",
+    "--rest_api_timeout_in_ms",
+    "rest_api_timeout_in_ms",
     type=click.IntRange(min=0),
     default=30_000,
     show_default=True,
     help="A REST request unanswered this long gets a 504 and gives up its place in the queue "
     "(TF Serving's flag; 0: no timeout). gRPC clients set their own deadlines.",
+)
+@click.option(
+    "--grpc_channel_arguments",
+    metavar="KEY=VALUE,...",
+    help="TF Serving's: gRPC server options, e.g. grpc.max_connection_age_ms=2000.",
+)
+@click.option(
+    "--monitoring_config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='TF Serving\'s MonitoringConfig: prometheus_config { enable: true, path: "/metrics" } '
+    "serves the metrics at that path only  [default: /monitoring/prometheus/metrics and /metrics]",
 )
 @click.option(
     "--ui/--no-ui",
@@ -593,49 +645,54 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
     help="Serve the playground page at / on the REST port: draw a digit, watch the GAN.",
 )
 def serve(
+    model_dir: Path | None,
     models: str | None,
     version_labels: str | None,
+    model_name: str | None,
+    model_base_path: Path | None,
+    model_config_file: Path | None,
     enable_batching: bool,
+    no_batching: bool,
     batching_parameters_file: Path | None,
     max_request_bytes: int,
     rest_api_timeout_in_ms: int,
+    grpc_channel_arguments: str | None,
+    monitoring_config_file: Path | None,
     **options,
 ) -> None:
-    """Serve MODEL-DIR with TF Serving's REST and gRPC APIs and KServe's v2 REST until Ctrl-C."""
+    """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
+    in MODEL-DIR, or as tensorflow_model_server does, --model_base_path or --model_config_file."""
+    # The folders and files are checked below, not by click: a deployment's arguments parse anywhere.
     from dataclasses import replace
 
-    from zoo.serving.core import batching
+    from zoo.serving import grpc_arguments, monitoring_config
+    from zoo.serving.core import batching, model_sources
     from zoo.serving.core import version_labels as labels
     from zoo.serving.core.limits import Limits
     from zoo.serving.server import serve as run_server
 
-    parameters = replace(batching.BatchingParameters.default(), enabled=enable_batching)
+    parameters = replace(
+        batching.BatchingParameters.default(), enabled=enable_batching and not no_batching
+    )
     if batching_parameters_file:
         parameters = batching.read_file(batching_parameters_file, parameters)
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    _check_repository(options["model_dir"], names)
     run_server(
-        models=names,
+        model_sources.choose(
+            model_dir,
+            names,
+            labels.parse(version_labels),
+            model_name,
+            model_base_path,
+            model_config_file,
+        ),
         log=click.echo,
-        version_labels=labels.parse(version_labels),
         batching_parameters=parameters,
         limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
+        grpc_arguments=grpc_arguments.parse(grpc_channel_arguments),
+        metrics_paths=monitoring_config.metrics_paths(monitoring_config_file),
         **options,
     )
-
-
-def _check_repository(model_dir: Path, names: list[str] | None) -> None:
-    """Refuse a MODEL-DIR that is missing, and --models names it has no folder for, saying what it
-    does hold. (Checked here, not by click, so that a deployment's arguments parse anywhere.)"""
-    if not model_dir.is_dir():
-        raise ZooError(f"--model-dir: {model_dir} does not exist (`zoo export` writes one)")
-    held = sorted(p.name for p in model_dir.iterdir() if p.is_dir() and p.name[0] != ".")
-    unknown = [name for name in names or () if name not in held]
-    if unknown:
-        raise ZooError(
-            f"--models: no {', '.join(unknown)} in {model_dir}; "
-            f"it holds {', '.join(held) or 'no models (export one with `zoo export`)'}"
-        )
 
 
 @cli.command()

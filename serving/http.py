@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Sequence
 
 from zoo.serving.core import json_io, metrics
 from zoo.serving.core.errors import (
@@ -59,8 +60,10 @@ class HttpApp:
         runner: Runner,
         limits: Limits | None = None,
         playground: Playground | None = None,
+        metrics_paths: Sequence[str] = metrics.PATHS,
     ) -> None:
         self.repository = repository
+        self.metrics_paths = tuple(metrics_paths)  # none: --monitoring_config_file turned them off
         self.runner = runner
         self.limits = limits or Limits()
         self.tfserving = TfServingApi(repository, runner)
@@ -104,7 +107,7 @@ class HttpApp:
     ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         """The answer's body and headers."""
         method, path = scope["method"], scope["path"]
-        if path in metrics.PATHS:
+        if path in self.metrics_paths:
             check_method(method, path, "GET")
             return self.runner.metrics.text(), [(b"content-type", METRICS)]
         if self.playground is not None and self.playground.serves(path):
@@ -122,7 +125,7 @@ class HttpApp:
             page = ", the playground at /" if self.playground is not None else ""
             raise NotFound(
                 f"Not found: {method} {path} (zoo serves /v1/models/..., /v2/..., "
-                f"{' and '.join(metrics.PATHS)}{page})"
+                f"{' and '.join(self.metrics_paths) or 'no metrics'}{page})"
             )
         return answer, [(b"content-type", JSON)]
 

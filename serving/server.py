@@ -15,7 +15,6 @@ import gc
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import uvicorn
@@ -25,10 +24,10 @@ from zoo.serving import ports
 from zoo.serving.core.batching import BatchingParameters, describe
 from zoo.serving.core.errors import ServerError
 from zoo.serving.core.limits import Limits
-from zoo.serving.core.metrics import Metrics
+from zoo.serving.core.metrics import PATHS, Metrics
+from zoo.serving.core.model_sources import ModelSources
 from zoo.serving.core.repository import Repository
 from zoo.serving.core.runner import Runner
-from zoo.serving.core.version_labels import VersionLabels
 from zoo.serving.http import HttpApp
 from zoo.serving.kserve import grpc_api as kserve_grpc
 from zoo.serving.playground import Playground
@@ -52,48 +51,55 @@ class _Settings:
     """What a serving process needs to build its own repository and front ends (it is pickled
     to each spawned worker, with the claimed ports)."""
 
-    model_dir: Path
+    sources: ModelSources
     host: str
     backend: str
-    models: Sequence[str] | None
     poll_seconds: float
-    version_labels: VersionLabels | None
+    config_poll_seconds: float
     batching_parameters: BatchingParameters
     limits: Limits
     ui: bool
+    grpc_arguments: Sequence[tuple[str, int | str]]
+    metrics_paths: Sequence[str]
 
 
 def serve(
-    model_dir: Path,
+    sources: ModelSources,
     host: str = "127.0.0.1",
     rest_port: int = 8501,
     grpc_port: int = 8500,
     backend: str = "onnx",
-    models: Sequence[str] | None = None,
     poll_seconds: float = 2.0,
     log: Callable[[str], None] = print,
-    version_labels: VersionLabels | None = None,
     batching_parameters: BatchingParameters | None = None,
     workers: int = 1,
     limits: Limits | None = None,
     ui: bool = True,
+    config_poll_seconds: float = 0.0,
+    grpc_arguments: Sequence[tuple[str, int | str]] = (),
+    metrics_paths: Sequence[str] = PATHS,
 ) -> None:
-    """Serve every model and version in `model_dir` until SIGINT or SIGTERM.
+    """Serve every model `sources` names until SIGINT or SIGTERM.
 
-    Every version is batched with `batching_parameters` (the defaults of `BatchingParameters`
-    when None), or with its model folder's own file. `workers` processes share the ports; one
-    (the default) serves in this process. `ui` serves the playground page at / on the REST port.
+    The file system is polled for new and removed versions every `poll_seconds` (0: only at
+    start) and the sources read again every `config_poll_seconds` (0: never), as TF Serving's
+    --file_system_poll_wait_seconds and --model_config_file_poll_wait_seconds. Every version is
+    batched with `batching_parameters` (the defaults of `BatchingParameters` when None), or with
+    its model folder's own file. `workers` processes share the ports; one (the default) serves in
+    this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
+    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`.
     """
     settings = _Settings(
-        model_dir,
+        sources,
         host,
         backend,
-        models,
         poll_seconds,
-        version_labels,
+        config_poll_seconds,
         batching_parameters or BatchingParameters.default(),
         limits or Limits(),
         ui,
+        tuple(grpc_arguments),
+        tuple(metrics_paths),
     )
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
@@ -111,11 +117,9 @@ def _serve_here(
     """Load the repository and serve it in this process, calling `ready` once requests are answered."""
     metrics = Metrics()
     repository = Repository(
-        settings.model_dir,
+        settings.sources,
         settings.backend,
-        settings.models,
         log,
-        settings.version_labels,
         settings.batching_parameters,
         warm=Warmup(metrics, settings.limits),
     )
@@ -123,9 +127,8 @@ def _serve_here(
     signal.signal(signal.SIGTERM, _exit_cleanly)
     repository.poll()
     if not repository.models:
-        wanted = f" among {', '.join(settings.models)}" if settings.models else ""
         raise ServerError(
-            f"no models to serve in {settings.model_dir}{wanted}: export one with `zoo export`"
+            f"no models to serve in {settings.sources.describe()}: export one with `zoo export`"
         )
     uvloop.run(_serve(repository, metrics, claimed, settings, log, ready))
 
@@ -168,7 +171,9 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     runner = Runner(loop, repository.batching.num_batch_threads, metrics)
-    grpc_server = grpc.aio.server(options=settings.limits.grpc_options())
+    options = dict(settings.limits.grpc_options())
+    options.update(settings.grpc_arguments)  # --grpc_channel_arguments: the user's word is last
+    grpc_server = grpc.aio.server(options=list(options.items()))
     # TF Serving's PredictionService and ModelService and KServe v2's GRPCInferenceService, one port.
     tfserving_grpc.add_services(grpc_server, repository, runner, settings.limits)
     kserve_grpc.add_services(grpc_server, repository, runner)
@@ -179,7 +184,13 @@ async def _serve(
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
     config = uvicorn.Config(
-        HttpApp(repository, runner, settings.limits, Playground() if settings.ui else None),
+        HttpApp(
+            repository,
+            runner,
+            settings.limits,
+            Playground() if settings.ui else None,
+            settings.metrics_paths,
+        ),
         http="httptools",
         lifespan="off",
         log_level="warning",
@@ -206,24 +217,41 @@ async def _serve(
     gc.freeze()
     ready()
 
-    poller = asyncio.create_task(_poll(repository, runner.metrics, settings.poll_seconds, log))
+    runner.metrics.versions_loaded(repository.models)
+    pollers = [
+        asyncio.create_task(_every(seconds, poll, repository, runner.metrics, log))
+        for seconds, poll in (
+            (settings.poll_seconds, repository.poll),
+            (settings.config_poll_seconds, repository.reload),
+        )
+        if seconds > 0
+    ]
     await stop.wait()
     log("shutting down")
-    poller.cancel()
+    for poller in pollers:
+        poller.cancel()
     rest.should_exit = True
     await asyncio.gather(rest_task, grpc_server.stop(GRACE_SECONDS))
     runner.close()
 
 
-async def _poll(
-    repository: Repository, metrics: Metrics, seconds: float, log: Callable[[str], None]
+async def _every(
+    seconds: float,
+    poll: Callable[[], None],
+    repository: Repository,
+    metrics: Metrics,
+    log: Callable[[str], None],
 ) -> None:
-    """Re-scan the repository off the loop: loading a model must not stall requests. A poll that
-    fails is logged and the next one tried: the versions being served stay served."""
+    """Run `poll` (a re-scan or a re-read of the sources) every `seconds`, off the loop: loading a
+    model must not stall requests. A poll that fails (a config file made bad) is logged and the
+    next one tried: the versions being served stay served."""
     while True:
-        metrics.versions_loaded(repository.models)
         await asyncio.sleep(seconds)
         try:
-            await asyncio.to_thread(repository.poll)
+            await asyncio.to_thread(poll)  # the repository polls one at a time
         except Exception as exc:
-            log(f"poll of {repository.model_dir} failed, serving on: {type(exc).__name__}: {exc}")
+            log(
+                f"poll of {repository.sources.describe()} failed, serving on: "
+                f"{type(exc).__name__}: {exc}"
+            )
+        metrics.versions_loaded(repository.models)

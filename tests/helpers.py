@@ -7,6 +7,7 @@ Fixtures that several files use are in conftest.py; a test file's own helpers st
 import contextlib
 import json
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from zoo import runs
 from zoo.export.parity import parity_inputs
 
 ZOO = Path(sys.executable).parent / "zoo"
+DOCKERFILE = Path(__file__).resolve().parents[1] / "deploy" / "Dockerfile"
 READY_SECONDS = 90
 FIRST_MODEL = "cnn-mnist"  # what a server is ready for, unless told another model
 
@@ -70,10 +72,17 @@ def http(url: str, body: bytes | str | None = None) -> tuple[int, dict]:
 
 
 class Server:
-    """A `zoo serve` subprocess and the ways to call it."""
+    """A `zoo serve` subprocess and the ways to call it: serving root/models (`--model-dir`), or
+    with `tf_serving` started as tensorflow_model_server is (its port flags, its poll flag, the
+    models named by TF Serving's flags in `options`)."""
 
     def __init__(
-        self, root: Path, *options: str, log: str = "serve.log", ports: tuple[int, int] = ()
+        self,
+        root: Path,
+        *options: str,
+        log: str = "serve.log",
+        ports: tuple[int, int] = (),
+        tf_serving: bool = False,
     ) -> None:
         self.root = root
         self.model_dir = root / "models"
@@ -81,16 +90,15 @@ class Server:
         self.url = f"http://127.0.0.1:{self.rest_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.log = root / log
+        if tf_serving:  # both of TF Serving's spellings: --flag=value and --flag value
+            start = [f"--port={self.grpc_port}", "--rest_api_port", str(self.rest_port)]
+            start += ["--file_system_poll_wait_seconds=0.5"]
+        else:
+            start = ["--model-dir", str(self.model_dir), "--poll-seconds", "0.5"]
+            start += ["--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [
-                    *(str(ZOO), "serve", "--model-dir", str(self.model_dir)),
-                    *("--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)),
-                    *("--poll-seconds", "0.5"),
-                    *options,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [str(ZOO), "serve", *start, *options], stdout=log, stderr=subprocess.STDOUT
             )
         channel = grpc.insecure_channel(self.grpc_target)
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -225,3 +233,32 @@ def write_text_model(version_dir: Path) -> Path:
     version_dir.mkdir(parents=True)
     onnx.save(model, version_dir / "model.onnx")
     return version_dir
+
+
+def dockerfile(text: str) -> dict[str, list[str]]:
+    """Instruction -> its arguments, one entry per occurrence, continuation lines joined."""
+    joined = re.sub(
+        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    )
+    found: dict[str, list[str]] = {}
+    for line in filter(str.strip, joined.splitlines()):
+        instruction, _, rest = line.strip().partition(" ")
+        found.setdefault(instruction.upper(), []).append(rest.strip())
+    return found
+
+
+DOCKER = dockerfile(DOCKERFILE.read_text())
+PROGRAM = "zoo"  # the image's one program: `zoo serve` by its entrypoint, `zoo train` by command
+
+
+def image_env() -> dict[str, str]:
+    """The variables the image's ENV sets (`ENV A=1 B=2`, one or several per line)."""
+    return dict(pair.split("=", 1) for line in DOCKER["ENV"] for pair in shlex.split(line))
+
+
+def entrypoint_script() -> str:
+    """The image's entrypoint, tensorflow/serving's: `sh -c SCRIPT NAME`, whose SCRIPT is
+    `exec zoo serve ARGS "$@"`, so arguments after the image name are added to ARGS."""
+    shell, flag, script, _ = json.loads(DOCKER["ENTRYPOINT"][-1])
+    assert (shell, flag) == ("sh", "-c") and script.startswith(f"exec {PROGRAM} serve "), script
+    return script

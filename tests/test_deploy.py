@@ -20,9 +20,9 @@ KServe or training operator on this machine.
 """
 
 import copy
-import json
 import re
 import shutil
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +33,16 @@ import click
 import kubernetes_validate
 import pytest
 import yaml
-from helpers import READY_SECONDS, Server, fake_run, running
+from helpers import (
+    DOCKER,
+    PROGRAM,
+    READY_SECONDS,
+    Server,
+    entrypoint_script,
+    fake_run,
+    image_env,
+    running,
+)
 
 from zoo import distribute
 from zoo.cli.main import cli
@@ -43,7 +52,6 @@ from zoo.export.contract import CONFIG
 from zoo.serving.core.metrics import PATHS as METRICS_PATHS
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-DOCKERFILE = DEPLOY / "Dockerfile"
 MANIFESTS = {
     "kubernetes/zoo-serve.yaml": [
         "PersistentVolumeClaim",
@@ -53,6 +61,7 @@ MANIFESTS = {
     ],
     "kserve/tfserving.yaml": ["InferenceService"],
     "kserve/triton.yaml": ["InferenceService"],
+    "kserve/zoo.yaml": ["ServingRuntime", "InferenceService"],
     "kubernetes/zoo-train.yaml": [
         "Service",
         "PersistentVolumeClaim",
@@ -61,13 +70,19 @@ MANIFESTS = {
     ],
     "kubeflow/tfjob.yaml": ["TFJob"],
 }
-SERVING = ("kubernetes/zoo-serve.yaml", "kserve/tfserving.yaml", "kserve/triton.yaml")
+SERVING = (
+    "kubernetes/zoo-serve.yaml",
+    "kserve/tfserving.yaml",
+    "kserve/triton.yaml",
+    "kserve/zoo.yaml",
+)
 TRAINING = ("kubernetes/zoo-train.yaml", "kubeflow/tfjob.yaml")
 # The release whose schemas the core kinds must satisfy: every API version used here is GA in it
 # (autoscaling/v2 since 1.23), and clusters of 1.30 or newer serve them unchanged.
 KUBERNETES = "1.30.0"
 MODEL = "cnn-mnist"  # the example model every manifest serves
 KSERVE_API = "serving.kserve.io/v1beta1"
+KSERVE_RUNTIME_API = "serving.kserve.io/v1alpha1"  # ServingRuntime's
 DNS_1035 = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")  # KServe's rule for service names
 STORAGE_SCHEMES = ("pvc://", "gs://", "s3://", "https://")
 # The v1beta1 fields these manifests use; any other is a typo KServe would reject or ignore.
@@ -79,7 +94,11 @@ ISVC_FIELDS = {
 # modelFormat -> the runtime that serves it here (KServe's choice for it when none is named)
 FORMATS = {"tensorflow": "kserve-tensorflow-serving", "onnx": "kserve-tritonserver"}
 KUBEFLOW_API = "kubeflow.org/v1"
-CUSTOM = {KSERVE_API, KUBEFLOW_API}  # custom resources: no schema for them in kubernetes-validate
+CUSTOM = {
+    KSERVE_API,
+    KSERVE_RUNTIME_API,
+    KUBEFLOW_API,
+}  # custom resources: no schema for them in kubernetes-validate
 # The v1 TFJob fields these manifests use, and the training operator's values for a replica's
 # restartPolicy; its container must be called `tensorflow`, the one it writes TF_CONFIG into.
 TFJOB_FIELDS = {
@@ -129,30 +148,23 @@ def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return only
 
 
-def dockerfile(text: str) -> dict[str, list[str]]:
-    """Instruction -> its arguments, one entry per occurrence, continuation lines joined."""
-    joined = re.sub(
-        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.startswith("#"))
-    )
-    found: dict[str, list[str]] = {}
-    for line in filter(str.strip, joined.splitlines()):
-        instruction, _, rest = line.strip().partition(" ")
-        found.setdefault(instruction.upper(), []).append(rest.strip())
-    return found
-
-
-DOCKER = dockerfile(DOCKERFILE.read_text())
-
-
 def serve_params(args: list[str]) -> dict[str, Any]:
     """What `zoo serve ARGS` would run with, parsed by the CLI itself without serving anything."""
     return cli.commands["serve"].make_context("serve", list(args)).params
 
 
-def image_args() -> list[str]:
-    """The arguments the image passes to its `zoo serve` entrypoint when run without any."""
-    assert json.loads(DOCKER["ENTRYPOINT"][-1]) == ["zoo", "serve"]
-    return json.loads(DOCKER["CMD"][-1])
+def image_args(env: dict[str, str] | None = None) -> list[str]:
+    """The arguments the image's entrypoint passes to `zoo serve` when run without any, expanded
+    by sh itself with the image's ENV (updated by `env`): the script with `printf` for `zoo serve`."""
+    printing = entrypoint_script().replace(f"exec {PROGRAM} serve ", "printf '%s\\n' ", 1)
+    shown = subprocess.run(
+        ["sh", "-c", printing, "zoo-serve"],
+        env={**image_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shown.stdout.splitlines()
 
 
 def pvc(uri: str) -> tuple[str, str]:
@@ -170,10 +182,26 @@ def numbered(folder: Path, file: str) -> list[Path]:
     ]
 
 
-def inference_service_errors(doc: dict[str, Any]) -> list[str]:
+def runtime_formats(docs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Runtime -> the formats it serves: KServe's for the formats here, and the ServingRuntimes
+    of `docs`."""
+    found = {runtime: {fmt} for fmt, runtime in FORMATS.items()}
+    for doc in docs:
+        if doc["kind"] == "ServingRuntime":
+            formats = doc["spec"].get("supportedModelFormats", [])
+            found[doc["metadata"]["name"]] = {f["name"] for f in formats}
+    return found
+
+
+def inference_service_errors(
+    doc: dict[str, Any], runtimes: dict[str, set[str]] | None = None
+) -> list[str]:
     """What KServe requires of an InferenceService that no schema here checks: its API, a
-    DNS-1035 name, one predictor model with a known format and a storageUri it can fetch, and
-    only the fields these manifests are meant to use (a misspelt one is silently ignored)."""
+    DNS-1035 name, one predictor model with a known format and a storageUri it can fetch, a
+    runtime (KServe's for the format, or one defined here) that serves its format, and only the
+    fields these manifests are meant to use (a misspelt one is silently ignored). `runtimes`:
+    those these manifests define by default."""
+    runtimes = runtime_formats(ALL) if runtimes is None else runtimes
     errors = []
     if doc.get("apiVersion") != KSERVE_API or doc.get("kind") != "InferenceService":
         errors.append(f"not a {KSERVE_API} InferenceService")
@@ -188,12 +216,60 @@ def inference_service_errors(doc: dict[str, Any]) -> list[str]:
     fmt = model.get("modelFormat", {}).get("name")
     if fmt not in FORMATS:
         errors.append(f"spec.predictor.model.modelFormat.name {fmt!r} is none of {sorted(FORMATS)}")
-    elif model.get("runtime", FORMATS[fmt]) != FORMATS[fmt]:
+    elif fmt not in runtimes.get(model.get("runtime", FORMATS[fmt]), set()):
         errors.append(f"runtime {model['runtime']!r} does not serve the {fmt} format here")
     if not str(model.get("storageUri", "")).startswith(STORAGE_SCHEMES):
         errors.append(f"storageUri {model.get('storageUri')!r} is not one of {STORAGE_SCHEMES}")
     if not all(isinstance(arg, str) for arg in model.get("args", [])):
         errors.append("args must be strings")
+    return errors
+
+
+RUNTIME_FIELDS = {"annotations", "supportedModelFormats", "protocolVersions", "containers"}
+PROTOCOLS = {"v1", "v2", "grpc-v1", "grpc-v2"}  # KServe's protocolVersions
+KSERVE_MOUNT = "/mnt/models"  # where KServe's storage initializer puts the storageUri
+KSERVE_PORTS = {"rest_port": 8080, "grpc_port": 9000}  # KServe's TF Serving runtime's
+
+
+def serving_runtime_errors(doc: dict[str, Any]) -> list[str]:
+    """What KServe requires of a ServingRuntime, and that it starts `zoo serve` as KServe starts
+    TF Serving: one kserve-container running `zoo serve` with TF Serving's runtime arguments
+    (parsed by the CLI itself), the model named {{.Name}} at /mnt/models, REST on 8080 and gRPC on
+    9000, reachable from outside the pod, and the scrape annotations on a metrics path it serves."""
+    errors = []
+    if doc.get("apiVersion") != KSERVE_RUNTIME_API or doc.get("kind") != "ServingRuntime":
+        errors.append(f"not a {KSERVE_RUNTIME_API} ServingRuntime")
+    if not DNS_1035.fullmatch(doc.get("metadata", {}).get("name", "")):
+        errors.append("metadata.name is not a DNS-1035 label")
+    spec = doc.get("spec", {})
+    if unknown := set(spec) - RUNTIME_FIELDS:
+        errors.append(f"unexpected fields in spec: {sorted(unknown)}")
+    formats = spec.get("supportedModelFormats", [])
+    if not formats or any(f.get("name") not in FORMATS for f in formats):
+        errors.append(f"supportedModelFormats must name formats of {sorted(FORMATS)}")
+    if not set(spec.get("protocolVersions", [])) <= PROTOCOLS:
+        errors.append(f"protocolVersions are not among {sorted(PROTOCOLS)}")
+    containers = spec.get("containers", [])
+    if [c.get("name") for c in containers] != ["kserve-container"]:
+        return [*errors, "there must be one container, named kserve-container"]
+    (main,) = containers
+    if main.get("command") != [PROGRAM, "serve"]:
+        errors.append(f"the container does not run `{PROGRAM} serve`")
+    try:
+        params = serve_params(main.get("args", []))
+    except click.ClickException as exc:
+        return [*errors, f"`zoo serve` refuses its args: {exc.format_message()}"]
+    if (params["model_name"], params["model_base_path"]) != ("{{.Name}}", Path(KSERVE_MOUNT)):
+        errors.append(f"the model is not --model_name={{{{.Name}}}} at {KSERVE_MOUNT}")
+    if {key: params[key] for key in KSERVE_PORTS} != KSERVE_PORTS:
+        errors.append(f"the ports are not KServe's {KSERVE_PORTS}")
+    if params["host"] != "0.0.0.0":
+        errors.append("--host is not 0.0.0.0: KServe could not reach it")
+    notes = spec.get("annotations", {})
+    if notes.get("prometheus.kserve.io/port") != str(params["rest_port"]):
+        errors.append("the metrics are not scraped on the REST port")
+    if notes.get("prometheus.kserve.io/path") not in METRICS_PATHS:
+        errors.append(f"prometheus.kserve.io/path is none of zoo serve's {METRICS_PATHS}")
     return errors
 
 
@@ -250,8 +326,8 @@ def wiring_errors(docs: list[dict[str, Any]], image: list[str]) -> list[str]:
     if main.get("command") not in (None, ["zoo", "serve"]):
         errors.append("the container replaces the image's `zoo serve` entrypoint")
     image_params = serve_params(image)
-    if image_params["model_dir"] != params["model_dir"]:
-        errors.append("the Deployment and the image serve different model folders")
+    if image_params["model_base_path"].parent != params["model_dir"]:
+        errors.append("the Deployment's --model-dir is not the image's MODEL_BASE_PATH")
     if f"//127.0.0.1:{image_params['rest_port']}/" not in DOCKER["HEALTHCHECK"][-1]:
         errors.append("the image's HEALTHCHECK is not on its REST port")
     return errors
@@ -368,7 +444,7 @@ def worker_errors(
     must be where every worker looks), ZOO_DATA_DIR a mount, and a CPU request to schedule by."""
     errors = []
     claims = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
-    program = json.loads(DOCKER["ENTRYPOINT"][-1])[0]
+    program = PROGRAM
     if [*main.get("command", ["(the image's entrypoint)"]), *main["args"][:1]] != [
         program,
         "train",
@@ -609,17 +685,22 @@ def test_the_wiring_check_catches_a_dangling_reference():
     one(broken, "Service")["spec"]["ports"][0]["targetPort"] = "http"
     one(broken, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] = "zoo"
     container(broken)["readinessProbe"]["httpGet"]["port"] = 8500
-    errors = wiring_errors(broken, [*image_args(), "--model-dir", "/srv", "--rest-port", "9501"])
+    errors = wiring_errors(
+        broken, [*image_args({"MODEL_BASE_PATH": "/srv"}), "--rest-port", "9501"]
+    )
     assert len(errors) == 5, errors
 
 
 def test_the_container_arguments_are_zoo_serve_options_for_a_container():
-    for args in (container(SERVE)["args"], image_args()):
-        params = serve_params(args)
+    image = serve_params(image_args())
+    deployment = serve_params([*image_args(), *container(SERVE)["args"]])
+    for params in (image, deployment):
         assert params["host"] == "0.0.0.0"  # zoo serve's default, 127.0.0.1, is unreachable
-        assert params["model_dir"] == Path("/models")
-    assert serve_params(container(SERVE)["args"])["workers"] == 2
-    assert serve_params(container(SERVE)["args"])["models"] == MODEL
+    # As tensorflow/serving's image: $MODEL_BASE_PATH/$MODEL_NAME, /models/model by default.
+    assert (image["model_name"], image["model_base_path"]) == ("model", Path("/models/model"))
+    assert (image["grpc_port"], image["rest_port"]) == (8500, 8501)
+    assert (deployment["model_dir"], deployment["workers"]) == (Path("/models"), 2)
+    assert deployment["models"] == MODEL
 
 
 def test_a_misspelt_zoo_serve_option_is_refused():
@@ -636,11 +717,12 @@ def test_the_manifests_name_what_zoo_export_wrote(volume_and_export):
 def test_a_model_export_did_not_write_is_caught_in_every_manifest(volume_and_export):
     volume, result = volume_and_export
     errors = repository_errors(renamed(SERVE, MODEL, "cnn-fashion"), volume, result)
-    assert len(errors) == 4, errors  # --models, the TF Serving base path and name, --load-model
+    # --models, --load-model, and the base path and name of both InferenceServices for SavedModels
+    assert len(errors) == 6, errors
     moved = renamed(SERVE, "zoo-models/models", "zoo-models/exports")
     container(moved)["volumeMounts"][0]["subPath"] = "exports"
     errors = repository_errors(moved, volume, result)
-    assert len(errors) == 3, errors  # both storageUris and the pods' mount
+    assert len(errors) == 4, errors  # the three storageUris and the pods' mount
 
 
 def test_config_pbtxt_names_its_folder(volume_and_export, tmp_path):
@@ -656,6 +738,81 @@ def test_config_pbtxt_names_its_folder(volume_and_export, tmp_path):
     assert triton_errors(args, copied, copied, MODEL) == [
         f"{config} does not name the model {MODEL!r}"
     ]
+
+
+RUNTIME = one(DOCUMENTS["kserve/zoo.yaml"], "ServingRuntime")
+
+
+def test_the_serving_runtime_starts_zoo_serve_as_kserve_starts_tf_serving():
+    assert serving_runtime_errors(RUNTIME) == []
+
+
+def runtime_container(doc: dict[str, Any]) -> dict[str, Any]:
+    (only,) = doc["spec"]["containers"]
+    return only
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda d: d.update(apiVersion=KSERVE_API), "not a serving.kserve.io/v1alpha1"),
+        (lambda d: d["spec"].update(supportedModelFormat=[]), "unexpected fields"),
+        (lambda d: d["spec"]["supportedModelFormats"][0].update(name="pytorch"), "formats"),
+        (lambda d: d["spec"].update(protocolVersions=["v3"]), "protocolVersions"),
+        (lambda d: runtime_container(d).update(name="zoo"), "kserve-container"),
+        (lambda d: runtime_container(d).update(command=["zoo"]), "does not run"),
+        (lambda d: runtime_container(d)["args"].append("--model-name=x"), "refuses its args"),
+        (lambda d: runtime_container(d)["args"].append("--model_base_path=/models"), "/mnt/models"),
+        (lambda d: runtime_container(d)["args"].append("--port=8500"), "ports"),
+        (lambda d: runtime_container(d)["args"].remove("--host=0.0.0.0"), "--host"),
+        (lambda d: d["spec"]["annotations"].update({"prometheus.kserve.io/path": "/m"}), "path"),
+    ],
+    ids=[
+        "api",
+        "misspelt field",
+        "format",
+        "protocol",
+        "container name",
+        "command",
+        "misspelt option",
+        "base path",
+        "port",
+        "loopback",
+        "scrape path",
+    ],
+)
+def test_the_serving_runtime_check_rejects_broken_ones(change, error):
+    broken = copy.deepcopy(RUNTIME)
+    change(broken)
+    errors = serving_runtime_errors(broken)
+    assert any(error in e for e in errors), errors
+
+
+ON_ZOO = one([d for d in SERVICES if d["spec"]["predictor"]["model"].get("runtime")
+               == RUNTIME["metadata"]["name"]], "InferenceService")  # fmt: skip
+
+
+def test_an_inference_service_may_name_only_a_runtime_defined_for_its_format():
+    onnx_only = copy.deepcopy(RUNTIME)
+    onnx_only["spec"]["supportedModelFormats"] = [{"name": "onnx", "version": "1"}]
+    errors = inference_service_errors(ON_ZOO, runtime_formats([onnx_only]))
+    assert any("does not serve the tensorflow format" in e for e in errors), errors
+
+
+def test_zoo_serve_answers_with_the_serving_runtimes_arguments(volume_and_export):
+    """The runtime's arguments as KServe fills them in for the InferenceService, with the model
+    folder at /mnt/models and the ports made this test's own: the model answers by its name."""
+    volume, _ = volume_and_export
+    name = ON_ZOO["metadata"]["name"]
+    mounted = volume / pvc(ON_ZOO["spec"]["predictor"]["model"]["storageUri"])[1]
+    args = [
+        arg.replace("{{.Name}}", name).replace(KSERVE_MOUNT, str(mounted))
+        for arg in runtime_container(RUNTIME)["args"]
+        if not arg.startswith(("--port=", "--rest_api_port=", "--host="))
+    ]
+    with running(Server(volume, *args, tf_serving=True), name) as server:
+        status, answer = server.rest(f"/v1/models/{name}")
+        assert status == 200 and answer["model_version_status"][0]["version"] == "1", answer
 
 
 def test_zoo_serve_answers_the_probes_and_the_scrape_path(volume_and_export):

@@ -18,8 +18,13 @@ import zoo.serving.protos
 from zoo.serving.protos import generate
 
 ROOT = Path(zoo.serving.protos.__file__).parent
+# What no installed package ships compiled: compiled from TF Serving's own .proto in official/.
+FROM_SOURCES = {
+    source.removesuffix(".proto").replace("/", ".") + "_pb2" for source in generate.FROM_SOURCES
+}
 GENERATED = sorted(
-    ".".join(path.relative_to(ROOT).with_suffix("").parts) for path in ROOT.rglob("*_pb2.py")
+    {".".join(path.relative_to(ROOT).with_suffix("").parts) for path in ROOT.rglob("*_pb2.py")}
+    - FROM_SOURCES
 )
 
 

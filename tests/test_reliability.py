@@ -38,6 +38,7 @@ from PIL import Image
 from tensorflow_serving.apis import get_model_status_pb2
 
 from zoo.serving.core.batching import QUEUE_FULL
+from zoo.serving.core.model_sources import Directory
 from zoo.serving.core.repository import END, Repository
 from zoo.serving.core.servables import load
 
@@ -429,7 +430,7 @@ def test_a_savedmodel_without_variables_fails_alone_and_its_copy_is_loaded(
     copy_version(good, tmp_path / "digits" / "2")
     shutil.rmtree(tmp_path / "digits" / "2" / "variables")
     lines = []
-    repository = Repository(tmp_path, "tf", log=lines.append)
+    repository = Repository(Directory(tmp_path), "tf", log=lines.append)
     repository.poll()
     assert repository.models == {"digits": [1]}
     failed, served = repository.status("digits")

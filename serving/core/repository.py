@@ -1,5 +1,9 @@
 """The model repository as the server sees it: every model and integer version, re-scanned on a poll.
 
+The models, their base paths, version policies and labels come from a ModelSources
+(model_sources.py: zoo's --model-dir, TF Serving's model flags or its --model_config_file), asked
+again at every poll; each model serves the versions its policy selects of those present.
+
 `poll` builds the new table aside and swaps it in with one assignment, so a request never sees a
 half-updated table; a request that already holds an unloaded version finishes on it, and the
 runtime frees it when the last reference goes.
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from zoo.export.repository import version_folders
 from zoo.serving.core import batching
 from zoo.serving.core.batching import BatchingParameters
 from zoo.serving.core.errors import NotFound
+from zoo.serving.core.model_sources import ModelSource, ModelSources
 from zoo.serving.core.servables import Backend, load
 from zoo.serving.core.version_labels import VersionLabels
 
@@ -53,37 +59,42 @@ def _fingerprint(folder: Path) -> tuple:
 
 
 class Repository:
-    """The servables of `model_dir` (only `models` when given), loaded with one backend kind.
+    """The servables of the models `sources` names, loaded with `backend` where a model's
+    platform names none.
 
-    `version_labels` (model -> label -> version) lets requests name a version by label.
-    Each version is batched with `batching`, updated by its model folder's own
-    `batching_parameters.txt` when there is one (read when the version loads; a bad file fails
-    that version's load, as a broken model would). `warm(name, version, servable)` runs on each
-    version once it is loaded and before it is served (it is AVAILABLE only once warm), and says
-    what it ran for the log ("": nothing); if it raises, the version fails to load with that
-    reason, as TF Serving fails a version whose warmup fails.
+    A model's labels (label -> version) let requests name a version by label. Each version is
+    batched with `batching`, updated by its model folder's own `batching_parameters.txt` when
+    there is one (read when the version loads; a bad file fails that version's load, as a broken
+    model would).
+    `warm(name, version, servable)` runs on each version once it is loaded and before it is served
+    (it is AVAILABLE only once warm), and says what it ran for the log ("": nothing); if it
+    raises, the version fails to load with that reason, as TF Serving fails a version whose
+    warmup fails.
     """
 
     def __init__(
         self,
-        model_dir: Path,
+        sources: ModelSources,
         backend: str,
-        models: Sequence[str] | None = None,
         log: Callable[[str], None] = print,
-        version_labels: VersionLabels | None = None,
         batching_parameters: BatchingParameters | None = None,
         warm: Callable[[str, int, Backend], str] | None = None,
     ) -> None:
         self.warm = warm
-        self.model_dir = model_dir
+        self.sources = sources
         self.batching = batching_parameters or BatchingParameters.default()
-        self.version_labels = version_labels or {}
         self.backend = backend
-        self.only = set(models) if models else None
         self.log = log
         self._servables: dict[str, dict[int, Backend]] = {}
+        self._models: dict[str, ModelSource] = {}  # as the sources said at the last poll
         self._folders: dict[str, dict[int, str]] = {}  # model -> version -> its folder's name
         self._failed: dict[tuple[str, int], _Failure] = {}
+        self._polling = threading.Lock()  # the file system's poll and the config's reload
+
+    @property
+    def version_labels(self) -> VersionLabels:
+        """Model name -> label -> version, as the sources said at the last poll."""
+        return {name: dict(m.labels) for name, m in self._models.items() if m.labels}
 
     @property
     def models(self) -> dict[str, list[int]]:
@@ -94,6 +105,15 @@ class Repository:
         """Every model with a version served or failed, sorted."""
         return sorted({*self._servables, *(name for name, _ in self._failed)})
 
+    def reload(self) -> None:
+        """Read the sources again (a model config file), then poll: models added or removed,
+        policies and labels changed are applied. A source that has become bad raises, and the
+        models stay as they were."""
+        with self._polling:
+            if self.sources.reload():
+                self.log(f"{self.sources.describe()} changed: applying it")
+            self._poll()
+
     def poll(self) -> None:
         """Load new versions and drop removed ones.
 
@@ -101,13 +121,21 @@ class Repository:
         (a half-copied version that is then completed, a broken file that is replaced): then it is
         loaded again. The scan survives folders that vanish while it reads them.
         """
+        with self._polling:
+            self._poll()
+
+    def _poll(self) -> None:
         found = self._scan()
         table: dict[str, dict[int, Backend]] = {}
         for name, present in found.items():
             loaded = self._servables.get(name, {})
-            table[name] = {v: loaded[v] for v in present if v in loaded}
+            table[name] = {
+                v: loaded[v]
+                for v in present
+                if v in loaded and loaded[v].path == self._folder(name, v)  # same base path
+            }
             for version in present:
-                if version not in loaded and not self._still_failed(name, version):
+                if version not in table[name] and not self._still_failed(name, version):
                     self._load(name, version, table[name])
             if not table[name]:
                 del table[name]
@@ -118,16 +146,15 @@ class Repository:
         self._servables = table
 
     def _scan(self) -> dict[str, list[int]]:
+        """Each model's versions that its policy selects among the folders present."""
         try:
-            roots = sorted(self.model_dir.iterdir()) if self.model_dir.is_dir() else []
-        except OSError:  # the repository itself is being replaced: nothing to see this time
+            self._models = self.sources.models()
+        except OSError:  # the repository folder itself is being replaced: nothing to see this time
             return {name: sorted(table) for name, table in self._servables.items()}
-        self._folders = {
-            root.name: version_folders(root)
-            for root in roots
-            if not root.name.startswith(".") and (self.only is None or root.name in self.only)
-            if root.is_dir()
-        }
+        self._folders = {}
+        for name, model in self._models.items():
+            present = version_folders(model.base_path)
+            self._folders[name] = {v: present[v] for v in model.policy.select(present)}
         return {name: list(folders) for name, folders in self._folders.items()}
 
     def _still_failed(self, name: str, version: int) -> bool:
@@ -139,13 +166,13 @@ class Repository:
 
     def _folder(self, name: str, version: int) -> Path:
         """The version's folder by its real name (`00000123` for version 123)."""
-        return self.model_dir / name / self._folders.get(name, {}).get(version, str(version))
+        return self._models[name].base_path / self._folders.get(name, {}).get(version, str(version))
 
     def _load(self, name: str, version: int, into: dict[int, Backend]) -> None:
         folder = self._folder(name, version)
         fingerprint = _fingerprint(folder)  # before loading: a change while it loads is seen next
         try:
-            servable = load(folder, self.backend)
+            servable = load(folder, self._models[name].backend or self.backend)
             servable.batching = self._batching(name)
             warmed = self.warm(name, version, servable) if self.warm is not None else ""
             into[version] = servable
@@ -160,7 +187,7 @@ class Repository:
             self.log(f"{name}: version {version} loaded ({into[version].kind}){warmed}")
 
     def _batching(self, name: str) -> BatchingParameters:
-        own = self.model_dir / name / batching.FILE_NAME
+        own = self._models[name].base_path / batching.FILE_NAME
         return batching.read_file(own, self.batching) if own.is_file() else self.batching
 
     def servable(self, name: str, version: int | None = None) -> Backend:

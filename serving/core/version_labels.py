@@ -1,8 +1,9 @@
 """Version labels (`stable`, `canary`): names a client uses instead of a version number.
 
-TF Serving reads them from its model config (`version_labels { key: "stable" value: 1 }`); `zoo
-serve` takes the same mapping on its command line, `--version-labels
-cnn-mnist:stable=1,cnn-mnist:canary=2`, so no file has to be kept beside the repository. A label is
+TF Serving reads them from its model config (`version_labels { key: "stable" value: 1 }`), and so
+does `zoo serve` (model_config.py); it also takes the same mapping on its command line,
+`--version-labels cnn-mnist:stable=1,cnn-mnist:canary=2`, so that no file has to be kept beside a
+--model-dir repository. A label is
 only a pointer: when its version is not being served, a request for it is TF Serving's NOT_FOUND for
 that version, and a label the model does not have is its INVALID_ARGUMENT.
 """

@@ -7,7 +7,8 @@ tensorflow-serving-api and TensorFlow ship.
 The official modules are imported (and TensorFlow with them) only here. Their files, every import
 included, go to protoc as one FileDescriptorSet (`--descriptor_set_in`), so the output is compiled
 from exactly the definitions TF Serving's stubs carry; their imports are then moved under
-`zoo.serving.protos.` (protoc has no option for a package prefix). Run it again when
+`zoo.serving.protos.` (protoc has no option for a package prefix). The one official file no
+installed package ships compiled, monitoring_config.proto, is compiled from official/. Run it again when
 tensorflow-serving-api or grpcio-tools changes; the test suite runs `--check`.
 """
 
@@ -33,6 +34,9 @@ OFFICIAL = [
     "tensorflow.core.protobuf.meta_graph_pb2",
     "tensorflow.core.protobuf.saved_model_pb2",  # reading a SavedModel's signatures without TF
 ]
+# Official files that no installed package ships compiled, kept as TF Serving wrote them.
+SOURCES = HERE / "official"
+FROM_SOURCES = ["tensorflow_serving/config/monitoring_config.proto"]  # --monitoring_config_file
 SERVICES = [
     "tensorflow_serving/apis/prediction_service.proto",
     "tensorflow_serving/apis/model_service.proto",
@@ -76,11 +80,12 @@ def compile_into(out: Path) -> None:
     set_path = out / "official.binpb"
     set_path.write_bytes(data)
     for args in (
-        ["--python_out", str(out), *names],
-        ["--grpc_python_out", str(out), *SERVICES],
+        [f"--descriptor_set_in={set_path}", "--python_out", str(out), *names],
+        [f"--descriptor_set_in={set_path}", "--grpc_python_out", str(out), *SERVICES],
+        [f"--proto_path={SOURCES}", "--python_out", str(out), *FROM_SOURCES],
     ):
-        if protoc.main(["protoc", f"--descriptor_set_in={set_path}", *args]) != 0:
-            raise SystemExit(f"protoc failed on {args[2:]}")
+        if protoc.main(["protoc", *args]) != 0:
+            raise SystemExit(f"protoc failed on {args[3:]}")
     set_path.unlink()
     for module in out.rglob("*.py"):
         module.write_text(_IMPORT.sub(rf"from {PACKAGE}.\1\2 import ", module.read_text()))
