@@ -39,6 +39,8 @@ def _decode(index: int, data: bytes, image: ImageInput) -> np.ndarray:
             f"{IMAGE_INPUT}[{index}] is no image: its {len(data)} bytes are not a PNG or JPEG "
             "file Pillow can read"
         ) from None
+    except Image.DecompressionBombError as exc:  # more pixels than Pillow decodes
+        raise InvalidArgument(f"{IMAGE_INPUT}[{index}] is too large: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged file
         raise InvalidArgument(f"{IMAGE_INPUT}[{index}] is a damaged image: {exc}") from None
     planes = [rgb @ GRAY_WEIGHTS] if image.channels == 1 else [rgb[..., c] for c in range(3)]
