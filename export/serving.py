@@ -52,8 +52,9 @@ def image_input(spec: ModelSpec) -> ImageInput | None:
 def image_function(image: ImageInput, serve: ServingFunction) -> ServingFunction:
     """`serve` behind a decoder: a batch of encoded PNG or JPEG images in, the same answers out.
 
-    Each image is decoded as RGB, made grayscale where the model wants one channel (TensorFlow's
-    ITU-R 601 weights, the ones Pillow uses), and resized to the model's height and width with the
+    Each image is decoded as RGB (a JPEG with libjpeg's accurate integer DCT, as Pillow decodes
+    it, not TensorFlow's default fast one), made grayscale where the model wants one channel
+    (rgb_to_grayscale's ITU-R 601 weights), and resized to the model's height and width with the
     triangle filter (bilinear, antialiased when shrinking: Pillow's BILINEAR, so the ONNX servable
     can do exactly this in Python); pixels stay floats in their raw 0-255 range, which `serve`
     scales as it scales any client's. A file that is no image fails with TensorFlow's
@@ -62,7 +63,11 @@ def image_function(image: ImageInput, serve: ServingFunction) -> ServingFunction
     import tensorflow as tf
 
     def decode(encoded: tf.Tensor) -> tf.Tensor:
-        pixels = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        pixels = tf.cond(  # a JPEG with libjpeg's accurate DCT, as Pillow decodes one
+            tf.io.is_jpeg(encoded),
+            lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False),
+        )
         pixels = tf.cast(pixels, tf.float32)
         if image.channels == 1:
             pixels = tf.image.rgb_to_grayscale(pixels)

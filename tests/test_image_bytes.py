@@ -82,10 +82,10 @@ def test_curl_b64_png_and_jpeg_digits_get_their_true_labels(servers, digits, bac
         assert [p["classes"] for p in answer["predictions"]] == labels
 
 
-def test_both_backends_give_the_same_answers_to_the_same_pngs(servers, digits):
-    pngs, _, _ = digits
+def test_both_backends_give_the_same_answers_to_the_same_files(servers, digits):
+    pngs, jpegs, _ = digits
     answers = {
-        backend: curl(f"{s.url}/v1/models/cnn-mnist:predict", image_request(*pngs))[1]
+        backend: curl(f"{s.url}/v1/models/cnn-mnist:predict", image_request(*pngs, *jpegs))[1]
         for backend, s in servers.items()
     }
     onnx, tf = (np.array([p["probabilities"] for p in answers[b]["predictions"]]) for b in BACKENDS)

@@ -2,10 +2,11 @@
 
 ONNX has no image decoder in its standard opsets, so the ONNX servable decodes a `serving_image`
 request here, as zoo.json's "image" entry declares and as the SavedModel's graph does
-(export/serving.py's `image_function`): decoded as RGB, grayscale by the ITU-R 601 weights
-TensorFlow's rgb_to_grayscale uses, resized in float32 with Pillow's BILINEAR, the triangle filter
-that tf.image.resize(method="bilinear", antialias=True) also applies, and left in the raw 0-255
-range. docs/serving.md measures how far the two backends' answers are apart.
+(export/serving.py's `image_function`): decoded as RGB (a JPEG with libjpeg's accurate DCT, which
+the graph asks for too), grayscale by the ITU-R 601 weights TensorFlow's rgb_to_grayscale uses,
+resized in float32 with Pillow's BILINEAR, the triangle filter that
+tf.image.resize(method="bilinear", antialias=True) also applies, and left in the raw 0-255 range.
+bench/image_bytes.py measures how far the two backends' pixels and answers are apart.
 """
 
 from __future__ import annotations
