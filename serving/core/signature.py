@@ -125,6 +125,8 @@ def signature_named(
 ) -> ModelSignature:
     """The signature a request names, as TF Serving finds it (an empty name is `serving_default`),
     or its error: Predict's wording, or (`predict` False) Classify's and Regress's."""
+    if name is not None and not isinstance(name, str):  # a JSON body's number, list, object
+        raise InvalidArgument("'signature_name' key must be a string value.")
     name = name or SIGNATURE_NAME
     found = signatures.get(name)
     if found is None:
