@@ -14,7 +14,7 @@ import tritonclient.grpc
 import tritonclient.http
 import tritonclient.utils
 from conftest import run_zoo
-from helpers import Server, running
+from helpers import Server, assert_one_line_error, running
 from PIL import Image
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
@@ -156,3 +156,10 @@ def test_zoo_predict_as_bytes_sends_the_files_to_serving_image(servers, digits, 
             assert answer.returncode == 0, answer.stderr
             got = [line for line in answer.stdout.splitlines() if not line.startswith(" ")]
             assert got == [str(label) for label in labels[:4]]
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(DAMAGED)
+    url = ("--url", servers["onnx"].url)
+    refused = run_zoo("predict", "cnn-mnist", str(damaged), "--as-bytes", *url)
+    assert_one_line_error(refused, "answered 400", "image_bytes[0] is no image")
+    numbers = run_zoo("predict", "cnn-mnist", "1", "2", "--as-bytes", *url)
+    assert_one_line_error(numbers, "--as-bytes sends image files")
