@@ -716,6 +716,12 @@ def serve(
     help="Wait up to SECONDS for a server that is starting (gRPC's wait_for_ready); 0 fails at "
     "once when nothing listens.",
 )
+@click.option(
+    "--as-bytes",
+    is_flag=True,
+    help="Send image files as they are to the model's serving_image signature, which decodes, "
+    "converts and resizes them on the server (nothing is inverted).",
+)
 def predict(
     model: str,
     inputs: tuple[str, ...],
@@ -724,18 +730,20 @@ def predict(
     top_k: int,
     as_json: bool,
     wait: float,
+    as_bytes: bool,
 ) -> None:
     """Ask a server for MODEL's answer to INPUT: image files, a .npy file, or a tabular example's numbers.
 
-    A dark-on-light image for a model of light-on-dark digits or clothes (MNIST, Fashion-MNIST)
-    is inverted first, with a note on stderr.
+    Images are decoded here and sent as pixels; a dark-on-light image for a model of light-on-dark
+    digits or clothes (MNIST, Fashion-MNIST) is inverted first, with a note on stderr. With
+    --as-bytes they are sent as files, for the server to decode.
     """
     from zoo.serving import client
 
     def note(line: str) -> None:
         click.echo(f"note: {line}", err=True)
 
-    outputs = client.predict(model, inputs, url, grpc_target, wait, note)
+    outputs = client.predict(model, inputs, url, grpc_target, wait, note, as_bytes)
     answers = client.describe(model, outputs, top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 

@@ -17,13 +17,20 @@ import tf2onnx
 from zoo import data, runs
 from zoo.errors import RunError
 from zoo.export import parity, repository
-from zoo.export.contract import CONFIG, METADATA, SAVED_MODEL_LABELS, Exported, Signature
+from zoo.export.contract import (
+    CONFIG,
+    METADATA,
+    SAVED_MODEL_LABELS,
+    Exported,
+    ImageInput,
+    Signature,
+)
 from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS
 from zoo.export.errors import ExportError
 from zoo.export.onnx import run_onnx, write_onnx
 from zoo.export.quantize import MODES, Quantized, check_quantizable, quantize_int8
 from zoo.export.savedmodel import run_savedmodel, write_labels, write_savedmodel
-from zoo.export.serving import serving_function, signature
+from zoo.export.serving import image_function, image_input, serving_function, signature
 from zoo.export.warmup import write_warmup_requests
 from zoo.registry import ModelSpec, get_spec
 
@@ -47,6 +54,7 @@ class ExportResult:
     parity: list[parity.Parity]
     config: Path
     quantized: Quantized | None = None
+    image: ImageInput | None = None  # what serving_image decodes to, for an image model
 
     @property
     def name(self) -> str:
@@ -92,9 +100,11 @@ def export_run(
         model = keras.saving.load_model(model_path)
         serve = serving_function(spec, model)
         contract = signature(spec, serve)
+        image = image_input(spec)
         files = {}
         if "savedmodel" in formats:
-            files["savedmodel"] = write_savedmodel(model, serve, stage.path)
+            serve_image = image_function(image, serve) if image else None
+            files["savedmodel"] = write_savedmodel(model, serve, stage.path, serve_image)
         if "onnx" in formats:
             files["onnx"] = write_onnx(serve, contract, stage.path, opset)
         if spec.labels:
@@ -117,6 +127,7 @@ def export_run(
             parity=results,
             config=stage.model_root / CONFIG,
             quantized=quantized,
+            image=image,
         )
         runs.write_json(stage.path / METADATA, _describe(spec, result, opset, tolerance, features))
         config = repository.triton_config(
@@ -188,6 +199,7 @@ def _describe(
         outputs=result.signature.outputs,
         labels=spec.labels,
         files={fmt: path.name for fmt, path in result.files.items()},
+        image=result.image,
     )
     return {
         **contract.to_json(),  # what the server reads (export/contract.py)

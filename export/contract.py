@@ -29,7 +29,10 @@ WARMUP_REQUESTS = Path("assets.extra") / "tf_serving_warmup_requests"
 CONFIG = "config.pbtxt"  # in the model folder: Triton's model configuration
 LABELS = "labels.txt"  # in the model folder, referenced by config.pbtxt (classifiers)
 
-SIGNATURE_NAME = "serving_default"  # the graph's one signature (TF Serving's default one)
+SIGNATURE_NAME = "serving_default"  # the graph's main signature (TF Serving's default one)
+# An image model's second signature: encoded PNG or JPEG bytes in, serving_default's answers out.
+IMAGE_SIGNATURE = "serving_image"
+IMAGE_INPUT = "image_bytes"  # its one input (DT_STRING, one encoded image per example)
 PREDICT_METHOD = "tensorflow/serving/predict"  # its method name
 CLASSIFY_METHOD = "tensorflow/serving/classify"  # TF Serving's other methods, in others' models
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -100,6 +103,31 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """What `serving_image` makes of an encoded image before serving_default sees it: decoded with
+    `channels` (1: grayscale, 3: RGB), resized to `height` x `width`, as float pixels in their raw
+    0-255 range. The SavedModel does this in its graph; the ONNX servable, whose opsets have no image
+    decoder, does the same in Python from this description (serving/core/images.py)."""
+
+    height: int
+    width: int
+    channels: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "signature": IMAGE_SIGNATURE,
+            "input": IMAGE_INPUT,
+            "height": self.height,
+            "width": self.width,
+            "channels": self.channels,
+        }
+
+    @classmethod
+    def from_json(cls, described: Mapping[str, Any]) -> ImageInput:
+        return cls(int(described["height"]), int(described["width"]), int(described["channels"]))
+
+
+@dataclass(frozen=True)
 class Exported:
     """The part of zoo.json that the server reads: the model id, its task, tensors, labels and the
     file of each format. `zoo export` writes more beside it (its source run, the parity check)."""
@@ -110,6 +138,7 @@ class Exported:
     outputs: tuple[TensorSpec, ...]
     labels: tuple[str, ...] | None
     files: Mapping[str, str]  # format -> file name in the version folder
+    image: ImageInput | None = None  # an image model's serving_image, None for other models
 
     def to_json(self) -> dict[str, Any]:
         """zoo.json's contract keys, in the order zoo.json has them."""
@@ -121,6 +150,7 @@ class Exported:
             "inputs": [tensor.to_json() for tensor in self.inputs],
             "outputs": [tensor.to_json() for tensor in self.outputs],
             "labels": list(self.labels) if self.labels else None,
+            "image": self.image.to_json() if self.image else None,
         }
 
     @classmethod
@@ -140,4 +170,5 @@ class Exported:
             outputs=tuple(TensorSpec.from_json(t) for t in described["outputs"]),
             labels=tuple(described["labels"]) if described.get("labels") else None,
             files=described["files"],
+            image=ImageInput.from_json(described["image"]) if described.get("image") else None,
         )

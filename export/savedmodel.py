@@ -1,7 +1,8 @@
 """The SavedModel, laid out as TF Serving loads it: `saved_model.pb` and `variables/` in the version dir.
 
 Keras's ExportArchive writes the serving function as the `serving_default` signature, which TensorFlow
-marks with the predict method (`tensorflow/serving/predict`) that TF Serving's REST and gRPC expect.
+marks with the predict method (`tensorflow/serving/predict`) that TF Serving's REST and gRPC expect;
+an image model's `serving_image` (encoded images in, the same answers out) beside it.
 """
 
 from __future__ import annotations
@@ -12,16 +13,24 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.export.contract import SAVED_MODEL, SAVED_MODEL_LABELS, SIGNATURE_NAME
+from zoo.export.contract import IMAGE_SIGNATURE, SAVED_MODEL, SAVED_MODEL_LABELS, SIGNATURE_NAME
 from zoo.export.errors import ConversionError
 from zoo.export.serving import ServingFunction
 
 
-def write_savedmodel(model: keras.Model, serve: ServingFunction, folder: Path) -> Path:
-    """Write `model` with `serve` as its only serving signature into the version folder."""
+def write_savedmodel(
+    model: keras.Model,
+    serve: ServingFunction,
+    folder: Path,
+    serve_image: ServingFunction | None = None,
+) -> Path:
+    """Write `model` with `serve` as its default signature (and `serve_image`, where given, as
+    `serving_image`) into the version folder."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SIGNATURE_NAME, serve)
+    if serve_image is not None:
+        archive.add_endpoint(IMAGE_SIGNATURE, serve_image)
     try:
         archive.write_out(str(folder), verbose=False)
     except (ValueError, TypeError, tf.errors.OpError) as exc:

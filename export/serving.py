@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zoo.export.contract import OUTPUTS, Signature, TensorSpec, output_names
+from zoo.export.contract import (
+    IMAGE_INPUT,
+    OUTPUTS,
+    ImageInput,
+    Signature,
+    TensorSpec,
+    output_names,
+)
 from zoo.registry import ModelSpec
 
 if TYPE_CHECKING:  # the server and the client use the names below without loading TensorFlow
@@ -32,6 +39,53 @@ def serving_function(spec: ModelSpec, model: keras.Model) -> ServingFunction:
         return _answers(spec, model(inputs * spec.input.scale, training=False))
 
     return serve
+
+
+def image_input(spec: ModelSpec) -> ImageInput | None:
+    """What `image_function` decodes an image to, for a model whose input is a picture."""
+    if not spec.input.is_image:
+        return None
+    height, width, channels = spec.input.shape
+    return ImageInput(height, width, channels)
+
+
+def image_function(image: ImageInput, serve: ServingFunction) -> ServingFunction:
+    """`serve` behind a decoder: a batch of encoded PNG or JPEG images in, the same answers out.
+
+    Each image is decoded as RGB (a JPEG with libjpeg's accurate integer DCT, as Pillow decodes
+    it, not TensorFlow's default fast one), made grayscale where the model wants one channel
+    (rgb_to_grayscale's ITU-R 601 weights), and resized to the model's height and width with the
+    triangle filter (bilinear, antialiased when shrinking: Pillow's BILINEAR, so the ONNX servable
+    can do exactly this in Python); pixels stay floats in their raw 0-255 range, which `serve`
+    scales as it scales any client's. A file that is no image fails with TensorFlow's
+    InvalidArgumentError, which the server answers as INVALID_ARGUMENT.
+    """
+    import tensorflow as tf
+
+    def decode(encoded: tf.Tensor) -> tf.Tensor:
+        pixels = tf.cond(  # a JPEG with libjpeg's accurate DCT, as Pillow decodes one
+            tf.io.is_jpeg(encoded),
+            lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False),
+        )
+        pixels = tf.cast(pixels, tf.float32)
+        if image.channels == 1:
+            pixels = tf.image.rgb_to_grayscale(pixels)
+        resized = tf.image.resize(
+            pixels, (image.height, image.width), method="bilinear", antialias=True
+        )
+        return tf.ensure_shape(resized, (image.height, image.width, image.channels))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=IMAGE_INPUT)])
+    def serve_image(image_bytes):
+        pixels = tf.map_fn(
+            decode,
+            image_bytes,
+            fn_output_signature=tf.TensorSpec((image.height, image.width, image.channels)),
+        )
+        return serve(pixels)
+
+    return serve_image
 
 
 def signature(spec: ModelSpec, serve: ServingFunction) -> Signature:

@@ -14,6 +14,7 @@ pasted together, would otherwise ask before the server has bound its port.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from zoo import catalogue, images
-from zoo.export.contract import OUTPUTS, SIGNATURE_NAME
+from zoo.export.contract import IMAGE_SIGNATURE, OUTPUTS, SIGNATURE_NAME, STRING
 from zoo.serving.core.errors import ClientError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -55,27 +56,33 @@ NUMPY_DTYPES = {
     "DT_UINT32": np.uint32,
     "DT_UINT64": np.uint64,
     "DT_BOOL": np.bool_,
+    "DT_STRING": STRING,
 }
 
 
 class InputInfo:
-    """The served model's input as its metadata describes it (name, shape with -1, dtype), and its outputs.
+    """The input of the served model's signature `signature` as its metadata describes it (name,
+    shape with -1, dtype), and its outputs.
 
     Read from the signature_def map in its JSON form, as REST sends it and as gRPC's proto prints.
     """
 
-    def __init__(self, signature_def: Mapping[str, Any]) -> None:
+    def __init__(self, signature_def: Mapping[str, Any], signature: str = SIGNATURE_NAME) -> None:
+        self.signature = signature
+        if signature not in signature_def:
+            raise ClientError(
+                f"the served model has no {signature} signature: its signatures are "
+                f"{', '.join(sorted(signature_def))}"
+            )
         try:
-            definition = signature_def[SIGNATURE_NAME]
+            definition = signature_def[signature]
             (self.name, info) = next(iter(definition["inputs"].items()))
             dims = info.get("tensor_shape", {}).get("dim", [])
             self.shape = tuple(int(d.get("size", 0)) for d in dims)
             self.dtype = NUMPY_DTYPES[info["dtype"]]
             self.outputs = sorted(definition["outputs"])
         except (KeyError, StopIteration, TypeError, ValueError) as exc:
-            raise ClientError(
-                f"the server's metadata has no usable {SIGNATURE_NAME}: {exc}"
-            ) from None
+            raise ClientError(f"the server's metadata has no usable {signature}: {exc}") from None
 
 
 class RestClient:
@@ -86,12 +93,18 @@ class RestClient:
         self.url = url.rstrip("/")
         self.wait = wait
 
-    def input_info(self, model: str) -> InputInfo:
+    def input_info(self, model: str, signature: str = SIGNATURE_NAME) -> InputInfo:
         answer = self._call(f"/v1/models/{model}/metadata")
-        return InputInfo(answer["metadata"]["signature_def"]["signature_def"])
+        return InputInfo(answer["metadata"]["signature_def"]["signature_def"], signature)
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
-        answer = self._call(f"/v1/models/{model}:predict", {"inputs": {info.name: batch.tolist()}})
+        values = (
+            [{"b64": base64.b64encode(item).decode()} for item in batch]
+            if batch.dtype == STRING  # bytes, as TF Serving's REST API takes them
+            else batch.tolist()
+        )
+        body = {"signature_name": info.signature, "inputs": {info.name: values}}
+        answer = self._call(f"/v1/models/{model}:predict", body)
         outputs = answer["outputs"]  # the value itself when the model has one output
         named = outputs if len(info.outputs) > 1 else {info.outputs[0]: outputs}
         return {k: np.asarray(v) for k, v in named.items()}
@@ -147,7 +160,7 @@ class GrpcClient:
                 ) from None
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
-    def input_info(self, model: str) -> InputInfo:
+    def input_info(self, model: str, signature: str = SIGNATURE_NAME) -> InputInfo:
         from google.protobuf import json_format
 
         from zoo.serving.protos.tensorflow_serving.apis import get_model_metadata_pb2
@@ -158,7 +171,7 @@ class GrpcClient:
         signatures = get_model_metadata_pb2.SignatureDefMap()
         answer.metadata["signature_def"].Unpack(signatures)
         as_json = json_format.MessageToDict(signatures, preserving_proto_field_name=True)
-        return InputInfo(as_json["signature_def"])
+        return InputInfo(as_json["signature_def"], signature)
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
         from zoo.serving.protos.tensorflow_serving.apis import predict_pb2
@@ -166,6 +179,7 @@ class GrpcClient:
 
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
+        request.model_spec.signature_name = info.signature
         tensor_proto.as_proto_content(batch, request.inputs[info.name])
         answer = self._call(self.stub.Predict, request)
         return {k: tensor_proto.to_ndarray(k, v) for k, v in answer.outputs.items()}
@@ -222,6 +236,18 @@ def read_inputs(
     return batch.astype(info.dtype)
 
 
+def read_image_bytes(args: Sequence[str]) -> np.ndarray:
+    """The image files' bytes as they are, for a model's serving_image signature to decode."""
+    if not all(a.lower().endswith(IMAGE_SUFFIXES) for a in args):
+        raise ClientError(
+            f"--as-bytes sends image files ({', '.join(IMAGE_SUFFIXES)}); got {' '.join(args)}"
+        )
+    try:
+        return np.array([Path(a).read_bytes() for a in args], dtype=STRING)
+    except OSError as exc:
+        raise ClientError(f"cannot read image {exc.filename}: {exc.strerror}") from None
+
+
 def _image(path: Path, example: tuple[int, ...]) -> np.ndarray:
     """Raw 0-255 pixels in the model's size and channels (the /255 lives in the exported graph)."""
     from PIL import Image, UnidentifiedImageError
@@ -259,11 +285,17 @@ def predict(
     grpc_target: str | None = None,
     wait: float = 0.0,
     note: Callable[[str], None] = lambda line: None,
+    as_bytes: bool = False,
 ) -> dict[str, np.ndarray]:
     """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`,
     waiting up to `wait` seconds for a server that is starting; `note` hears how an input was
-    changed to match the model's data (see `read_inputs`)."""
+    changed to match the model's data (see `read_inputs`). With `as_bytes`, image files are
+    sent as they are to the model's serving_image signature, which decodes them on the server
+    (and inverts nothing)."""
     client = connect(url, grpc_target, wait)
+    if as_bytes:
+        info = client.input_info(model, IMAGE_SIGNATURE)
+        return client.predict(model, info, read_image_bytes(args))
     info = client.input_info(model)
     return client.predict(model, info, read_inputs(args, info, model, note))
 

@@ -7,6 +7,7 @@ A screenshot of each test is left in pytest's temporary folder, and in the folde
 ZOO_PLAYGROUND_SCREENSHOTS when it is set: docs/images/playground.png is its first-screen.png.
 """
 
+import base64
 import contextlib
 import json
 import os
@@ -230,14 +231,31 @@ def test_a_photo_gets_the_top_5_of_the_server_s_classify(browser, served, tmp_pa
     wait(browser, "return document.querySelectorAll('#photo-answers .bar').length === 5")
     ((path, body),) = sent(browser)
     assert path == "/v1/models/cnn-cifar10:classify"
-    values = json.loads(body)["examples"][0]["images"]
-    np.testing.assert_array_equal(values, images[0].reshape(-1))  # 32x32 kept exactly
+    request = json.loads(body)
+    assert request["signature_name"] == "serving_image"  # the file itself, decoded by the server
+    (example,) = request["examples"]
+    assert base64.b64decode(example["image_bytes"]["b64"]) == photo.read_bytes()
     status, answer = http(served.url + path, body)
     assert status == 200, answer
     top5 = sorted(answer["results"][0], key=lambda pair: -pair[1])[:5]
     shown = shown_scores(browser, "#photo-answers")["cnn-cifar10"]
     assert [label for label, _ in shown] == [label for label, _ in top5]
     np.testing.assert_allclose([s for _, s in shown], [s for _, s in top5], rtol=1e-6)
+
+
+def test_a_file_that_is_no_image_shows_the_server_s_refusal(browser, served, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("a shopping list, not a photo")
+    open_page(browser, served)
+    browser.find_element("id", "photo").send_keys(str(notes))
+    error = wait(
+        browser,
+        "const e = document.querySelector('#photo-answers .error'); return !e.hidden && e.textContent",
+    )
+    ((path, body),) = sent(browser)
+    status, answer = http(served.url + path, body)
+    assert status == 400 and error == answer["error"]
+    assert "no image" in error
 
 
 def test_an_unknown_model_in_the_address_shows_the_server_s_error(browser, served):

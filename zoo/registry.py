@@ -33,6 +33,12 @@ class InputSpec:
     dtype: str = "float32"
     scale: float = 1.0
 
+    @property
+    def is_image(self) -> bool:
+        """Whether an example is a picture (height, width, 1 or 3 channels) of raw pixels, which
+        an export also serves from encoded PNG or JPEG bytes (its `serving_image` signature)."""
+        return len(self.shape) == 3 and self.shape[-1] in (1, 3)
+
 
 @dataclass(frozen=True)
 class Recipe:

@@ -13,6 +13,7 @@ event loop needs for parsing requests.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from zoo.export.contract import Exported
+from zoo.export.contract import IMAGE_INPUT, IMAGE_SIGNATURE, STRING, Exported, TensorSpec
 from zoo.quiet import load_tensorflow
-from zoo.serving.core import model_files, strings
+from zoo.serving.core import images, model_files, strings
 from zoo.serving.core.batching import BatchingParameters
 from zoo.serving.core.signature import ModelSignature, default_signature
 
@@ -63,7 +64,9 @@ class Backend:
 
 
 class OnnxBackend(Backend):
-    """The version's ONNX model in an ONNX Runtime CPU session; its one signature is its graph's."""
+    """The version's ONNX model in an ONNX Runtime CPU session. Its signature is its graph's, and
+    for an image model zoo exported, `serving_image` too: the images are decoded in Python as
+    zoo.json declares (images.py), then run through the graph, as the SavedModel's graph does."""
 
     platform = "onnxruntime_onnx"
     kind = "onnx"
@@ -76,9 +79,18 @@ class OnnxBackend(Backend):
         if config is not None:  # zoo's own config.pbtxt is for Triton; its graph takes any batch
             signature = model_files.with_triton_config(signature, config)
         self.signatures = model_files.in_exported_order({signature.name: signature}, exported)
+        if exported is not None and exported.image is not None:
+            self.signatures[IMAGE_SIGNATURE] = dataclasses.replace(
+                self.signature,
+                name=IMAGE_SIGNATURE,
+                inputs=(TensorSpec(IMAGE_INPUT, STRING, (-1,)),),
+            )
         self._names = list(self.signature.output_names)
 
     def run_batch(self, inputs, signature=None):
+        if signature == IMAGE_SIGNATURE:
+            (pixels,) = self.signature.input_names
+            inputs = {pixels: images.decode_images(inputs[IMAGE_INPUT], self.exported.image)}
         answers = self._session.run(self._names, strings.for_onnx_runtime(inputs))
         return strings.from_onnx_runtime(dict(zip(self._names, answers, strict=True)))
 

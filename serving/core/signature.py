@@ -136,3 +136,17 @@ def signature_named(
             else f"No signature was found with the name: {name}"
         )
     return found
+
+
+def signature_taking(
+    signatures: Mapping[str, ModelSignature], default: ModelSignature, names: Iterable[str]
+) -> ModelSignature:
+    """The signature a KServe v2 request reaches, which names none: the one whose inputs are the
+    tensors it sends. That is `default` whenever it takes them (or when no other signature takes
+    exactly them, so that `default` refuses the request in its words); an input named
+    `image_bytes` alone reaches an image model's `serving_image`."""
+    names = set(names)
+    if names <= set(default.input_names):
+        return default
+    taking = [s for s in signatures.values() if set(s.input_names) == names]
+    return taking[0] if len(taking) == 1 else default

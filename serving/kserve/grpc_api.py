@@ -33,7 +33,7 @@ from zoo.serving.core.repository import Repository
 from zoo.serving.core.resolve import ServableRequest, servable
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
-from zoo.serving.core.signature import ModelSignature
+from zoo.serving.core.signature import ModelSignature, signature_taking
 from zoo.serving.grpc_status import maps_errors
 from zoo.serving.kserve import binary_tensors, v2_model
 from zoo.serving.kserve.v2_model import DATATYPES
@@ -106,9 +106,13 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: InferRequest, context) -> service_pb2.ModelInferResponse:
         found = self._servable(request.model_name, request.model_version)
         self.runner.refuse_if_full(found, api=MODEL_INFER, entrypoint=GRPC)
-        inputs = _inputs(request, found.signature)
+        names = (tensor.name for tensor in request.inputs)
+        signature = signature_taking(found.signatures, found.signature, names)
+        inputs = _inputs(request, signature)
         wanted = [output.name for output in request.outputs]
-        outputs = await self.runner.run(found, inputs, wanted, api=MODEL_INFER, entrypoint=GRPC)
+        outputs = await self.runner.run(
+            found, inputs, wanted, api=MODEL_INFER, entrypoint=GRPC, signature=signature
+        )
         response = service_pb2.ModelInferResponse(
             model_name=request.model_name, model_version=str(found.version), id=request.id
         )

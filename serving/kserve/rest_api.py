@@ -29,7 +29,7 @@ from zoo.serving.core.repository import Repository
 from zoo.serving.core.resolve import ServableRequest, servable
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
-from zoo.serving.core.signature import ModelSignature
+from zoo.serving.core.signature import ModelSignature, signature_taking
 from zoo.serving.kserve import binary_tensors, v2_model
 from zoo.serving.kserve.flat_data import parse_flat_data
 from zoo.serving.kserve.v2_model import DATATYPES
@@ -113,6 +113,8 @@ class KServeApi:
         given = request.get("inputs")
         if not isinstance(given, list) or not given:
             raise InvalidArgument("'inputs' must be a non-empty array of input tensors")
+        names = (tensor.get("name") for tensor in given if isinstance(tensor, dict))
+        signature = signature_taking(found.signatures, signature, names)
         inputs = dict(_input(tensor, signature, chunks) for tensor in given)
         chunks.check_used()
         if len(inputs) != len(given):
@@ -123,7 +125,12 @@ class KServeApi:
             for output in requested or signature.output_names
         }
         outputs = await self.runner.run(
-            found, inputs, list(requested), api=MODEL_INFER, entrypoint=REST
+            found,
+            inputs,
+            list(requested),
+            api=MODEL_INFER,
+            entrypoint=REST,
+            signature=signature,
         )
         return _answer(name, found.version, request.get("id"), outputs, binary)
 

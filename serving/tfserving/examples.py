@@ -4,7 +4,8 @@ TF Serving parses Examples inside the graph with a feature spec: a classify or r
 takes them serialized (`serialized_examples`). zoo's exports take dense tensors instead, so the
 mapping is fixed here, once, for REST and gRPC alike: an Example's feature named
 like an input (`features`, `images`) holds that input's values for one example, flattened in
-row-major order (784 pixels for a 28x28x1 image). Features no input names are ignored, as
+row-major order (784 pixels for a 28x28x1 image; a string input, such as `serving_image`'s
+`image_bytes`, takes one bytes value per example, in JSON a string or {"b64": ...}). Features no input names are ignored, as
 `tf.io.parse_example` ignores them; a feature missing from an example is taken from the context
 (`example_list_with_context`), so values all examples share can be sent once.
 
@@ -20,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from zoo.export.contract import STRING
 from zoo.serving.core.errors import InvalidArgument
 from zoo.serving.core.signature import ModelSignature
 from zoo.serving.protos.tensorflow.core.example import example_pb2
 from zoo.serving.protos.tensorflow_serving.apis import input_pb2
+from zoo.serving.tfserving.json_tensors import is_b64, string_element
 
 EXAMPLES, CONTEXT = "examples", "context"
 
@@ -54,7 +57,7 @@ def _fill_example(value: Any, into: example_pb2.Example) -> None:
     for name, content in value.items():
         items = content if isinstance(content, list) else [content]
         kind = _kind(name, items)
-        values = [item.encode() for item in items] if kind == "bytes_list" else items
+        values = [string_element(item) for item in items] if kind == "bytes_list" else items
         try:
             getattr(into.features.feature[name], kind).value.extend(values)
         except ValueError as exc:  # an integer past int64 (JSON numbers have no bound)
@@ -62,11 +65,13 @@ def _fill_example(value: Any, into: example_pb2.Example) -> None:
 
 
 def _kind(name: str, items: list[Any]) -> str:
-    """The feature list for JSON values: strings are bytes, integers int64, any float makes floats.
+    """The feature list for JSON values: strings (and {"b64": ...} bytes) are bytes, integers
+    int64, any float makes floats.
 
     TF Serving refuses `[1.5, 2]` (a float, then an integer); a list of numbers is taken as floats
     here, since every input of ours is a float tensor.
     """
+    items = ["" if is_b64(item) else item for item in items]  # bytes, as a string is
     for item in items:
         if item is None or isinstance(item, list | dict):
             raise InvalidArgument(
@@ -107,7 +112,7 @@ def input_arrays(
     for tensor in signature.inputs:
         size = int(np.prod(tensor.shape[1:]))
         rows = [
-            _feature_values(tensor.name, index, example, context, size)
+            _feature_values(tensor.name, index, example, context, size, tensor.dtype)
             for index, example in enumerate(listed.examples)
         ]
         arrays[tensor.name] = np.asarray(rows, tensor.dtype).reshape(-1, *tensor.shape[1:])
@@ -115,8 +120,13 @@ def input_arrays(
 
 
 def _feature_values(
-    name: str, index: int, example: example_pb2.Example, context: example_pb2.Example, size: int
-) -> list[float]:
+    name: str,
+    index: int,
+    example: example_pb2.Example,
+    context: example_pb2.Example,
+    size: int,
+    dtype: np.dtype,
+) -> list[float] | list[bytes]:
     found = example.features.feature
     feature = found[name] if name in found else context.features.feature.get(name)
     if feature is None:
@@ -125,7 +135,12 @@ def _feature_values(
             f"the feature of that name ({size} numbers, flattened)"
         )
     kind = feature.WhichOneof("kind")
-    if kind not in ("float_list", "int64_list"):
+    if dtype == STRING:
+        if kind != "bytes_list":
+            raise InvalidArgument(
+                f"Feature {name} of example {index} must hold bytes, not {kind or 'nothing'}"
+            )
+    elif kind not in ("float_list", "int64_list"):
         raise InvalidArgument(
             f"Feature {name} of example {index} must hold numbers, not {kind or 'nothing'}"
         )

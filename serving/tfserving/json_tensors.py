@@ -120,7 +120,7 @@ def _rows(instances: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
     if not isinstance(instances, list) or not instances:
         raise InvalidArgument("'instances' must be a non-empty JSON array")
     # named: one object per example (a {"b64": ...} string is a value, as json_tensor.cc has it)
-    if all(isinstance(row, dict) and not _is_b64(row) for row in instances):
+    if all(isinstance(row, dict) and not is_b64(row) for row in instances):
         names = signature.input_names
         for row in instances:
             if set(row) != set(names):
@@ -145,19 +145,20 @@ def _unnamed(value: Any, signature: ModelSignature) -> dict[str, np.ndarray]:
 
 
 def _array(name: str, value: Any, signature: ModelSignature) -> np.ndarray:
-    return array(name, value, signature, _string)
+    return array(name, value, signature, string_element)
 
 
-def _is_b64(value: Any) -> bool:
+def is_b64(value: Any) -> bool:
     """Whether a JSON value is bytes as TF Serving writes them: {"b64": "<base64>"}, alone."""
     return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(B64), str)
 
 
-def _string(value: Any) -> bytes:
-    """A string input's element: a JSON string, or bytes as {"b64": "<base64>"}."""
+def string_element(value: Any) -> bytes:
+    """A string input's element (or an Example's bytes feature's): a JSON string, or bytes as
+    {"b64": "<base64>"}."""
     if not isinstance(value, dict):
         return text(value)
-    if not _is_b64(value):
+    if not is_b64(value):
         raise InvalidArgument(
             f"JSON Value: {orjson.dumps(value).decode()} not formatted correctly for base64 data"
         )

@@ -3,8 +3,9 @@
 // The page decides what to show from each model's metadata, never from its name: a generator
 // answers "images"; an input of [H, W, 1] gets the drawing pad, [H, W, 3] the photo upload, [N] a
 // form of N numbers, labelled with the names Triton's model configuration gives them. Classifiers
-// with labels are asked through TF Serving's :classify, whose answer names the classes; the drawing
-// pad uses :predict, the API most clients call. The page opens on what a person came to do; the
+// with labels are asked through TF Serving's :classify, whose answer names the classes (a photo is
+// sent as its file's bytes to the model's serving_image signature, which decodes it on the server,
+// where the model has one); the drawing pad uses :predict, the API most clients call. The page opens on what a person came to do; the
 // API it calls is shown last, folded.
 "use strict";
 
@@ -214,10 +215,11 @@ async function describeModels() {
       const status = await call(action, "GET", modelPath(name));
       const meta = await call(action, "GET", `/v2/models/${encodeURIComponent(name)}`);
       rows.append(tableRow(name, status, meta));
-      const model = { name, meta, features: null };
+      const model = { name, meta, features: null, takesBytes: false };
       if (kindOf(meta) === "table") {
         model.features = await featureNames(action, name, meta.inputs[0].shape[1]);
       }
+      if (kindOf(meta) === "photos") model.takesBytes = await takesImageBytes(action, name);
       models.push(model);
     } catch (error) {
       if (!(error instanceof ServerError)) throw error;
@@ -421,22 +423,42 @@ function setUpDigits(models) {
 
 // ---- classify a photo ------------------------------------------------------------------------
 
-/** The image's centre square resized to height x width: 0-255 RGB values, row by row. */
+const IMAGE_SIGNATURE = "serving_image"; // an image model's signature that takes files' bytes
+const IMAGE_INPUT = "image_bytes"; // its one input
+
+/** Whether the model's TF Serving metadata lists serving_image (zoo's image exports do). */
+async function takesImageBytes(action, name) {
+  const meta = await call(action, "GET", `${modelPath(name)}/metadata`);
+  return IMAGE_SIGNATURE in meta.metadata.signature_def.signature_def;
+}
+
+/** The whole image resized to height x width, as serving_image resizes it: 0-255 RGB, row by row. */
 function photoPixels(bitmap, height, width) {
   const canvas = canvasOf(width, height);
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingQuality = "high";
-  const side = Math.min(bitmap.width, bitmap.height);
-  const left = (bitmap.width - side) / 2, top = (bitmap.height - side) / 2;
-  ctx.drawImage(bitmap, left, top, side, side, 0, 0, width, height);
+  ctx.drawImage(bitmap, 0, 0, width, height);
   const rgba = ctx.getImageData(0, 0, width, height).data;
   return Array.from(rgba.filter((_, i) => i % 4 !== 3));
 }
 
-/** Classifiers go through :classify, whose answer carries the export's labels. */
-async function classify(action, model, values) {
-  const body = JSON.stringify({ examples: [{ [model.meta.inputs[0].name]: values }] });
-  const answer = await call(action, "POST", `${modelPath(model.name)}:classify`, body);
+/** A file's bytes in base64, as TF Serving's JSON carries bytes ({"b64": ...}). */
+function base64Of(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(",") + 1));
+    reader.onerror = () => reject(new ServerError(`cannot read ${file.name}`));
+    reader.readAsDataURL(file);
+  });
+}
+
+/** Classifiers go through :classify, whose answer carries the export's labels; `example` is the
+ * model's one input's value, or serving_image's when `signature` names it. */
+async function classify(action, model, example, signature = "") {
+  const input = signature ? IMAGE_INPUT : model.meta.inputs[0].name;
+  const request = { examples: [{ [input]: example }] };
+  if (signature) request.signature_name = signature;
+  const answer = await call(action, "POST", `${modelPath(model.name)}:classify`, JSON.stringify(request));
   return answer.results[0];
 }
 
@@ -454,22 +476,22 @@ function setUpPhotos(models) {
     const file = event.target.files[0];
     panels.forEach((p) => p.view.clear());
     if (!file) return;
-    let bitmap;
-    try {
-      bitmap = await createImageBitmap(file);
-    } catch {
-      panels.forEach((p) => p.view.fail(`${file.name} is not an image this browser can read`));
-      return;
-    }
+    // The preview is the browser's; a model with serving_image gets the file itself, and the
+    // server's own answer (a 400 naming why, for a file that is no image) either way.
+    const bitmap = await createImageBitmap(file).catch(() => null);
+    const bytes = await base64Of(file);
     const action = newAction();
-    $("photo-sent").hidden = false;
+    $("photo-sent").hidden = !bitmap;
     const preview = $("photo-pixels");
-    paint(preview, photoPixels(bitmap, preview.height, preview.width), 3);
+    if (bitmap) paint(preview, photoPixels(bitmap, preview.height, preview.width), 3);
     await Promise.all(
       panels.map(async ({ model, view }) => {
         const [h, w] = model.meta.inputs[0].shape.slice(1, 3);
         try {
-          const scores = await classify(action, model, photoPixels(bitmap, h, w));
+          if (!model.takesBytes && !bitmap) throw new ServerError(`${file.name} is not an image this browser can read`);
+          const scores = model.takesBytes
+            ? await classify(action, model, { b64: bytes }, IMAGE_SIGNATURE)
+            : await classify(action, model, photoPixels(bitmap, h, w));
           if (ticket === chosen) view.show(...bars(topK(scores, TOP_PHOTO_CLASSES)));
         } catch (error) {
           if (ticket === chosen) failWith(view, error);
