@@ -750,6 +750,13 @@ def v2_rest_outputs(body: bytes, headers: dict[str, str]) -> tuple[dict, dict[st
         json.dumps({"inputs": [NO_VALUES]}).encode(),
     )
 )
+@example(
+    call=RestCall(
+        "POST",
+        "/v2/models/linear-regression/infer",
+        json.dumps({"inputs": [{**NO_VALUES, "name": []}]}).encode(),  # a name that is a list
+    )
+)
 def test_kserve_v2_rest_answers_every_request_with_a_2xx_or_4xx(server, onnx, call):
     status, body, headers = send(server, call, V2_REST)
     if call.good:

@@ -145,6 +145,9 @@ def signature_taking(
     tensors it sends. That is `default` whenever it takes them (or when no other signature takes
     exactly them, so that `default` refuses the request in its words); an input named
     `image_bytes` alone reaches an image model's `serving_image`."""
+    names = list(names)
+    if not all(isinstance(name, str) for name in names):  # a JSON body's names may be anything
+        return default  # which refuses them in its words
     names = set(names)
     if names <= set(default.input_names):
         return default
