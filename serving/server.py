@@ -125,11 +125,17 @@ def _serve_here(
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    repository.poll()
-    if not repository.models:
-        raise ServerError(
-            f"no models to serve in {settings.sources.describe()}: export one with `zoo export`"
-        )
+    try:
+        repository.poll()
+        if not repository.models:
+            raise ServerError(
+                f"no models to serve in {settings.sources.describe()}: export one with `zoo export`"
+            )
+    except BaseException:
+        # On its way out: a SIGTERM now (a supervisor stopping every worker) must not raise
+        # again inside the exit's own clean-up, which prints a traceback after the one line.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise
     uvloop.run(_serve(repository, metrics, claimed, settings, log, ready))
 
 
