@@ -7,26 +7,29 @@
     tensorflow_serving/model_servers/tensorflow_model_server_test.py
     tensorflow_serving/model_servers/test_util/tensorflow_model_server_test_base.py
     tensorflow_serving/servables/tensorflow/testdata/  (saved_model_half_plus_two_cpu,
-        saved_model_half_plus_two_tf2_cpu, saved_model_half_plus_three,
-        good_model_config.txt, half_plus_two_model_metadata.json)
+        saved_model_half_plus_two_tf2_cpu, saved_model_half_plus_three, good_model_config.txt,
+        bad_model_config.txt, monitoring_config.txt, half_plus_two_model_metadata.json)
 
-It is fetched by hand (CI cannot fetch), never copied into this repository. Their test module runs
-unchanged, assertions and clients included, with one replacement: the test base's `RunServer`,
-which starts the `tensorflow_model_server` binary with `--model_name` and `--model_base_path`,
-starts `zoo serve --backend tf` instead on a repository holding only that model under that name
-(a symlink to the base path), on two free ports, and returns what theirs returns: (process,
-'localhost:<grpc port>', 'localhost:<rest port>'), one server per set of arguments, as theirs.
+It is fetched by hand (CI cannot fetch), never copied into this repository, and never written to.
+Their test module runs unchanged, their test base's `RunServer` included: it starts
+TEST_SRCDIR/tf_serving/tensorflow_serving/model_servers/tensorflow_model_server with the binary's
+flags (--port, --rest_api_port, --model_name and --model_base_path or --model_config_file, ...).
+TEST_SRCDIR is built in the work folder from symlinks to `--src`, but for model_servers/, a folder
+of symlinks plus ours as that binary: bench/tensorflow_model_server, which runs `zoo serve
+--backend tf --no-ui` with the flags it is given, dropping only --grpc_socket_path (a Unix socket;
+zoo serve listens on TCP only). Their RunServer adds grpc.so_reuseaddr=1 to
+--grpc_channel_arguments, which zoo passes on to its gRPC server as given.
 
-The selection below is the tests that start the server with no flags of their own and need
-neither TF Lite, TF Text, a Unix socket nor the profiler; every other test is listed with why it
-is left out (`--tests` runs any of them; those that start the server with flags of their own
-fail at once with the flags the shim does not pass on). A table of pass/fail with each failure's one-line reason is printed at the end; the
-exit status is 1 when any selected test failed. Each server's log and the tests' own output
-(tests.log) are kept in the work folder (`--work`, a temporary one by default).
+The selection below is every test but those that need a Unix socket, TF Lite, TensorFlow's
+profiler service or TF Text, and one that must run in a process of its own; each left out is
+listed with why (`--tests` runs any of them). A table of pass/fail with each failure's one-line
+reason is printed at the end; the exit status is 1 when any selected test failed. The tests' own
+output and the servers' (which inherit it) go to tests.log in the work folder (`--work`, a
+temporary one by default); the servers are killed at exit, by their RunServer's atexit hook.
 
 Their Keras tests build models with `tf.keras` as Keras 2 does. Under Keras 3, `tf.saved_model.save`
 of their Sequential names its input `inputs`, not the Input layer's `x`, so the model itself lacks
-the input the test sends (TF Serving would refuse it alike). With `pip install tf_keras` the shim
+the input the test sends (TF Serving would refuse it alike). With `pip install tf_keras` this
 sets TF_USE_LEGACY_KERAS=1 for the test process, so `tf.keras` is Keras 2 as in TF Serving's CI.
 """
 
