@@ -1,6 +1,6 @@
 """TF Serving's own integration test, `tensorflow_model_server_test.py`, pointed at `zoo serve`.
 
-    python bench/tfserving_integration.py --src /work/tfserving-src [--tests testClassify ...]
+    python bench/tfserving_integration.py --src /tmp/tf-serving [--tests testClassify ...]
 
 `--src` is a folder holding, as in a checkout of github.com/tensorflow/serving:
 
@@ -53,6 +53,16 @@ ZOO = Path(sys.executable).parent / "zoo"
 BINARY = Path(__file__).resolve().parent / "tensorflow_model_server"  # runs `zoo serve`
 TEST_MODULE = "tensorflow_serving/model_servers/tensorflow_model_server_test.py"
 BASE_MODULE = "tensorflow_serving/model_servers/test_util/tensorflow_model_server_test_base.py"
+TESTDATA = "tensorflow_serving/servables/tensorflow/testdata"
+NEEDED = (  # what the selected tests read from --src
+    TEST_MODULE,
+    BASE_MODULE,
+    *(f"{TESTDATA}/{name}" for name in (
+        "saved_model_half_plus_two_cpu", "saved_model_half_plus_two_tf2_cpu",
+        "saved_model_half_plus_three", "good_model_config.txt", "bad_model_config.txt",
+        "monitoring_config.txt", "half_plus_two_model_metadata.json",
+    )),
+)  # fmt: skip
 
 SELECTED = (
     "testGetModelStatus",
@@ -233,8 +243,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where the tests' and servers' output goes")
     parser.add_argument("--json", type=Path, help="also write {test: reason or ''} here")
     args = parser.parse_args()
-    if args.src is None or not (args.src / TEST_MODULE).is_file():
-        parser.error(f"--src must hold {TEST_MODULE} (a fetched tensorflow/serving)")
+    if args.src is None:
+        parser.error("--src: a fetched tensorflow/serving is needed")
+    missing = [path for path in NEEDED if not (args.src / path).exists()]
+    if missing:
+        parser.error(f"--src {args.src} lacks {', '.join(missing)} (a fetched tensorflow/serving)")
     work = args.work or Path(tempfile.mkdtemp(prefix="tfserving-integration-"))
     work.mkdir(parents=True, exist_ok=True)
     # Their paths: TEST_SRCDIR/tf_serving/tensorflow_serving/...; temp files: TEST_TMPDIR.
