@@ -1,32 +1,35 @@
 """TF Serving's own integration test, `tensorflow_model_server_test.py`, pointed at `zoo serve`.
 
-    python bench/tfserving_integration.py --src /work/tfserving-src [--tests testClassify ...]
+    python bench/tfserving_integration.py --src /tmp/tf-serving [--tests testClassify ...]
 
 `--src` is a folder holding, as in a checkout of github.com/tensorflow/serving:
 
     tensorflow_serving/model_servers/tensorflow_model_server_test.py
     tensorflow_serving/model_servers/test_util/tensorflow_model_server_test_base.py
     tensorflow_serving/servables/tensorflow/testdata/  (saved_model_half_plus_two_cpu,
-        saved_model_half_plus_two_tf2_cpu, saved_model_half_plus_three,
-        good_model_config.txt, half_plus_two_model_metadata.json)
+        saved_model_half_plus_two_tf2_cpu, saved_model_half_plus_three, good_model_config.txt,
+        bad_model_config.txt, monitoring_config.txt, half_plus_two_model_metadata.json)
 
-It is fetched by hand (CI cannot fetch), never copied into this repository. Their test module runs
-unchanged, assertions and clients included, with one replacement: the test base's `RunServer`,
-which starts the `tensorflow_model_server` binary with `--model_name` and `--model_base_path`,
-starts `zoo serve --backend tf` instead on a repository holding only that model under that name
-(a symlink to the base path), on two free ports, and returns what theirs returns: (process,
-'localhost:<grpc port>', 'localhost:<rest port>'), one server per set of arguments, as theirs.
+It is fetched by hand (CI cannot fetch), never copied into this repository, and never written to.
+Their test module runs unchanged, their test base's `RunServer` included: it starts
+TEST_SRCDIR/tf_serving/tensorflow_serving/model_servers/tensorflow_model_server with the binary's
+flags (--port, --rest_api_port, --model_name and --model_base_path or --model_config_file, ...).
+TEST_SRCDIR is built in the work folder from symlinks to `--src`, but for model_servers/, a folder
+of symlinks plus ours as that binary: bench/tensorflow_model_server, which runs `zoo serve
+--backend tf --no-ui` with the flags it is given, dropping only --grpc_socket_path (a Unix socket;
+zoo serve listens on TCP only). Their RunServer adds grpc.so_reuseaddr=1 to
+--grpc_channel_arguments, which zoo passes on to its gRPC server as given.
 
-The selection below is the tests that start the server with no flags of their own and need
-neither TF Lite, TF Text, a Unix socket nor the profiler; every other test is listed with why it
-is left out (`--tests` runs any of them; those that start the server with flags of their own
-fail at once with the flags the shim does not pass on). A table of pass/fail with each failure's one-line reason is printed at the end; the
-exit status is 1 when any selected test failed. Each server's log and the tests' own output
-(tests.log) are kept in the work folder (`--work`, a temporary one by default).
+The selection below is every test but those that need a Unix socket, TF Lite, TensorFlow's
+profiler service or TF Text, and one that must run in a process of its own; each left out is
+listed with why (`--tests` runs any of them). A table of pass/fail with each failure's one-line
+reason is printed at the end; the exit status is 1 when any selected test failed. The tests' own
+output and the servers' (which inherit it) go to tests.log in the work folder (`--work`, a
+temporary one by default); the servers are killed at exit, by their RunServer's atexit hook.
 
 Their Keras tests build models with `tf.keras` as Keras 2 does. Under Keras 3, `tf.saved_model.save`
 of their Sequential names its input `inputs`, not the Input layer's `x`, so the model itself lacks
-the input the test sends (TF Serving would refuse it alike). With `pip install tf_keras` the shim
+the input the test sends (TF Serving would refuse it alike). With `pip install tf_keras` this
 sets TF_USE_LEGACY_KERAS=1 for the test process, so `tf.keras` is Keras 2 as in TF Serving's CI.
 """
 
@@ -37,11 +40,8 @@ import contextlib
 import importlib.util
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import traceback
 import types
 import unittest
@@ -50,10 +50,19 @@ import urllib.request
 from pathlib import Path
 
 ZOO = Path(sys.executable).parent / "zoo"
+BINARY = Path(__file__).resolve().parent / "tensorflow_model_server"  # runs `zoo serve`
 TEST_MODULE = "tensorflow_serving/model_servers/tensorflow_model_server_test.py"
 BASE_MODULE = "tensorflow_serving/model_servers/test_util/tensorflow_model_server_test_base.py"
-READY_SECONDS = 60  # TF Serving's WAIT_FOR_SERVER_READY_INT_SECS
-REST_TIMEOUT_MS = 5000  # the test base's HTTP_REST_TIMEOUT_MS
+TESTDATA = "tensorflow_serving/servables/tensorflow/testdata"
+NEEDED = (  # what the selected tests read from --src
+    TEST_MODULE,
+    BASE_MODULE,
+    *(f"{TESTDATA}/{name}" for name in (
+        "saved_model_half_plus_two_cpu", "saved_model_half_plus_two_tf2_cpu",
+        "saved_model_half_plus_three", "good_model_config.txt", "bad_model_config.txt",
+        "monitoring_config.txt", "half_plus_two_model_metadata.json",
+    )),
+)  # fmt: skip
 
 SELECTED = (
     "testGetModelStatus",
@@ -71,21 +80,21 @@ SELECTED = (
     "testPredictColumnarREST",
     "testGetStatusREST",
     "testGetModelMetadataREST",
+    "testGoodModelConfig",
+    "testBadModelConfig",
+    "testModelConfigReload",
+    "testModelConfigReloadWithZeroPollPeriod",
+    "testGoodGrpcChannelArgs",
+    "testPrometheusEndpoint",
     "test_tf_saved_model_save",
     "test_tf_saved_model_save_multiple_signatures",
     "test_sequential_keras_saved_model_save",
 )
 EXCLUDED = {
-    "testGoodModelConfig": "starts the server with --model_config_file",
-    "testBadModelConfig": "starts the server with --model_config_file and reads its stderr",
-    "testModelConfigReload": "--model_config_file with --model_config_file_poll_wait_seconds",
-    "testModelConfigReloadWithZeroPollPeriod": "--model_config_file_poll_wait_seconds=0",
-    "testGoodGrpcChannelArgs": "starts the server with --grpc_channel_arguments",
-    "testPrometheusEndpoint": "starts the server with --monitoring_config_file",
-    "testPredictUDS": "a Unix socket (--grpc_socket_path)",
-    "testPredictOnTfLite": "TF Lite (--prefer_tflite_model)",
-    "testPredictWithSignatureDefOnTfLite": "TF Lite (--prefer_tflite_model)",
-    "test_profiler_service_with_valid_trace_request": "the profiler's gRPC service",
+    "testPredictUDS": "predicts over the Unix socket --grpc_socket_path names (TCP only)",
+    "testPredictOnTfLite": "TF Lite models (--prefer_tflite_model; zoo serves SavedModel, ONNX)",
+    "testPredictWithSignatureDefOnTfLite": "TF Lite models (--prefer_tflite_model)",
+    "test_profiler_service_with_valid_trace_request": "TensorFlow's profiler gRPC service",
     "test_tf_text": "TF Text ops (and its model is not in the fetched source)",
     "test_distrat_sequential_keras_saved_model_save": (
         "splits the test process's own CPU into two virtual devices (SetVirtualCpus), which "
@@ -93,92 +102,6 @@ EXCLUDED = {
         "(test_tf_saved_model_save does): run it alone with --tests"
     ),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(process: subprocess.Popen, rest: str, name: str) -> None:
-    """Until the model's status answers (any version state) or the server exits, as theirs waits."""
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://{rest}/v1/models/{name}", timeout=2):
-                return
-        except urllib.error.HTTPError as error:
-            if error.code != 404:  # 404: the model is not found yet
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-
-
-class ZooServers:
-    """`RunServer`'s replacement: one `zoo serve` per set of arguments, stopped at the end."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.started: dict[tuple, tuple] = {}
-
-    def run_server(
-        self,
-        model_name,
-        model_path,
-        model_server_path="model_servers",
-        model_type="tf",
-        model_config_file=None,
-        monitoring_config_file=None,
-        batching_parameters_file=None,
-        grpc_channel_arguments="",
-        wait_for_server_ready=True,
-        pipe=None,
-        model_config_file_poll_period=None,
-    ):
-        """Start `zoo serve` for `model_name` at `model_path`, the signature theirs has."""
-        del model_server_path  # where their binary lives
-        unsupported = {
-            "model_type": model_type != "tf",
-            "model_config_file": model_config_file,
-            "monitoring_config_file": monitoring_config_file,
-            "batching_parameters_file": batching_parameters_file,
-            "grpc_channel_arguments": grpc_channel_arguments,
-            "pipe": pipe,
-            "model_config_file_poll_period": model_config_file_poll_period is not None,
-        }
-        if any(unsupported.values()):
-            used = ", ".join(name for name, value in unsupported.items() if value)
-            raise NotImplementedError(f"the shim starts zoo serve without {used}")
-        key = (model_name, str(model_path), wait_for_server_ready)
-        if key in self.started:
-            return self.started[key]
-        repository = Path(tempfile.mkdtemp(prefix="repository-", dir=self.work))
-        (repository / model_name).symlink_to(Path(model_path).resolve(), target_is_directory=True)
-        grpc_port, rest_port = free_port(), free_port()
-        log = self.work / f"serve-{Path(model_path).name}-{len(self.started)}.log"
-        command = [
-            *(str(ZOO), "serve", "--model-dir", str(repository), "--backend", "tf"),
-            *("--rest-port", str(rest_port), "--grpc-port", str(grpc_port)),
-            *("--rest-api-timeout-in-ms", str(REST_TIMEOUT_MS), "--no-ui"),
-        ]
-        with log.open("w") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        rest, grpc_address = f"localhost:{rest_port}", f"localhost:{grpc_port}"
-        if wait_for_server_ready:
-            wait_ready(process, rest, model_name)
-        if process.poll() is not None:  # theirs would hand back a dead server; say why instead
-            raise RuntimeError(f"zoo serve exited: {last_line(log)}")
-        self.started[key] = (process, grpc_address, rest)
-        return self.started[key]
-
-    def stop(self) -> None:
-        for process, _, _ in self.started.values():
-            process.terminate()
-        for process, _, _ in self.started.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=30)
 
 
 class Answers:
@@ -211,19 +134,56 @@ def load(path: Path, name: str):
     return module
 
 
-def test_module(src: Path, servers: ZooServers, answers: Answers):
-    """Their test module, with the base's RunServer replaced by ours and its REST errors watched."""
+def test_module(src: Path, answers: Answers):
+    """Their test module, unchanged but for its REST errors being watched (`answers`)."""
     import tensorflow_serving  # tensorflow-serving-api: the apis their modules import
 
     tensorflow_serving.__path__.append(str(src / "tensorflow_serving"))
     base = load(src / BASE_MODULE, "tensorflow_serving.model_servers.test_util."
                 "tensorflow_model_server_test_base")  # fmt: skip
-    base.TensorflowModelServerTestBase.RunServer = classmethod(
-        lambda cls, *args, **kwargs: servers.run_server(*args, **kwargs)
-    )
     request = types.SimpleNamespace(urlopen=answers.urlopen, Request=urllib.request.Request)
     base.urllib = types.SimpleNamespace(request=request)  # what their CallREST calls
     return load(src / TEST_MODULE, "tensorflow_model_server_test")
+
+
+def test_srcdir(src: Path, work: Path) -> Path:
+    """Their TEST_SRCDIR, of symlinks: tf_serving/tensorflow_serving/<entry> is `src`'s, but
+    model_servers/ is a folder of `src`'s entries plus our `tensorflow_model_server`, the binary
+    their RunServer starts. `src` itself is not written to."""
+    srcdir = Path(tempfile.mkdtemp(prefix="srcdir-", dir=work))
+    ours = srcdir / "tf_serving" / "tensorflow_serving"
+    ours.mkdir(parents=True)
+    theirs = src.resolve() / "tensorflow_serving"
+    for entry in theirs.iterdir():
+        if entry.name != "model_servers":
+            (ours / entry.name).symlink_to(entry)
+    (ours / "model_servers").mkdir()
+    for entry in (theirs / "model_servers").iterdir():
+        if entry.name != BINARY.name:
+            (ours / "model_servers" / entry.name).symlink_to(entry)
+    (ours / "model_servers" / BINARY.name).symlink_to(BINARY)
+    return srcdir
+
+
+@contextlib.contextmanager
+def output_to(log: Path):
+    """Their prints and the servers they start (which inherit stdout and stderr) write to `log`;
+    yields a stream on the terminal's stderr, for the test runner's progress."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("w") as out, os.fdopen(os.dup(2), "w") as terminal:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            yield terminal
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def reason(error: tuple) -> str:
@@ -280,32 +240,30 @@ def main() -> None:
     parser.add_argument(
         "--tests", nargs="+", default=list(SELECTED), choices=[*SELECTED, *EXCLUDED]
     )
-    parser.add_argument("--work", type=Path, help="where the servers' logs go (kept)")
+    parser.add_argument("--work", type=Path, help="where the tests' and servers' output goes")
     parser.add_argument("--json", type=Path, help="also write {test: reason or ''} here")
     args = parser.parse_args()
-    if args.src is None or not (args.src / TEST_MODULE).is_file():
-        parser.error(f"--src must hold {TEST_MODULE} (a fetched tensorflow/serving)")
+    if args.src is None:
+        parser.error("--src: a fetched tensorflow/serving is needed")
+    missing = [path for path in NEEDED if not (args.src / path).exists()]
+    if missing:
+        parser.error(f"--src {args.src} lacks {', '.join(missing)} (a fetched tensorflow/serving)")
     work = args.work or Path(tempfile.mkdtemp(prefix="tfserving-integration-"))
     work.mkdir(parents=True, exist_ok=True)
     # Their paths: TEST_SRCDIR/tf_serving/tensorflow_serving/...; temp files: TEST_TMPDIR.
-    srcdir = Path(tempfile.mkdtemp(prefix="srcdir-", dir=work))
-    (srcdir / "tf_serving").symlink_to(args.src.resolve(), target_is_directory=True)
-    os.environ["TEST_SRCDIR"] = str(srcdir)
+    os.environ["TEST_SRCDIR"] = str(test_srcdir(args.src, work))
+    os.environ["ZOO"] = str(ZOO)  # the zoo our tensorflow_model_server runs: this environment's
     if importlib.util.find_spec("tf_keras"):  # their `tf.keras` is Keras 2, as in TF Serving's CI
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     os.environ.setdefault("TEST_TMPDIR", tempfile.mkdtemp(prefix="tmp-", dir=work))
-    servers = ZooServers(work)
-    module = test_module(args.src, servers, Collected.answers)
+    module = test_module(args.src, Collected.answers)
     from absl import flags
 
     flags.FLAGS(sys.argv[:1])  # their tests read FLAGS.test_tmpdir
     suite = unittest.TestSuite(module.TensorflowModelServerTest(name) for name in args.tests)
-    runner = unittest.TextTestRunner(resultclass=Collected, verbosity=2, stream=sys.stderr)
-    with (work / "tests.log").open("w") as chatter, contextlib.redirect_stdout(chatter):
-        try:
-            result = runner.run(suite)
-        finally:
-            servers.stop()
+    with output_to(work / "tests.log") as terminal:
+        runner = unittest.TextTestRunner(resultclass=Collected, verbosity=2, stream=terminal)
+        result = runner.run(suite)
     outcomes = {name: result.outcomes.get(name, "not run") for name in args.tests}
     print(f"\nzoo serve against {TEST_MODULE} (logs: {work})\n")
     print(table(outcomes))

@@ -235,7 +235,11 @@ def test_grpc_channel_arguments_and_the_monitoring_config_are_applied(scale, tmp
 
 
 BAD_CONFIGS = {
-    "misspelt": ("model_config_list { config { nme: 'x' } }", 'no field named "nme"'),
+    "misspelt": (  # worded as TF Serving words it
+        "model_config_list { config { nme: 'x' } }",
+        "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:30 : "
+        'Message type "tensorflow.serving.ModelConfig" has no field named "nme"',
+    ),
     "twice": (config('name: "s" base_path: "s"', 'name: "s" base_path: "s"'), "listed twice"),
     "no base path": (config('name: "s"'), "config[0] (s): base_path is empty"),
     "platform": (config('name: "s" base_path: "s" model_platform: "pytorch"'), "model_platform"),

@@ -12,7 +12,8 @@
 
 It is parsed with TF Serving's own message (serving/protos, compiled from the official descriptor),
 so a file TF Serving reads is read the same, and a misspelt field is refused as TF Serving refuses
-it. Every error names the file and the field. A relative `base_path` (which TF Serving refuses) is
+it, in its words ("Error parsing text-format tensorflow.serving.ModelServerConfig: LINE:COLUMN",
+which its own integration test looks for). Every error names the file and the field. A relative `base_path` (which TF Serving refuses) is
 taken relative to the file's folder; a missing policy is TF Serving's default, the latest version.
 """
 
@@ -42,8 +43,10 @@ def read(path: Path) -> dict[str, ModelSource]:
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
-    except text_format.ParseError as exc:
-        raise ServerError(f"{where}: line {exc}") from None
+    except text_format.ParseError as exc:  # worded as TF Serving's (protobuf's C++ parser) is
+        raise ServerError(
+            f"{where}: Error parsing text-format {config.DESCRIPTOR.full_name}: {exc}"
+        ) from None
     if config.WhichOneof("config") != "model_config_list":
         raise ServerError(
             f"{where}: model_config_list is missing (custom_model_config is not read)"
