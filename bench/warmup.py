@@ -17,7 +17,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,11 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import serve  # bench/serve.py: its free_port
 
 
 def prepare(model: str, root: Path, zoo: str) -> tuple[Path, Path, bytes]:
@@ -64,13 +59,13 @@ def first_requests(
     zoo: str, model_dir: Path, model: str, backend: str, body: bytes
 ) -> tuple[float, float, float]:
     """(seconds to ready, first request's ms, second request's ms) of one fresh server."""
-    port = free_port()
+    port = serve.free_port()
     url = f"http://127.0.0.1:{port}/v1/models/{model}"
     start = time.perf_counter()
     process = subprocess.Popen(
         [
             *(zoo, "serve", "--model-dir", str(model_dir), "--backend", backend, "--no-ui"),
-            *("--rest-port", str(port), "--grpc-port", str(free_port())),
+            *("--rest-port", str(port), "--grpc-port", str(serve.free_port())),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -18,6 +18,7 @@ from tritonclient.grpc import model_config_pb2
 from zoo.export.contract import CONFIG, LABELS, TensorSpec
 from zoo.export.contract import DATATYPES as DATATYPE_NAMES
 from zoo.export.repository import triton_config
+from zoo.serving.core import model_files
 from zoo.serving.core.errors import InvalidArgument, ServingError
 from zoo.serving.core.repository import AVAILABLE, Repository
 from zoo.serving.core.servables import Backend
@@ -96,11 +97,10 @@ def model_config(name: str, servable: Backend) -> model_config_pb2.ModelConfig:
     the model gets a true answer rather than a 404. Triton also fills in defaults of its own
     (instance groups, the backend); this answers only what the file says.
     """
-    config = model_config_pb2.ModelConfig()
-    path = servable.path.parent / CONFIG
-    text = path.read_text() if path.is_file() else _derived(name, servable)
     try:
-        text_format.Parse(text, config)
+        config = model_files.triton_config(servable.path.parent)  # the core's one reader
+        if config is None:
+            config = text_format.Parse(_derived(name, servable), model_config_pb2.ModelConfig())
     except text_format.ParseError as exc:
         raise ServingError(f"{name}: {CONFIG} is not a Triton model configuration: {exc}") from None
     config.name = config.name or name
