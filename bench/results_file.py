@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from zoo import runs
+from zoo import runs, versions
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -34,5 +34,5 @@ def provenance() -> dict[str, Any]:
     """The machine and package versions a result was measured with."""
     return {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "versions": runs.package_versions(),
+        "versions": versions.package_versions(),
     }

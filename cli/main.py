@@ -19,7 +19,7 @@ from typing import NoReturn
 
 import click
 
-from zoo import catalogue, distribute, runs, text, weights
+from zoo import catalogue, dependencies, distribute, runs, text, versions, weights
 from zoo.errors import ZooError
 from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
 from zoo.inference import format_example
@@ -48,6 +48,12 @@ class ZooGroup(click.Group):
             where = f": {exc.filename}" if exc.filename else ""
             _fail(f"{exc.strerror or exc}{where}")
         sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as error:  # a serving-only install asked to train, say
+            raise dependencies.explain(error, f"zoo {ctx.invoked_subcommand}") from None
 
 
 def _fail(message: str) -> None:
@@ -117,8 +123,21 @@ limit_option = click.option(
 )
 
 
+def _print_versions(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(versions.report())
+        ctx.exit()
+
+
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="keras-zoo")
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_print_versions,
+    help="Show zoo's version and those of Python, TensorFlow, Keras and ONNX Runtime.",
+)
 def cli() -> None:
     """The course's models: list, train and evaluate them; export, serve and ask them (predict);
     draw digits with the GANs (generate). `zoo COMMAND --help` for each."""
@@ -164,6 +183,8 @@ def list_command(pattern: str, runs_dir: Path) -> None:
             )
         )
     click.echo(text.table(rows))
+    if not published:
+        click.echo(f"note: no pretrained weights: {weights.missing_manifest()}", err=True)
 
 
 def _weights(name: str, published: dict) -> str:
@@ -671,6 +692,8 @@ def serve(
     from zoo.serving.core.limits import Limits
     from zoo.serving.server import serve as run_server
 
+    if options["backend"] == "tf":
+        dependencies.require("tensorflow", "zoo serve --backend tf")
     parameters = replace(
         batching.BatchingParameters.default(), enabled=enable_batching and not no_batching
     )

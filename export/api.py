@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tf2onnx
 
-from zoo import data, runs
+from zoo import data, runs, versions
 from zoo.errors import RunError
 from zoo.export import parity, repository
 from zoo.export.contract import (
@@ -218,7 +218,7 @@ def _describe(
         },
         "quantized": result.quantized.to_json() if result.quantized else None,
         "versions": {
-            **runs.package_versions(),
+            **versions.package_versions(),
             **{name: metadata.version(name) for name in EXPORT_PACKAGES},
         },
     }

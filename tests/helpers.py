@@ -83,6 +83,7 @@ class Server:
         log: str = "serve.log",
         ports: tuple[int, int] = (),
         tf_serving: bool = False,
+        zoo: Path = ZOO,
     ) -> None:
         self.root = root
         self.model_dir = root / "models"
@@ -98,7 +99,7 @@ class Server:
             start += ["--rest-port", str(self.rest_port), "--grpc-port", str(self.grpc_port)]
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [str(ZOO), "serve", *start, *options], stdout=log, stderr=subprocess.STDOUT
+                [str(zoo), "serve", *start, *options], stdout=log, stderr=subprocess.STDOUT
             )
         channel = grpc.insecure_channel(self.grpc_target)
         self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)

@@ -1,6 +1,7 @@
 """Pretrained weights: every file in weights/ is the one its manifest measured, loads into the
 registry's architecture, and reproduces the manifest's test figures on the real test split."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -94,8 +95,21 @@ def test_a_damaged_weights_file_is_refused_by_name(tmp_path, monkeypatch):
 
 def test_a_model_without_weights_names_those_that_have_them(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path))
-    with pytest.raises(weights.WeightsError, match="models with weights: none"):
+    missing = rf"{tmp_path / weights.MANIFEST} \(ZOO_WEIGHTS_DIR\) does not exist"
+    with pytest.raises(weights.WeightsError, match=missing):
         zoo.create_model("cnn-mnist", pretrained=True)
+    clones = Path(__file__).resolve().parents[1] / "weights"
+    only_xor = {"xor-mlp": weights.entry("xor-mlp", clones)}
+    (tmp_path / weights.MANIFEST).write_text(json.dumps(only_xor))
+    with pytest.raises(weights.WeightsError, match=r"\(models with weights: xor-mlp\)"):
+        zoo.create_model("cnn-mnist", pretrained=True)
+
+
+def test_the_weights_are_the_installed_packages_data(monkeypatch):
+    """Without ZOO_WEIGHTS_DIR, the folder of zoo.pretrained: this clone's weights/."""
+    monkeypatch.delenv("ZOO_WEIGHTS_DIR", raising=False)
+    assert weights.weights_dir() == Path(__file__).resolve().parents[1] / "weights"
+    assert "cnn-mnist" in weights.manifest()
 
 
 def test_pretrained_xor_solves_xor():
@@ -120,8 +134,11 @@ def test_zoo_export_and_evaluate_pretrained_need_no_training(tmp_path):
     empty = {"ZOO_WEIGHTS_DIR": str(tmp_path / "no-weights")}
     missing = run_zoo("export", "--pretrained", "cnn-mnist", *options, env=empty)
     assert_one_line_error(
-        missing, "no pretrained weights for cnn-mnist", "models with weights: none"
+        missing, "no pretrained weights for cnn-mnist", "(ZOO_WEIGHTS_DIR) does not exist"
     )
+    listed = run_zoo("list", "xor-mlp", env=empty)
+    assert listed.returncode == 0 and listed.stdout.split()[-1] == "-", listed.stdout
+    assert listed.stderr.startswith("note: no pretrained weights: "), listed.stderr
     assert not (tmp_path / "runs" / "cnn-mnist").exists()
 
 

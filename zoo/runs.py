@@ -23,7 +23,6 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,6 @@ METRICS = "metrics.json"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
 ANIMATION = "samples.gif"  # a generator's samples over training
-
-TRACKED_PACKAGES = ("keras-zoo", "tensorflow", "keras", "numpy")
 
 
 def umask_mode(mode: int) -> int:
@@ -124,15 +121,6 @@ def read_checkpoint_state(keras_file: str | os.PathLike[str]) -> dict[str, Any] 
         return None
     except zipfile.BadZipFile:
         raise RunError(f"{keras_file} is damaged: not a .keras archive") from None
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that decide what a run computes, recorded for reproducibility."""
-    versions = {}
-    for name in TRACKED_PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
 
 
 def new_run_dir(runs_dir: str | os.PathLike[str], model: str) -> Path:

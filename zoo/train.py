@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import data, distribute, plots, runs
+from zoo import data, distribute, plots, runs, versions
 from zoo.data.pipeline import make_pipeline, split_validation
 from zoo.errors import RunError, ZooError
 from zoo.inference import predict_example
@@ -213,7 +213,7 @@ def train(
                 "train_examples": len(train_x),
                 "validation_examples": 0 if validation is None else len(validation[0]),
                 "strategy": distribute.describe(distribution, strategy),
-                "versions": runs.package_versions(),
+                "versions": versions.package_versions(),
             },
         )
     if chief and started is not None:

@@ -1,6 +1,7 @@
 """Pretrained weights: the small weights this project trained and measured, in `weights/`.
 
-    weights/
+    weights/                      installed as the package zoo.pretrained (the wheel carries it);
+                                  `ZOO_WEIGHTS_DIR` names another folder laid out the same
         manifest.json             per model: its file, sha256, the test figures measured on it,
                                   and the run it came from (recipe, seed, epochs, package versions)
         <model>.weights.h5        Keras weights (not a whole model: the registry builds the graph);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +42,9 @@ class WeightsError(ZooError):
 
 
 def weights_dir() -> Path:
-    """`ZOO_WEIGHTS_DIR`, else the `weights/` folder beside the zoo package."""
-    return Path(
-        os.environ.get("ZOO_WEIGHTS_DIR") or Path(__file__).resolve().parents[1] / "weights"
-    )
+    """`ZOO_WEIGHTS_DIR`, else the weights installed with zoo (a clone's `weights/`)."""
+    override = os.environ.get("ZOO_WEIGHTS_DIR")
+    return Path(override) if override else Path(str(resources.files("zoo.pretrained")))
 
 
 def manifest(directory: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -55,10 +56,19 @@ def manifest(directory: Path | None = None) -> dict[str, dict[str, Any]]:
 def entry(name: str, directory: Path | None = None) -> dict[str, Any]:
     """The manifest entry of `name`; WeightsError naming the models that have weights."""
     found = manifest(directory)
+    if not found:
+        raise WeightsError(f"no pretrained weights for {name}: {missing_manifest(directory)}")
     if name not in found:
-        have = ", ".join(sorted(found)) or "none"
+        have = ", ".join(sorted(found))
         raise WeightsError(f"no pretrained weights for {name} (models with weights: {have})")
     return found[name]
+
+
+def missing_manifest(directory: Path | None = None) -> str:
+    """Why there are no weights at all: where the manifest was looked for, and who chose there."""
+    directory = directory or weights_dir()
+    chosen = os.environ.get("ZOO_WEIGHTS_DIR") and directory == weights_dir()
+    return f"{directory / MANIFEST}{' (ZOO_WEIGHTS_DIR)' if chosen else ''} does not exist"
 
 
 def checked_file(name: str, directory: Path | None = None) -> Path:
@@ -67,7 +77,9 @@ def checked_file(name: str, directory: Path | None = None) -> Path:
     published = entry(name, directory)
     path = directory / published["file"]
     if not path.is_file():
-        raise WeightsError(f"{path} is missing: restore it (git checkout {path.name})")
+        raise WeightsError(
+            f"{path} is missing: reinstall keras-zoo, or in a clone `git checkout weights/{path.name}`"
+        )
     digest = sha256(path)
     if digest != published["sha256"]:
         raise WeightsError(

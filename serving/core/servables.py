@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo import dependencies
 from zoo.export.contract import IMAGE_INPUT, IMAGE_SIGNATURE, STRING, Exported, TensorSpec
 from zoo.quiet import load_tensorflow
 from zoo.serving.core import images, model_files, strings
@@ -105,7 +106,10 @@ class TfBackend(Backend):
 
     def __init__(self, version_dir: Path, exported: Exported | None) -> None:
         super().__init__(version_dir, exported)
-        tf = load_tensorflow()  # only this backend needs TensorFlow
+        try:
+            tf = load_tensorflow()  # only this backend needs TensorFlow
+        except ModuleNotFoundError as error:  # a serving-only install
+            raise dependencies.explain(error, "a SavedModel without model.onnx") from None
         from tensorflow.core.protobuf import config_pb2
 
         self._config = config_pb2
