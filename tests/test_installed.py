@@ -172,17 +172,19 @@ def test_the_serving_requirements_are_zoos_own():
     assert not any(line.split(">")[0].split("[")[0] in FULL_ONLY for line in wanted)
 
 
-def test_the_dockerfile_installs_the_serving_requirements_and_the_weights():
+def test_the_dockerfiles_default_image_is_the_serving_install():
     """deploy/Dockerfile copies what the wheel is built from, and its .dockerignore lets it in."""
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
-    copy_lines = re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE)
-    copied = {source for line in copy_lines for source in line.split()[:-1]}
+    from_context = re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.MULTILINE)
+    copied = {source for line in from_context for source in line.split()[:-1]}
     folders = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     needed = {f"{where}/" for where in folders["package-dir"].values()}
     needed |= {"pyproject.toml", "README.md", "deploy/requirements-serving.txt"}
     assert needed <= copied, needed - copied
-    assert "pip install -r requirements-serving.txt" in dockerfile
-    assert "pip install --no-deps ." in dockerfile
+    serve = dockerfile.split("FROM base AS serve")[1]
+    assert "FROM " not in serve, "serve is the last stage: what `docker build` makes by default"
+    assert "pip install -r requirements-serving.txt" in serve
+    assert "pip install --no-deps ." in serve
     ignore = (REPO / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
     assert copied <= {line[1:] for line in ignore if line.startswith("!")}
 
