@@ -24,7 +24,15 @@ from zoo.data import cifar10, diabetes, idx, own, tables
 from zoo.data.files import Format, locate, sha256, split_files
 from zoo.errors import ZooError
 
-__all__ = ["DATASETS", "FEATURES", "SPLITS", "feature_names", "load", "sources"]
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "FEATURES",
+    "SPLITS",
+    "feature_names",
+    "load",
+    "sources",
+]
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -43,6 +51,20 @@ DATASETS: dict[str, str] = {
     "and": "AND truth table (4 rows)",
     "or": "OR truth table (4 rows)",
 }
+
+# Fashion-MNIST's class names, in label order, as folder names ("T-shirt/top" loses its slash).
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 # The column names of the tables that have them: a model trained on one takes these features, in
 # this order, and its export names them for clients (the playground labels its form with them).

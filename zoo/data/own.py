@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from zoo.data.files import one_line, read_npz
-from zoo.errors import CorruptDataError, DataNotFoundError
+from zoo.errors import CorruptDataError, DataNotFoundError, ZooError
 from zoo.registry import ModelSpec, get_spec, head_overrides
 
 Kind = Literal["images", "csv", "npz"]
@@ -110,7 +110,10 @@ def describe(path: str | Path, spec: ModelSpec, label_column: str | None = None)
         read.features,
         label_column,
     )
-    trained_spec(spec, dataset)  # a classifier that cannot have these classes says so now
+    try:
+        trained_spec(spec, dataset)  # a classifier that cannot have these classes says so now
+    except ZooError as err:
+        raise CorruptDataError(f"{source}: {err}") from None
     return dataset
 
 
@@ -158,6 +161,18 @@ def run_spec(config: dict[str, Any]) -> ModelSpec:
     spec = get_spec(config["model"])
     recorded = config.get("dataset")
     return spec if recorded is None else trained_spec(spec, UserDataset.from_json(recorded))
+
+
+def write_images(folder: str | Path, x: np.ndarray, labels: list[str] | np.ndarray) -> None:
+    """Write 0-255 images as PNG files, one subfolder per label, as `describe` reads a folder:
+    how a benchmark or a test turns an array dataset into a folder of one's own."""
+    for n, (pixels, label) in enumerate(zip(x, labels, strict=True)):
+        class_dir = Path(folder) / str(label)
+        class_dir.mkdir(parents=True, exist_ok=True)
+        image = np.asarray(pixels, dtype=np.uint8)
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+            class_dir / f"{n:05d}.png"
+        )
 
 
 def _kind(source: Path) -> Kind:
