@@ -255,7 +255,7 @@ def _figure(metric: str, value: float) -> str:
 @click.option(
     "--pretrained",
     is_flag=True,
-    help="Start from the weights published for MODEL and fine-tune them (on --dataset: a fresh "
+    help="Start from the weights published for MODEL and fine-tune them (on --dataset: with a "
     "head for its classes).",
 )
 def train(

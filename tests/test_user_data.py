@@ -144,6 +144,14 @@ def ragged_rows(tmp_path: Path) -> tuple[str, Path, str | None]:
     return "diabetes", table, "outcome"
 
 
+def a_word_among_the_features(tmp_path: Path) -> tuple[str, Path, str | None]:
+    table = diabetes_csv(tmp_path / "t.csv")
+    lines = table.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",old"
+    table.write_text("\n".join(lines) + "\n")
+    return "diabetes", table, "outcome"
+
+
 def too_few_features(tmp_path: Path) -> tuple[str, Path, str | None]:
     table = diabetes_csv(tmp_path / "t.csv")
     table.write_text("\n".join(line.rsplit(",", 1)[0] for line in table.read_text().splitlines()))
@@ -173,6 +181,7 @@ BAD_DATA = [
     unreadable_image,
     missing_label_column,
     ragged_rows,
+    a_word_among_the_features,
     too_few_features,
     images_for_a_table_model,
     npz_of_the_wrong_shape,
