@@ -264,3 +264,8 @@ def test_fine_tuning_the_mnist_weights_beats_training_from_scratch(tmp_path):
         start = runs.read_json(result.run_dir / runs.CONFIG)["fine_tuned_from"]
         assert (start is not None) == pretrained
     assert accuracy[True] > accuracy[False]
+
+
+def test_resume_keeps_the_runs_own_data(zoo_cli, tmp_path):
+    refused = zoo_cli("train", "--resume", "somewhere", "--dataset", str(tmp_path), "--pretrained")
+    assert_one_line_error(refused, "--dataset", "--pretrained")
