@@ -201,8 +201,9 @@ def _test_figure(test: dict) -> str | None:
 def _measured(name: str, runs_dir: Path) -> str:
     for run in reversed(runs.list_runs(runs_dir, name)):
         with contextlib.suppress(ZooError):
-            if runs.read_json(run / runs.CONFIG).get("limit") is not None:
-                continue  # a quick run on a subset says nothing about the model
+            config = runs.read_json(run / runs.CONFIG)
+            if config.get("limit") is not None or config.get("dataset"):
+                continue  # a quick run on a subset, or one on other data, says nothing of the model
             figure = _test_figure(runs.read_json(run / runs.METRICS).get("test", {}))
             if figure:
                 return figure
@@ -261,6 +262,23 @@ def _figure(metric: str, value: float) -> str:
     type=click.IntRange(min=0),
     help="This process's place in --workers; worker 0 is the chief and writes the run.",
 )
+@click.option(
+    "--dataset",
+    type=click.Path(exists=True, path_type=Path),
+    help="Your own data instead of the model's: a folder of images, one subfolder per class "
+    "(or train/ and test/ that hold them), a CSV (with --label-column) or an .npz of x and y.",
+)
+@click.option(
+    "--label-column",
+    metavar="NAME",
+    help="The --dataset CSV's label column; every other column is a feature.",
+)
+@click.option(
+    "--pretrained",
+    is_flag=True,
+    help="Start from the weights published for MODEL and fine-tune them (on --dataset: with a "
+    "head for its classes).",
+)
 def train(
     model: str | None,
     resume: str | None,
@@ -280,7 +298,12 @@ def train(
         os.environ["TF_CONFIG"] = distribute.cluster_config(addresses, worker_index)
     if resume is not None:
         recipe_options = ("epochs", "batch_size", "optimizer", "learning_rate", "limit")
-        given = [f"--{k.replace('_', '-')}" for k in recipe_options if options[k] is not None]
+        run_options = ("dataset", "label_column", "pretrained")
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k in (*recipe_options, *run_options)
+            if options[k] not in (None, False)
+        ]
         if given or options["seed"] != 0:
             raise click.UsageError(
                 f"--resume keeps the run's own settings; drop {', '.join(given) or '--seed'}"
@@ -384,7 +407,7 @@ def evaluate(run: str, pretrained: bool, **options) -> None:
 
         run = str(pretrained_run(run, options["runs_dir"]))
     result = evaluate_run(run, **options)
-    spec = get_spec(result.run_dir.parent.name)
+    spec = result.spec  # the run's: on its own data, with its classes, if it had some
     click.echo(f"run: {result.run_dir}")
     if result.report:  # a generator's figures come as a table
         click.echo(result.report)

@@ -15,6 +15,7 @@ import numpy as np
 import tf2onnx
 
 from zoo import data, runs, versions
+from zoo.data.own import run_spec
 from zoo.errors import RunError
 from zoo.export import parity, repository
 from zoo.export.contract import (
@@ -32,7 +33,7 @@ from zoo.export.quantize import MODES, Quantized, check_quantizable, quantize_in
 from zoo.export.savedmodel import run_savedmodel, write_labels, write_savedmodel
 from zoo.export.serving import image_function, image_input, serving_function, signature
 from zoo.export.warmup import write_warmup_requests
-from zoo.registry import ModelSpec, get_spec
+from zoo.registry import ModelSpec
 
 RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {
     "savedmodel": run_savedmodel,
@@ -90,11 +91,11 @@ def export_run(
     formats = _check_options(formats, version, samples, opset, tolerance, quantize)
     run_dir = newest_finished_run(runs_dir) if run is None else runs.resolve_run(run, runs_dir)
     model_path = runs.require_model(run_dir)
-    spec = get_spec(runs.read_json(run_dir / runs.CONFIG)["model"])
+    spec = run_spec(runs.read_json(run_dir / runs.CONFIG))  # on its own data, if it had some
     if quantize:
         check_quantizable(spec)
     inputs = {spec.input.name: parity.parity_inputs(spec, samples, data_dir)}
-    features = data.FEATURES.get(spec.dataset, ())  # a table's column names, for clients
+    features = data.feature_names(spec.dataset)  # a table's column names, for clients
 
     with repository.stage_version(model_dir, name or spec.name, version, force) as stage:
         model = keras.saving.load_model(model_path)

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 
 from zoo import data, plots, quality, runs
+from zoo.data.own import run_spec
 from zoo.data.pipeline import make_pipeline
 from zoo.inference import class_ids, predict_example
-from zoo.registry import ModelSpec, get_spec
+from zoo.registry import ModelSpec
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Evaluation:
     example: list[tuple[tuple[float, ...], Any, Any]]
     report: str | None = None
     short_run: str | None = None  # how the run fell short of its recipe, if it did
+    spec: ModelSpec | None = None  # the run's: on its own data, with its classes, if it had some
 
 
 def evaluate(
@@ -42,11 +44,11 @@ def evaluate(
     run_dir = runs.resolve_run(run, runs_dir)
     model_path = runs.require_model(run_dir)
     config = runs.read_json(run_dir / runs.CONFIG)
-    spec = get_spec(config["model"])
+    spec = run_spec(config)
     short = short_run(config, spec)
     if spec.task == "generative":
         evaluation = _evaluate_generator(run_dir, spec.name, model_path, data_dir, limit)
-        evaluation.short_run = short
+        evaluation.short_run, evaluation.spec = short, spec
         return evaluation
     x, y = data.load(spec.dataset, "test", data_dir)
     if limit is not None:
@@ -68,7 +70,13 @@ def evaluate(
 
     _record(run_dir, metrics)
     return Evaluation(
-        run_dir, metrics, confusion, confusion_png, predict_example(spec, model), short_run=short
+        run_dir,
+        metrics,
+        confusion,
+        confusion_png,
+        predict_example(spec, model),
+        short_run=short,
+        spec=spec,
     )
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from zoo.errors import UnknownModelError
+from zoo.errors import UnknownModelError, ZooError
+
+if TYPE_CHECKING:
+    from zoo.data.own import UserDataset
 
 Task = Literal["regression", "binary", "multiclass", "generative"]
 TASKS: tuple[str, ...] = ("regression", "binary", "multiclass", "generative")
@@ -80,7 +84,7 @@ class ModelSpec:
     name: str
     builder: Callable[..., Any]
     task: Task
-    dataset: str
+    dataset: str | UserDataset  # a `zoo.data` name; one's own data for a run trained on it
     input: InputSpec
     recipe: Recipe
     description: str
@@ -157,20 +161,63 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     return names
 
 
-def create_model(name: str, pretrained: bool = False, **overrides: Any) -> Any:
+def create_model(
+    name: str, pretrained: bool = False, num_classes: int | None = None, **overrides: Any
+) -> Any:
     """Build model `name`, with its input shape known, so its parameters exist and can be counted;
-    with `pretrained`, load the weights this project trained for it (zoo/weights.py)."""
-    import keras
+    with `pretrained`, load the weights this project trained for it (zoo/weights.py).
 
+    `num_classes`, as timm's argument, gives a classifier a fresh head of that many classes (a new
+    last layer, same activation): the rest of the network is as built, or with `pretrained` as
+    trained, ready to fine-tune. A head of the model's own width is kept, pretrained weights and all.
+    """
     spec = get_spec(name)
-    model = spec.builder(**overrides)
-    # Calling on one zero example builds Sequential and subclassed models alike.
-    model(keras.ops.zeros((1, *spec.input.shape), dtype=spec.input.dtype))
+    head = head_overrides(spec, num_classes)
+    model = _built(spec, **overrides, **head)
     if pretrained:
         from zoo import weights
 
-        weights.load_into(model, spec)
+        if not head:
+            return weights.load_into(model, spec)
+        published = weights.load_into(_built(spec, **overrides), spec)
+        # The two networks differ in the head alone: every other weight has its twin, in order.
+        for trained, fresh in zip(published.weights, model.weights, strict=True):
+            if trained.shape == fresh.shape:
+                fresh.assign(trained)
     return model
+
+
+def _built(spec: ModelSpec, **overrides: Any) -> Any:
+    import keras
+
+    model = spec.builder(**overrides)
+    # Calling on one zero example builds Sequential and subclassed models alike.
+    model(keras.ops.zeros((1, *spec.input.shape), dtype=spec.input.dtype))
+    return model
+
+
+def head_overrides(spec: ModelSpec, num_classes: int | None) -> dict[str, int]:
+    """The builder argument that gives `spec`'s classifier `num_classes` classes: none when it has
+    that many already; a ZooError, before anything is built or written, when it cannot have them."""
+    if num_classes is None:
+        return {}
+    if spec.task not in ("binary", "multiclass"):
+        raise ZooError(f"{spec.name} is a {spec.task} model: it has no classes to set")
+    own = 2 if spec.task == "binary" else spec.num_outputs
+    if num_classes == own:
+        return {}
+    if spec.task == "binary":
+        raise ZooError(
+            f"{spec.name} tells 2 classes apart (one sigmoid unit), not {num_classes}: "
+            "choose a multiclass model"
+        )
+    if num_classes < 2:
+        raise ZooError(f"a classifier needs at least 2 classes, got {num_classes}")
+    if "num_classes" not in inspect.signature(spec.builder).parameters:
+        raise ZooError(
+            f"{spec.name}'s head cannot be replaced: its builder takes no num_classes argument"
+        )
+    return {"num_classes": num_classes}
 
 
 def spec_fields() -> list[str]:
@@ -185,6 +232,7 @@ __all__ = [
     "Recipe",
     "create_model",
     "get_spec",
+    "head_overrides",
     "list_models",
     "register",
 ]

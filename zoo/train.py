@@ -25,7 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import data, distribute, plots, runs, versions
+from zoo import data, distribute, plots, runs, versions, weights
+from zoo.data import own
 from zoo.data.pipeline import make_pipeline, split_validation
 from zoo.errors import RunError, ZooError
 from zoo.inference import predict_example
@@ -152,6 +153,9 @@ def train(
     verbose: int | str = "auto",
     strategy: str = "default",
     started: Callable[[Path], None] | None = None,
+    dataset: str | os.PathLike[str] | None = None,
+    label_column: str | None = None,
+    pretrained: bool = False,
 ) -> TrainResult:
     """Train `model` with its recipe (or continue the run `resume`) and return the finished run.
 
@@ -163,6 +167,11 @@ def train(
     (Keras's verbose=2, no colours, no carriage returns) when stdout is a file or a CI log.
     `strategy` is a `zoo.distribute` strategy; under multi-worker, worker 0 writes the run and
     the others train beside it in a temporary folder (removed at the end).
+
+    `dataset` is data of one's own instead of the model's (`zoo.data.own`: a folder of class
+    folders of images, a CSV whose `label_column` holds the labels, an .npz of x and y); its
+    classes become the model's (a fresh head when their number differs). `pretrained` starts from
+    the weights this project published for the model, to fine-tune them.
     """
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -175,11 +184,14 @@ def train(
     if limit is not None and limit < 1:
         raise ZooError(f"limit must be at least 1, got {limit}")
     if resume is not None:
-        run_dir, spec, recipe, seed, limit = _reopen(resume, runs_dir, model, overrides)
+        given = {"dataset": dataset, "label_column": label_column, "pretrained": pretrained or None}
+        run_dir, spec, recipe, seed, limit, pretrained = _reopen(
+            resume, runs_dir, model, {**overrides, **given}
+        )
     else:
         if model is None:
             raise ZooError("name a model to train (see `zoo list`), or --resume a run")
-        spec = get_spec(model)
+        spec = _spec_for(model, dataset, label_column, pretrained)
         recipe = make_recipe(spec, **overrides)
         run_dir = None
     if strategy != "default" and spec.task == "generative":
@@ -210,6 +222,8 @@ def train(
                 "seed": seed,
                 "limit": limit,
                 "data": data.sources(spec.dataset, "train", data_dir),  # the files read, hashed
+                "dataset": _own(spec.dataset),  # data of one's own, read again by evaluate, export
+                "fine_tuned_from": _published(spec.name) if pretrained else None,
                 "train_examples": len(train_x),
                 "validation_examples": 0 if validation is None else len(validation[0]),
                 "strategy": distribute.describe(distribution, strategy),
@@ -229,6 +243,7 @@ def train(
             (train_x, train_y),
             validation,
             verbose,
+            pretrained,
         )
         return dataclasses.replace(result, worker=(index, workers))
     finally:
@@ -244,9 +259,11 @@ def _fit(
     training: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray] | None,
     verbose: int | str,
+    pretrained: bool = False,
 ) -> TrainResult:
-    """Fit `what` (spec, recipe, seed) from `read_dir`'s checkpoint, if it has one, to the
-    recipe's end, writing checkpoints, history and the finished run into `write_dir`."""
+    """Fit `what` (spec, recipe, seed) from `read_dir`'s checkpoint, if it has one (else from the
+    published weights with `pretrained`), to the recipe's end, writing checkpoints, history and
+    the finished run into `write_dir`."""
     spec, recipe, seed = what
     train_x, train_y = training
 
@@ -254,7 +271,9 @@ def _fit(
     tf.config.experimental.enable_op_determinism()
     steps = recipe.steps_per_epoch or math.ceil(len(train_x) / recipe.batch_size)
     with distribution.scope():
-        net, initial_epoch, seconds_before = _model_to_continue(read_dir, spec, recipe, steps)
+        net, initial_epoch, seconds_before = _model_to_continue(
+            read_dir, spec, recipe, steps, pretrained
+        )
     # The batches of the epochs still to train, each epoch's drawn from (seed, epoch) alone: a
     # resumed run trains on exactly what the unbroken run would have.
     train_ds = make_pipeline(
@@ -297,8 +316,36 @@ def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Call
     return [SampleGrids(run_dir)] if spec.task == "generative" else []
 
 
-def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe, int, int | None]:
-    """The unfinished run to resume, with the recipe, seed and limit it was started with."""
+def _spec_for(
+    model: str, dataset: str | os.PathLike[str] | None, label_column: str | None, pretrained: bool
+) -> ModelSpec:
+    """The spec to train: the registry's, on one's own data when given, checked (the data read,
+    the published weights found) before a run folder exists, so bad input leaves nothing."""
+    spec = get_spec(model)
+    if pretrained:
+        _published(spec.name)
+    if dataset is None:
+        if label_column is not None:
+            raise ZooError("--label-column names the label column of a CSV --dataset")
+        return spec
+    return own.trained_spec(spec, own.describe(dataset, spec, label_column))
+
+
+def _own(dataset: str | own.UserDataset) -> dict[str, Any] | None:
+    """How a run records data of one's own (None: the model's own dataset)."""
+    return dataset.to_json() if isinstance(dataset, own.UserDataset) else None
+
+
+def _published(name: str) -> dict[str, str]:
+    """The published weights a fine-tuning run starts from, checked against their manifest."""
+    path = weights.checked_file(name)
+    return {"file": path.name, "sha256": weights.entry(name)["sha256"]}
+
+
+def _reopen(
+    resume, runs_dir, model, overrides
+) -> tuple[Path, ModelSpec, Recipe, int, int | None, bool]:
+    """The unfinished run to resume, with the recipe, seed, limit and start it was made with."""
     run_dir = runs.resolve_run(resume, runs_dir, unfinished=True)
     if runs.is_pretrained(run_dir):
         raise RunError(
@@ -313,20 +360,22 @@ def _reopen(resume, runs_dir, model, overrides) -> tuple[Path, ModelSpec, Recipe
         raise RunError(f"run {run_dir} already finished; nothing to resume")
     return (
         run_dir,
-        get_spec(config["model"]),
+        own.run_spec(config),
         Recipe(**config["recipe"]),
         config["seed"],
         config["limit"],
+        config.get("fine_tuned_from") is not None,
     )
 
 
 def _model_to_continue(
-    run_dir: Path, spec: ModelSpec, recipe: Recipe, steps: int
+    run_dir: Path, spec: ModelSpec, recipe: Recipe, steps: int, pretrained: bool
 ) -> tuple[keras.Model, int, float]:
-    """The last checkpoint if the run has one, else a freshly built and compiled model."""
+    """The last checkpoint if the run has one, else a freshly built (or published) and compiled
+    model, with a head for the spec's classes."""
     path = run_dir / runs.CHECKPOINT
     if not path.exists():
-        net = create_model(spec.name)
+        net = create_model(spec.name, pretrained, own.num_classes(spec))
         compile_model(net, spec, recipe, steps)
         return net, 0, 0.0
     # A checkpoint from before the state moved into it has its state beside it, without seeds.

@@ -4,7 +4,8 @@
 when given, else in `$ZOO_DATA_DIR`, the Keras cache and system directories before anything is
 downloaded (see `zoo.data.files`); the course's small slide tables are embedded in
 `zoo.data.tables`. `sources(name, split)` names the files a split is read from, with their hashes,
-for a run to record what it was trained on.
+for a run to record what it was trained on. Data of one's own (`zoo.data.own`) is named by its
+`UserDataset` instead of a name, and read through the same two functions.
 
 Arrays are cached per file in-process (decoding CIFAR-10 takes about a second) and returned
 read-only, so one caller cannot silently change another's data: copy before modifying in place.
@@ -19,11 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data import cifar10, diabetes, idx, tables
+from zoo.data import cifar10, diabetes, idx, own, tables
 from zoo.data.files import Format, locate, sha256, split_files
 from zoo.errors import ZooError
 
-__all__ = ["DATASETS", "FEATURES", "SPLITS", "load", "sources"]
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "FEATURES",
+    "SPLITS",
+    "feature_names",
+    "load",
+    "sources",
+]
 
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -43,6 +52,20 @@ DATASETS: dict[str, str] = {
     "or": "OR truth table (4 rows)",
 }
 
+# Fashion-MNIST's class names, in label order, as folder names ("T-shirt/top" loses its slash).
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
 # The column names of the tables that have them: a model trained on one takes these features, in
 # this order, and its export names them for clients (the playground labels its form with them).
 FEATURES: dict[str, tuple[str, ...]] = {"diabetes": diabetes.FEATURES}
@@ -58,18 +81,22 @@ _READERS: dict[Format, Callable[[Path, str], tuple[np.ndarray, np.ndarray]]] = {
 
 
 def load(
-    name: str, split: str = "train", data_dir: str | os.PathLike[str] | None = None
+    name: str | own.UserDataset,
+    split: str = "train",
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return a dataset split as read-only (x, y) arrays.
 
     Raises ZooError for an unknown name or split, DataNotFoundError when no copy is found or
     downloadable, and CorruptDataError when a file is found but unusable; each says in one line
-    which file to put where.
+    which file to put where. A `UserDataset` is read from its own path (`data_dir` is not used).
     """
-    if name not in DATASETS:
-        raise ZooError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ZooError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if isinstance(name, own.UserDataset):
+        return _read_only(*own.load(name, split))
+    if name not in DATASETS:
+        raise ZooError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     if name in tables.TABLE_NAMES:
         return _read_only(*tables.read_table(name))
     fmt, path = locate(name, split, data_dir)
@@ -77,13 +104,25 @@ def load(
 
 
 def sources(
-    name: str, split: str = "train", data_dir: str | os.PathLike[str] | None = None
+    name: str | own.UserDataset,
+    split: str = "train",
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, str]]:
-    """The files `load` reads for a split, as {"path", "sha256"} (none for a slide table)."""
+    """The files `load` reads for a split, as {"path", "sha256"} (none for a slide table; for a
+    folder of one's own images, the folder and the sha256 of all its images)."""
+    if isinstance(name, own.UserDataset):
+        return [{"path": name.path, "sha256": name.sha256}]
     if name in tables.TABLE_NAMES:
         return []
     found = locate(name, split, data_dir)
     return [{"path": str(p.resolve()), "sha256": sha256(p)} for p in split_files(found, split)]
+
+
+def feature_names(name: str | own.UserDataset) -> tuple[str, ...]:
+    """The column names of a table's features, in order, for clients; () when it has none."""
+    if isinstance(name, own.UserDataset):
+        return name.features or ()
+    return FEATURES.get(name, ())
 
 
 @functools.lru_cache(maxsize=8)

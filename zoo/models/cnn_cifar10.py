@@ -35,8 +35,8 @@ CIFAR10_LABELS = (
     description="Conv32-pool-Conv64-pool-Dense10, as cnn-mnist on 32x32x3",
     source="Keras lab: CIFAR-10 CNN",
 )
-def cnn_cifar10() -> keras.Model:
-    return conv_pool_classifier("cnn_cifar10")
+def cnn_cifar10(num_classes: int = 10) -> keras.Model:
+    return conv_pool_classifier("cnn_cifar10", num_classes)
 
 
 def conv_bn_relu(filters: int, name: str) -> list[keras.layers.Layer]:
@@ -67,7 +67,7 @@ def conv_bn_relu(filters: int, name: str) -> list[keras.layers.Layer]:
     slide_value=0.85,
     source="classification slides: CONV-BN-ReLU x n -> FC -> SoftMax (target 85%)",
 )
-def cnn_bn_cifar10() -> keras.Model:
+def cnn_bn_cifar10(num_classes: int = 10) -> keras.Model:
     layers = []
     for stage, filters in enumerate((32, 64, 128), start=1):
         layers += conv_bn_relu(filters, f"stage{stage}_a")
@@ -76,6 +76,6 @@ def cnn_bn_cifar10() -> keras.Model:
             layers.append(keras.layers.MaxPooling2D(2, name=f"stage{stage}_pool"))
     layers += [
         keras.layers.GlobalAveragePooling2D(name="gap"),
-        keras.layers.Dense(10, activation="softmax", name="softmax"),
+        keras.layers.Dense(num_classes, activation="softmax", name="softmax"),
     ]
     return keras.Sequential(layers, name="cnn_bn_cifar10")

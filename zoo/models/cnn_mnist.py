@@ -6,7 +6,7 @@ from zoo.models.mlp_mnist import DIGITS, MNIST_INPUT
 from zoo.registry import Recipe, register
 
 
-def conv_pool_classifier(name: str) -> keras.Model:
+def conv_pool_classifier(name: str, num_classes: int = 10) -> keras.Model:
     """Conv(32) -> pool -> Conv(64) -> pool -> softmax: the Keras slides' CNN for MNIST and CIFAR-10."""
     return keras.Sequential(
         [
@@ -15,7 +15,7 @@ def conv_pool_classifier(name: str) -> keras.Model:
             keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv_2"),
             keras.layers.MaxPooling2D(2, name="pool_2"),
             keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(10, activation="softmax", name="softmax"),
+            keras.layers.Dense(num_classes, activation="softmax", name="softmax"),
         ],
         name=name,
     )
@@ -35,16 +35,17 @@ def conv_pool_classifier(name: str) -> keras.Model:
     slide_value=0.9774,
     source="Keras lab: MNIST CNN",
 )
-def cnn_mnist() -> keras.Model:
-    return conv_pool_classifier("cnn_mnist")
+def cnn_mnist(num_classes: int = 10) -> keras.Model:
+    return conv_pool_classifier("cnn_mnist", num_classes)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
 class DropoutCNN(keras.Model):
     """The TF slide's `class CNN(Model)`: two valid convolutions, a 1024-unit layer, dropout, logits."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, num_classes: int = 10, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes = num_classes
         self.conv1 = keras.layers.Conv2D(32, 3, activation="relu", name="conv1")
         self.pool1 = keras.layers.MaxPooling2D(2, 2, name="pool1")
         self.conv2 = keras.layers.Conv2D(64, 3, activation="relu", name="conv2")
@@ -52,13 +53,16 @@ class DropoutCNN(keras.Model):
         self.flatten = keras.layers.Flatten(name="flatten")
         self.fc = keras.layers.Dense(1024, activation="relu", name="fc")
         self.dropout = keras.layers.Dropout(0.5, name="dropout")
-        self.logits = keras.layers.Dense(10, name="logits")
+        self.logits = keras.layers.Dense(num_classes, name="logits")
 
     def call(self, x, training=False):
         x = self.pool1(self.conv1(x))
         x = self.pool2(self.conv2(x))
         x = self.dropout(self.fc(self.flatten(x)), training=training)
         return self.logits(x)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 @register(
@@ -71,8 +75,8 @@ class DropoutCNN(keras.Model):
     description="Conv32-pool-Conv64-pool-Dense1024-Dropout-Dense10 logits (subclassed)",
     source="TF lab: CNN with Keras subclassing",
 )
-def cnn_mnist_dropout() -> keras.Model:
-    return DropoutCNN(name="cnn_mnist_dropout")
+def cnn_mnist_dropout(num_classes: int = 10) -> keras.Model:
+    return DropoutCNN(num_classes, name="cnn_mnist_dropout")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -83,8 +87,9 @@ class StridedCNN(keras.Model):
     "same" would pad only bottom/right for stride 2.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, num_classes: int = 10, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes = num_classes
         self.blocks = []
         for i, filters in enumerate((64, 128, 256), start=1):
             self.blocks += [
@@ -92,12 +97,15 @@ class StridedCNN(keras.Model):
                 keras.layers.Conv2D(filters, 3, strides=2, activation="relu", name=f"conv{i}"),
             ]
         self.flatten = keras.layers.Flatten(name="flatten")
-        self.classifier = keras.layers.Dense(10, activation="softmax", name="classifier")
+        self.classifier = keras.layers.Dense(num_classes, activation="softmax", name="classifier")
 
     def call(self, x):
         for layer in self.blocks:
             x = layer(x)
         return self.classifier(self.flatten(x))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 @register(
@@ -110,5 +118,5 @@ class StridedCNN(keras.Model):
     description="3 stride-2 convolutions 64-128-256 + Dense10 (subclassed)",
     source="bootcamp: CNN on MNIST",
 )
-def cnn_mnist_strided() -> keras.Model:
-    return StridedCNN(name="cnn_mnist_strided")
+def cnn_mnist_strided(num_classes: int = 10) -> keras.Model:
+    return StridedCNN(num_classes, name="cnn_mnist_strided")

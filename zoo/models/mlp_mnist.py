@@ -22,14 +22,14 @@ DIGITS = tuple(str(d) for d in range(10))
     slide_value=0.9602,
     source="Keras lab: MNIST with a deep MLP",
 )
-def mlp_mnist() -> keras.Model:
+def mlp_mnist(num_classes: int = 10) -> keras.Model:
     return keras.Sequential(
         [
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(256, activation="relu", name="dense_1"),
             keras.layers.Dense(256, activation="relu", name="dense_2"),
             keras.layers.Dense(256, activation="relu", name="dense_3"),
-            keras.layers.Dense(10, activation="softmax", name="softmax"),
+            keras.layers.Dense(num_classes, activation="softmax", name="softmax"),
         ],
         name="mlp_mnist",
     )
@@ -39,16 +39,20 @@ def mlp_mnist() -> keras.Model:
 class SmallMLP(keras.Model):
     """The bootcamp's MLP: widths halve layer by layer, 784-256-128-64-10."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, num_classes: int = 10, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes = num_classes
         self.flatten = keras.layers.Flatten(name="flatten")
         self.fc1 = keras.layers.Dense(256, activation="relu", name="fc1")
         self.fc2 = keras.layers.Dense(128, activation="relu", name="fc2")
         self.fc3 = keras.layers.Dense(64, activation="relu", name="fc3")
-        self.classifier = keras.layers.Dense(10, activation="softmax", name="classifier")
+        self.classifier = keras.layers.Dense(num_classes, activation="softmax", name="classifier")
 
     def call(self, x):
         return self.classifier(self.fc3(self.fc2(self.fc1(self.flatten(x)))))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 @register(
@@ -61,8 +65,8 @@ class SmallMLP(keras.Model):
     description="784-256-128-64-10 ReLU MLP (subclassed)",
     source="bootcamp: MLP on MNIST",
 )
-def mlp_mnist_small() -> keras.Model:
-    return SmallMLP(name="mlp_mnist_small")
+def mlp_mnist_small(num_classes: int = 10) -> keras.Model:
+    return SmallMLP(num_classes, name="mlp_mnist_small")
 
 
 @register(
@@ -75,12 +79,12 @@ def mlp_mnist_small() -> keras.Model:
     description="784-15-10 sigmoid network with squared error",
     source="course overview: a network in NumPy",
 )
-def mlp_mnist_sigmoid() -> keras.Model:
+def mlp_mnist_sigmoid(num_classes: int = 10) -> keras.Model:
     return keras.Sequential(
         [
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(15, activation="sigmoid", name="hidden"),
-            keras.layers.Dense(10, activation="sigmoid", name="output"),
+            keras.layers.Dense(num_classes, activation="sigmoid", name="output"),
         ],
         name="mlp_mnist_sigmoid",
     )

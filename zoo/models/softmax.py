@@ -23,7 +23,8 @@ from zoo.registry import Example, InputSpec, Recipe, register
     example=Example(inputs=((1, 11, 7, 9),), expected=("B",)),
     source="TF lab: softmax classification",
 )
-def softmax_classification() -> keras.Model:
+def softmax_classification(num_classes: int = 3) -> keras.Model:
     return keras.Sequential(
-        [keras.layers.Dense(3, activation="softmax", name="softmax")], name="softmax_classification"
+        [keras.layers.Dense(num_classes, activation="softmax", name="softmax")],
+        name="softmax_classification",
     )
