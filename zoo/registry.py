@@ -159,11 +159,13 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
 
 def create_model(name: str, pretrained: bool = False, **overrides: Any) -> Any:
     """Build model `name`, with its input shape known, so its parameters exist and can be counted;
-    with `pretrained`, load the weights this project trained for it (zoo/weights.py)."""
+    with `pretrained`, load the weights this project trained for it (zoo/weights.py). The model
+    carries its spec as `model.zoo_spec`, for `zoo.predict` to read its outputs right."""
     import keras
 
     spec = get_spec(name)
     model = spec.builder(**overrides)
+    model.zoo_spec = spec
     # Calling on one zero example builds Sequential and subclassed models alike.
     model(keras.ops.zeros((1, *spec.input.shape), dtype=spec.input.dtype))
     if pretrained:
