@@ -561,7 +561,7 @@ def _export_keras(
     from zoo.export import export_keras
 
     result = export_keras(path, labels=labels, formats=formats, **options)
-    click.echo(f"model: {result.keras_file} ({result.description})")
+    click.echo(f"model: {result.keras_file}; its outputs: {result.description}")
     _print_export(result)
     click.echo(f"exported {result.name} version {result.version} to {result.version_dir}")
 

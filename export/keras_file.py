@@ -79,7 +79,7 @@ def read_labels(path: Path) -> tuple[str, ...]:
 
 def describe(model: Any, name: str, labels: tuple[str, ...] | None, source: str) -> ModelSpec:
     """A ModelSpec of `model` (see the module's docstring), whose description says how its outputs
-    are read."""
+    are read; `source` names the model in errors."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ExportError(
             f"{source} has {len(model.inputs)} inputs and {len(model.outputs)} outputs: "
@@ -97,7 +97,7 @@ def describe(model: Any, name: str, labels: tuple[str, ...] | None, source: str)
         dataset="",
         input=InputSpec(tensor.name, tuple(tensor.shape[1:]), dtype.name),
         recipe=Recipe(from_logits=from_logits),
-        description=f"{source}: {reading}",
+        description=reading,
         labels=labels,
     )
 
