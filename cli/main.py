@@ -21,8 +21,8 @@ import click
 
 from zoo import catalogue, distribute, runs, text, weights
 from zoo.errors import ZooError
+from zoo.export import keras_file
 from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
-from zoo.export.keras_file import is_keras_file
 from zoo.inference import format_example
 from zoo.quiet import load_tensorflow
 from zoo.registry import OPTIMIZERS, get_spec
@@ -513,7 +513,7 @@ def export(run: str | None, fmt: str, pretrained: bool, labels: Path | None, **o
     file's: seeded random inputs), and renamed into place only if every format matches.
     """
     formats = FORMATS if fmt == "all" else (fmt,)
-    if run is not None and is_keras_file(run):
+    if run is not None and keras_file.is_keras_file(run):
         _export_keras(run, pretrained, labels, formats, **options)
         return
     if labels is not None:
@@ -557,6 +557,7 @@ def _export_keras(
     if pretrained or quantize:
         flag = "--pretrained" if pretrained else "--quantize"
         raise click.UsageError(f"{flag} is for the zoo's models, not for a .keras file")
+    keras_file.check_file(path)  # before TensorFlow takes seconds to load
     load_tensorflow()
     from zoo.export import export_keras
 

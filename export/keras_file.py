@@ -44,6 +44,17 @@ def load(path: str | os.PathLike[str], name: str | None, labels_file: Path | Non
     labels of `labels_file`; its builder returns the loaded model. Every problem is an ExportError."""
     import keras
 
+    path = check_file(path)
+    labels = read_labels(labels_file) if labels_file is not None else None
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as exc:  # a damaged zip, an unknown layer, a bad config: Keras raises anything
+        raise ExportError(f"cannot load {path} as a Keras model: {_first_line(exc)}") from None
+    return describe(model, name or path.stem, labels, path.name)
+
+
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """`path`, once it names a .keras file that exists: checked before TensorFlow loads."""
     path = Path(path)
     if path.suffix != SUFFIX:
         raise ExportError(
@@ -52,12 +63,7 @@ def load(path: str | os.PathLike[str], name: str | None, labels_file: Path | Non
         )
     if not path.is_file():
         raise ExportError(f"{path}: no such file")
-    labels = read_labels(labels_file) if labels_file is not None else None
-    try:
-        model = keras.saving.load_model(path)
-    except Exception as exc:  # a damaged zip, an unknown layer, a bad config: Keras raises anything
-        raise ExportError(f"cannot load {path} as a Keras model: {_first_line(exc)}") from None
-    return describe(model, name or path.stem, labels, path.name)
+    return path
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
