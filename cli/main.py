@@ -21,6 +21,7 @@ import click
 
 from zoo import catalogue, dependencies, distribute, runs, text, versions, weights
 from zoo.errors import ZooError
+from zoo.export import keras_file
 from zoo.export.defaults import DEFAULT_OPSET, DEFAULT_SAMPLES, FORMATS, QUANTIZE_MODES
 from zoo.inference import format_example
 from zoo.quiet import load_tensorflow
@@ -279,6 +280,12 @@ def _figure(metric: str, value: float) -> str:
     help="Start from the weights published for MODEL and fine-tune them (on --dataset: with a "
     "head for its classes).",
 )
+@click.option(
+    "--tensorboard",
+    is_flag=True,
+    help="Write TensorBoard logs into the run folder's tensorboard/ (a resumed run that has them "
+    "goes on writing them).",
+)
 def train(
     model: str | None,
     resume: str | None,
@@ -343,6 +350,8 @@ def train(
     for picture in (runs.CURVES, ANIMATION):
         if (result.run_dir / picture).is_file():
             click.echo(f"{picture}: {result.run_dir / picture}")
+    if (result.run_dir / runs.TENSORBOARD).is_dir():
+        click.echo(f"tensorboard: tensorboard --logdir {result.run_dir / runs.TENSORBOARD}")
     click.echo(f"next: zoo evaluate {result.run_dir}")
 
 
@@ -485,7 +494,7 @@ def generate(
 
 
 @cli.command()
-@click.argument("run", required=False, metavar="[RUN|MODEL]")
+@click.argument("run", required=False, metavar="[RUN|MODEL|PATH.keras]")
 @click.option(
     "--format",
     "fmt",
@@ -501,7 +510,15 @@ def generate(
     show_default=True,
     help="The model repository that TF Serving and Triton read.",
 )
-@click.option("--name", help="The model's name in the repository (default: the model id).")
+@click.option(
+    "--name",
+    help="The model's name in the repository (default: the model id, or the .keras file's stem).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With PATH.keras: its class labels, one per line (line i names class i).",
+)
 @click.option(
     "--version",
     type=click.IntRange(min=1),
@@ -530,17 +547,24 @@ def generate(
 @data_dir_option
 @runs_dir_option
 @pretrained_option
-def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
+def export(run: str | None, fmt: str, pretrained: bool, labels: Path | None, **options) -> None:
     """Export RUN (a run directory, MODEL/RUN-ID, or a model id for its newest run trained here;
     default: the newest finished run trained here, of any model; --pretrained MODEL: the model's
-    pretrained weights) to MODEL-DIR/NAME/VERSION/ for TF Serving and Triton.
+    pretrained weights; PATH.keras: a Keras model saved anywhere) to MODEL-DIR/NAME/VERSION/ for
+    TF Serving and Triton.
 
-    The version is written aside, checked against the Keras model on real test examples, and renamed
-    into place only if every format matches.
+    The version is written aside, checked against the Keras model on real test examples (a .keras
+    file's: seeded random inputs), and renamed into place only if every format matches.
     """
+    formats = FORMATS if fmt == "all" else (fmt,)
+    if run is not None and keras_file.is_keras_file(run):
+        _export_keras(run, pretrained, labels, formats, **options)
+        return
+    if labels is not None:
+        raise click.UsageError("--labels goes with a PATH.keras (a zoo model has its own)")
     _check_model_id(run, pretrained)
     load_tensorflow()
-    from zoo.export import export_run, format_quantized, format_table
+    from zoo.export import export_run, format_quantized
     from zoo.export.parity import parity_inputs
 
     if pretrained:
@@ -551,19 +575,50 @@ def export(run: str | None, fmt: str, pretrained: bool, **options) -> None:
         from zoo.publish import pretrained_run
 
         run = str(pretrained_run(run, options["runs_dir"]))
-    result = export_run(run, formats=FORMATS if fmt == "all" else (fmt,), **options)
+    result = export_run(run, formats=formats, **options)
     if run is None:
         click.echo(f"no RUN given: exported the newest finished run, {result.run_dir}")
     else:
         click.echo(f"run: {result.run_dir}")
-    click.echo(format_table(result.parity))
-    for fmt_name, path in result.files.items():
-        click.echo(f"{fmt_name}: {path}")
-    click.echo(f"triton config: {result.config}")
+    _print_export(result)
     if result.quantized:
         click.echo(f"int8: {result.version_dir / result.quantized.file}")
         click.echo(format_quantized(result.quantized))
     click.echo(f"exported {result.name} version {result.version} to {result.version_dir}")
+
+
+def _export_keras(
+    path: str,
+    pretrained: bool,
+    labels: Path | None,
+    formats: tuple[str, ...],
+    quantize: str | None,
+    data_dir: Path | None,
+    runs_dir: Path,
+    **options,
+) -> None:
+    """`zoo export PATH.keras`: a model trained elsewhere, into the same repository."""
+    if pretrained or quantize:
+        flag = "--pretrained" if pretrained else "--quantize"
+        raise click.UsageError(f"{flag} is for the zoo's models, not for a .keras file")
+    keras_file.check_file(path)  # before TensorFlow takes seconds to load
+    load_tensorflow()
+    from zoo.export import export_keras
+
+    result = export_keras(path, labels=labels, formats=formats, **options)
+    click.echo(f"model: {result.keras_file}; its outputs: {result.description}")
+    _print_export(result)
+    click.echo(f"exported {result.name} version {result.version} to {result.version_dir}")
+
+
+def _print_export(result) -> None:
+    """The parity table and the files written, as every export shows them."""
+    from zoo.export import format_table
+
+    click.echo(format_table(result.parity))
+    for fmt_name, path in result.files.items():
+        click.echo(f"{fmt_name}: {path}")
+    click.echo(f"triton config: {result.config}")
 
 
 @cli.command()

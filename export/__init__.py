@@ -1,6 +1,7 @@
 """Export: a finished run as a SavedModel and an ONNX model that TF Serving and Triton load as they are.
 
-One entry point, `export_run`; the modules each do one job: `contract` names what a version holds
+Two entry points, `export_run` for the zoo's runs and `export_keras` for a Keras model trained
+anywhere (`keras_file` reads what such a model is); the modules each do one job: `contract` names what a version holds
 for the server (files, signature, tensors, zoo.json), `serving` derives the serving function from
 the ModelSpec, `savedmodel` and `onnx` write and reload the formats, `parity` proves they match
 Keras, `quantize` adds an int8 ONNX model, and `repository` lays out, versions and atomically publishes `models/<name>/<version>/`.
@@ -17,6 +18,7 @@ from zoo.export.errors import ConversionError, ExportError, ParityError, Version
 
 _LAZY = {
     "ExportResult": "zoo.export.api",
+    "export_keras": "zoo.export.api",
     "export_run": "zoo.export.api",
     "newest_finished_run": "zoo.export.api",
     "TOLERANCE": "zoo.export.parity",
@@ -46,6 +48,7 @@ __all__ = [
     "ParityError",
     "Quantized",
     "VersionExistsError",
+    "export_keras",
     "export_run",
     "format_quantized",
     "format_table",

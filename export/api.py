@@ -1,4 +1,5 @@
-"""`export_run`: a finished run in, a checked version of a servable model repository out."""
+"""`export_run`: a finished run in, a checked version of a servable model repository out;
+`export_keras` the same for a Keras model trained anywhere, saved as a .keras file."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import keras
 import numpy as np
 import tf2onnx
 
-from zoo import data, runs, versions
+from zoo import data, runs, versions, weights
 from zoo.data.own import run_spec
 from zoo.errors import RunError
-from zoo.export import parity, repository
+from zoo.export import keras_file, parity, repository
 from zoo.export.contract import (
     CONFIG,
     METADATA,
@@ -47,7 +48,7 @@ MAX_OPSET = max(tf2onnx.constants.OPSET_TO_IR_VERSION)
 class ExportResult:
     """What an export wrote and measured, for the CLI to print and for tests to check."""
 
-    run_dir: Path
+    run_dir: Path | None  # the run exported; None for a .keras file
     model: str
     version_dir: Path
     files: dict[str, Path]  # format -> the file its server loads
@@ -56,6 +57,8 @@ class ExportResult:
     config: Path
     quantized: Quantized | None = None
     image: ImageInput | None = None  # what serving_image decodes to, for an image model
+    keras_file: Path | None = None  # the .keras file exported, for a model trained elsewhere
+    description: str = ""  # how the outputs were read, for a .keras file's model
 
     @property
     def name(self) -> str:
@@ -88,58 +91,113 @@ def export_run(
     folder renamed into place. Any failure leaves the model directory as it was. `quantize="int8"`
     also writes `model.int8.onnx` and measures it beside the float model on the test split.
     """
-    formats = _check_options(formats, version, samples, opset, tolerance, quantize)
+    checked = _check_options(formats, version, samples, opset, tolerance, quantize, force)
     run_dir = newest_finished_run(runs_dir) if run is None else runs.resolve_run(run, runs_dir)
     model_path = runs.require_model(run_dir)
     spec = run_spec(runs.read_json(run_dir / runs.CONFIG))  # on its own data, if it had some
     if quantize:
         check_quantizable(spec)
-    inputs = {spec.input.name: parity.parity_inputs(spec, samples, data_dir)}
-    features = data.feature_names(spec.dataset)  # a table's column names, for clients
-
+    raw = parity.parity_inputs(spec, samples, data_dir)
     with repository.stage_version(model_dir, name or spec.name, version, force) as stage:
         model = keras.saving.load_model(model_path)
-        serve = serving_function(spec, model)
-        contract = signature(spec, serve)
-        image = image_input(spec)
-        files = {}
-        if "savedmodel" in formats:
-            serve_image = image_function(image, serve) if image else None
-            files["savedmodel"] = write_savedmodel(model, serve, stage.path, serve_image)
-        if "onnx" in formats:
-            files["onnx"] = write_onnx(serve, contract, stage.path, opset)
-        if spec.labels:
-            write_labels(spec.labels, stage.path)
-        write_warmup_requests(
-            stage.path, stage.target.parent.name, spec.input.name, inputs[spec.input.name]
-        )
+        return _export(stage, spec, model, raw, checked, run_dir=run_dir, data_dir=data_dir)
 
-        expected = parity.expected_outputs(spec, model, inputs[spec.input.name])
-        results = [parity.measure(f, RUNNERS[f](stage.path, inputs), expected) for f in files]
-        parity.require(results, tolerance)
-        quantized = quantize_int8(spec, stage.path, data_dir) if quantize else None
 
-        result = ExportResult(
-            run_dir=run_dir,
-            model=spec.name,
-            version_dir=stage.target,
-            files={fmt: stage.target / path.name for fmt, path in files.items()},
-            signature=contract,
-            parity=results,
-            config=stage.model_root / CONFIG,
-            quantized=quantized,
-            image=image,
-        )
-        runs.write_json(stage.path / METADATA, _describe(spec, result, opset, tolerance, features))
-        config = repository.triton_config(
-            result.name,
-            (contract.input,),
-            contract.outputs,
-            onnx="onnx" in formats,
-            labels=bool(spec.labels),
-            features=features,
-        )
-        repository.publish(stage, config, spec.labels, force)
+def export_keras(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    formats: Sequence[str] = FORMATS,
+    model_dir: str | os.PathLike[str] = "models",
+    version: int | None = None,
+    force: bool = False,
+    samples: int = DEFAULT_SAMPLES,
+    opset: int = DEFAULT_OPSET,
+    tolerance: float = parity.TOLERANCE,
+) -> ExportResult:
+    """Export the Keras model saved at `path` (a .keras file, from any Keras code) as
+    `<model_dir>/<name>/<version>/` (name: the file's stem when None), which `zoo serve` serves
+    as it serves the zoo's own models.
+
+    `labels` is a file of one label per line, for a classifier. What the model is (its input, and
+    how its outputs are read) comes from the model itself: export/keras_file.py. The parity check
+    runs seeded random inputs, the model having no test split here; as for a run, nothing is
+    left in the repository unless every format matches Keras.
+    """
+    checked = _check_options(formats, version, samples, opset, tolerance, None, force)
+    spec = keras_file.load(path, name, Path(labels) if labels is not None else None)
+    raw = keras_file.parity_inputs(spec, samples)
+    with repository.stage_version(model_dir, spec.name, version, force) as stage:
+        return _export(stage, spec, spec.builder(), raw, checked, keras_path=Path(path))
+
+
+@dataclass(frozen=True)
+class _Options:
+    """What an export was asked to write, checked (`_check_options`)."""
+
+    formats: tuple[str, ...]
+    opset: int
+    tolerance: float
+    quantize: str | None
+    force: bool
+
+
+def _export(
+    stage: repository.Stage,
+    spec: ModelSpec,
+    model: keras.Model,
+    raw: np.ndarray,
+    options: _Options,
+    *,
+    run_dir: Path | None = None,
+    keras_path: Path | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> ExportResult:
+    """Write `model` (of run `run_dir`, or saved at `keras_path`) into the staged version, check
+    every format against Keras on the `raw` inputs, and publish it."""
+    inputs = {spec.input.name: raw}
+    features = data.feature_names(spec.dataset)  # a table's column names, for clients
+    serve = serving_function(spec, model)
+    contract = signature(spec, serve)
+    image = image_input(spec)
+    files = {}
+    if "savedmodel" in options.formats:
+        serve_image = image_function(image, serve) if image else None
+        files["savedmodel"] = write_savedmodel(model, serve, stage.path, serve_image)
+    if "onnx" in options.formats:
+        files["onnx"] = write_onnx(serve, contract, stage.path, options.opset)
+    if spec.labels:
+        write_labels(spec.labels, stage.path)
+    write_warmup_requests(stage.path, stage.target.parent.name, spec.input.name, raw)
+
+    expected = parity.expected_outputs(spec, model, raw)
+    results = [parity.measure(f, RUNNERS[f](stage.path, inputs), expected) for f in files]
+    parity.require(results, options.tolerance)
+
+    result = ExportResult(
+        run_dir=run_dir,
+        model=spec.name,
+        version_dir=stage.target,
+        files={fmt: stage.target / path.name for fmt, path in files.items()},
+        signature=contract,
+        parity=results,
+        config=stage.model_root / CONFIG,
+        quantized=quantize_int8(spec, stage.path, data_dir) if options.quantize else None,
+        image=image,
+        keras_file=keras_path,
+        description=spec.description if keras_path else "",
+    )
+    runs.write_json(stage.path / METADATA, _describe(spec, result, options, features))
+    config = repository.triton_config(
+        result.name,
+        (contract.input,),
+        contract.outputs,
+        onnx="onnx" in options.formats,
+        labels=bool(spec.labels),
+        features=features,
+    )
+    repository.publish(stage, config, spec.labels, options.force)
     return result
 
 
@@ -162,8 +220,9 @@ def _check_options(
     opset: int,
     tolerance: float,
     quantize: str | None,
-) -> tuple[str, ...]:
-    """The requested formats in a fixed order; values no export can use are user errors."""
+    force: bool,
+) -> _Options:
+    """The options, the formats in a fixed order; values no export can use are user errors."""
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise ExportError(f"formats must be among {', '.join(FORMATS)}, got {list(formats)}")
@@ -181,18 +240,14 @@ def _check_options(
         raise ExportError(f"quantize must be one of {', '.join(MODES)}, got {quantize!r}")
     if quantize and "onnx" not in formats:
         raise ExportError("--quantize makes an int8 ONNX model: export the onnx format too")
-    return tuple(f for f in FORMATS if f in formats)
+    return _Options(tuple(f for f in FORMATS if f in formats), opset, tolerance, quantize, force)
 
 
 def _describe(
-    spec: ModelSpec,
-    result: ExportResult,
-    opset: int,
-    tolerance: float,
-    features: Sequence[str],
+    spec: ModelSpec, result: ExportResult, options: _Options, features: Sequence[str]
 ) -> dict[str, Any]:
     """zoo.json: what a client or an operator needs to know about this version, and its proof."""
-    run = result.run_dir
+    run, keras_path = result.run_dir, result.keras_file
     contract = Exported(
         model=spec.name,
         task=spec.task,
@@ -209,12 +264,19 @@ def _describe(
         "input_scale": spec.input.scale,  # applied inside the graph: clients send raw values
         "labels_file": str(SAVED_MODEL_LABELS) if spec.labels else None,
         "feature_names": list(features) or None,
-        "source_run": {"id": f"{run.parent.name}/{run.name}", "path": str(run.resolve())},
+        "source_run": run and {"id": f"{run.parent.name}/{run.name}", "path": str(run.resolve())},
+        "source_file": keras_path
+        and {
+            "path": str(keras_path.resolve()),
+            "sha256": weights.sha256(keras_path),
+            "outputs_read_as": result.description,
+        },
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "onnx_opset": opset if "onnx" in result.files else None,
+        "onnx_opset": options.opset if "onnx" in result.files else None,
         "parity": {
             "samples": result.parity[0].samples,
-            "tolerance": tolerance,
+            "inputs": "seeded random" if keras_path else "test split",
+            "tolerance": options.tolerance,
             "results": [check.to_json() for check in result.parity],
         },
         "quantized": result.quantized.to_json() if result.quantized else None,

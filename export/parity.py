@@ -57,10 +57,10 @@ def expected_outputs(spec: ModelSpec, model: keras.Model, raw: np.ndarray) -> di
     if spec.task in OUTPUTS:
         (name,) = OUTPUTS[spec.task]
         return {name: outputs}
-    probabilities = inference.probabilities(spec, outputs)
-    if spec.task == "binary":
-        probabilities = np.concatenate([1 - probabilities, probabilities], axis=-1)
-    return {"probabilities": probabilities, "classes": inference.class_ids(spec, outputs)}
+    return {
+        "probabilities": inference.class_probabilities(spec, outputs),
+        "classes": inference.class_ids(spec, outputs),
+    }
 
 
 def measure(fmt: str, outputs: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> Parity:

@@ -42,8 +42,9 @@ def serving_function(spec: ModelSpec, model: keras.Model) -> ServingFunction:
 
 
 def image_input(spec: ModelSpec) -> ImageInput | None:
-    """What `image_function` decodes an image to, for a model whose input is a picture."""
-    if not spec.input.is_image:
+    """What `image_function` decodes an image to, for a model whose input is a picture of a
+    known size (a model trained elsewhere may leave its height and width open)."""
+    if not spec.input.is_image or None in spec.input.shape:
         return None
     height, width, channels = spec.input.shape
     return ImageInput(height, width, channels)

@@ -165,7 +165,8 @@ def create_model(
     name: str, pretrained: bool = False, num_classes: int | None = None, **overrides: Any
 ) -> Any:
     """Build model `name`, with its input shape known, so its parameters exist and can be counted;
-    with `pretrained`, load the weights this project trained for it (zoo/weights.py).
+    with `pretrained`, load the weights this project trained for it (zoo/weights.py). The model
+    carries its spec as `model.zoo_spec`, for `zoo.predict` to read its outputs right.
 
     `num_classes`, as timm's argument, gives a classifier a fresh head of that many classes (a new
     last layer, same activation): the rest of the network is as built, or with `pretrained` as
@@ -174,6 +175,8 @@ def create_model(
     spec = get_spec(name)
     head = head_overrides(spec, num_classes)
     model = _built(spec, **overrides, **head)
+    # A fresh head's classes are its outputs' indices, until training names them (zoo train --dataset).
+    model.zoo_spec = dataclasses.replace(spec, labels=_indices(num_classes)) if head else spec
     if pretrained:
         from zoo import weights
 
@@ -218,6 +221,10 @@ def head_overrides(spec: ModelSpec, num_classes: int | None) -> dict[str, int]:
             f"{spec.name}'s head cannot be replaced: its builder takes no num_classes argument"
         )
     return {"num_classes": num_classes}
+
+
+def _indices(count: int | None) -> tuple[str, ...] | None:
+    return tuple(str(i) for i in range(count)) if count else None
 
 
 def spec_fields() -> list[str]:

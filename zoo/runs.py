@@ -9,6 +9,7 @@
         model.keras       the trained model, present only once training finished
         metrics.json      final training metrics, wall time, and test metrics after `evaluate`
         curves.png        learning curves; confusion.png after `evaluate` for classifiers
+        tensorboard/      TensorBoard's event files, train/ and validation/ (`train --tensorboard`)
 
 Every file is written to a temporary name in the same folder and renamed into place, so a crash or
 a kill never leaves a half-written file that a later step would trust.
@@ -38,6 +39,7 @@ METRICS = "metrics.json"
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
 ANIMATION = "samples.gif"  # a generator's samples over training
+TENSORBOARD = "tensorboard"  # a folder: `tensorboard --logdir runs/<model>/<run-id>/tensorboard`
 
 
 def umask_mode(mode: int) -> int:

@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,8 @@ def train(
     dataset: str | os.PathLike[str] | None = None,
     label_column: str | None = None,
     pretrained: bool = False,
+    tensorboard: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train `model` with its recipe (or continue the run `resume`) and return the finished run.
 
@@ -172,6 +174,13 @@ def train(
     folders of images, a CSV whose `label_column` holds the labels, an .npz of x and y); its
     classes become the model's (a fresh head when their number differs). `pretrained` starts from
     the weights this project published for the model, to fine-tune them.
+
+    `tensorboard` writes Keras's TensorBoard logs into the run's `tensorboard/` folder; a resumed
+    run whose folder has them goes on writing them, epochs numbered on. `callbacks` are Keras
+    callbacks of your own, called after zoo's (history, logs) and before the epoch's checkpoint.
+    They are Python objects, not settings: the run does not record them, so `resume` runs with
+    zoo's callbacks only unless they are passed again, and then they start afresh (an
+    EarlyStopping's patience counts from the resumed epoch).
     """
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -204,6 +213,7 @@ def train(
     chief = index == 0
     if run_dir is not None and chief:  # the others only read the run they resume
         runs.tidy_after_kill(run_dir)
+    tensorboard = tensorboard or (run_dir is not None and (run_dir / runs.TENSORBOARD).is_dir())
 
     x, y = data.load(spec.dataset, "train", data_dir)
     if limit is not None:
@@ -244,6 +254,7 @@ def train(
             validation,
             verbose,
             pretrained,
+            [*_tensorboard(write_dir, tensorboard), *callbacks],
         )
         return dataclasses.replace(result, worker=(index, workers))
     finally:
@@ -259,11 +270,12 @@ def _fit(
     training: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray] | None,
     verbose: int | str,
-    pretrained: bool = False,
+    pretrained: bool,
+    callbacks: list[keras.callbacks.Callback],
 ) -> TrainResult:
     """Fit `what` (spec, recipe, seed) from `read_dir`'s checkpoint, if it has one (else from the
     published weights with `pretrained`), to the recipe's end, writing checkpoints, history and
-    the finished run into `write_dir`."""
+    the finished run into `write_dir`, with `callbacks` called before the checkpoint's."""
     spec, recipe, seed = what
     train_x, train_y = training
 
@@ -302,6 +314,7 @@ def _fit(
             callbacks=[
                 keras.callbacks.CSVLogger(str(write_dir / runs.HISTORY), append=True),
                 *_task_callbacks(spec, write_dir),
+                *callbacks,
                 checkpoint,  # last: an epoch counts as done only once everything above is written
             ],
             shuffle=False,  # the pipeline shuffles, seeded
@@ -314,6 +327,11 @@ def _fit(
 def _task_callbacks(spec: ModelSpec, run_dir: Path) -> list[keras.callbacks.Callback]:
     """What a task adds to every run: a generator draws its sample grids to watch it learn."""
     return [SampleGrids(run_dir)] if spec.task == "generative" else []
+
+
+def _tensorboard(run_dir: Path, wanted: bool) -> list[keras.callbacks.Callback]:
+    """Keras's TensorBoard callback, writing in the run's folder: each epoch's figures, the graph."""
+    return [keras.callbacks.TensorBoard(str(run_dir / runs.TENSORBOARD))] if wanted else []
 
 
 def _spec_for(
