@@ -137,7 +137,7 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     that matches no model is an error (exit code 2). Plugins' models (ZOO_PLUGINS, or an installed
     `zoo.models` entry point) are listed too, with a "plugin" column naming where each comes from.
     """
-    matching = catalogue.entries(pattern)  # the registry's table, without building a model
+    matching = catalogue.entries(pattern)  # the registry's table (builds a plugin's models only)
     if not matching:  # an error, as `ls nope*` is: an empty table would pass for an answer
         if not any(c in pattern for c in "*?["):
             catalogue.require(pattern)  # a mistyped id: suggest the nearest

@@ -56,8 +56,8 @@ def configured() -> list[Plugin]:
     for item in os.environ.get(ENV, "").split(","):
         item = item.strip()
         if item:
-            path = item.endswith(".py") or os.sep in item
-            found.append(Plugin(item, ENV, _from_file(Path(item)) if path else _from_name(item)))
+            load = _from_file(Path(item)) if item.endswith(".py") else _from_name(item)
+            found.append(Plugin(item, ENV, load))
     return found
 
 
@@ -70,7 +70,7 @@ def load() -> None:
     raised again on every later call (its models would be missing, or half there)."""
     global _started, _failure
     if not _started:
-        _started = True  # first: a plugin that lists the models while it loads loads no one twice
+        _started = True  # first, so a plugin that asks the registry while it loads starts no reload
         for plugin in configured():
             try:
                 with registry.registering_for(plugin.name):
