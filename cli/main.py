@@ -154,14 +154,18 @@ def list_command(pattern: str, runs_dir: Path) -> None:
     is the same for the newest full run (no --limit) trained under --runs-dir: its test figure once
     evaluated, else its answers to the slide's inputs; "weights" is the test figure of the
     pretrained weights (`--pretrained`), '-' for a model without them, and never counts as ours. A PATTERN
-    that matches no model is an error (exit code 2).
+    that matches no model is an error (exit code 2). Plugins' models (ZOO_PLUGINS, or an installed
+    `zoo.models` entry point) are listed too, with a "plugin" column naming where each comes from.
     """
-    matching = catalogue.entries(pattern)  # the registry's table, without building a model
+    matching = catalogue.entries(pattern)  # the registry's table (builds a plugin's models only)
     if not matching:  # an error, as `ls nope*` is: an empty table would pass for an answer
         if not any(c in pattern for c in "*?["):
             catalogue.require(pattern)  # a mistyped id: suggest the nearest
         raise ZooError(f"no model matches {pattern!r} (`zoo list` shows them all)")
     rows = [("id", "task", "dataset", "params", "slide", "ours", "weights")]
+    from_plugins = any(entry.plugin for entry in matching)
+    if from_plugins:
+        rows[0] += ("plugin",)
     published = weights.manifest()
     for entry in matching:
         name = entry.name
@@ -183,6 +187,8 @@ def list_command(pattern: str, runs_dir: Path) -> None:
                 _weights(name, published),
             )
         )
+        if from_plugins:
+            rows[-1] += (entry.plugin or "-",)
     click.echo(text.table(rows))
     if not published:
         click.echo(f"note: no pretrained weights: {weights.missing_manifest()}", err=True)

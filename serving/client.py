@@ -312,7 +312,8 @@ def generated_images(
 
 
 def labels_of(model: str, classes: int) -> list[str]:
-    """The zoo's labels for one of its models; class numbers for anything else."""
+    """The zoo's labels for one of its models or a plugin's (zoo/plugins.py; that imports the
+    plugins, if any); class numbers for anything else."""
     entry = catalogue.lookup(model)
     if entry and entry.labels and len(entry.labels) == classes:
         return list(entry.labels)

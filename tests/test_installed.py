@@ -29,7 +29,7 @@ _spec = importlib.util.spec_from_file_location("install_size", REPO / "bench" / 
 install_size = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(install_size)
 
-FULL_ONLY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "h5py")
+FULL_ONLY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "h5py", "tensorboard")
 
 
 @pytest.fixture(scope="module")

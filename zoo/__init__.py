@@ -6,6 +6,9 @@
 >>> model = zoo.create_model("cnn-mnist")
 >>> zoo.predict("cnn-mnist", pixels)  # raw 0-255 pixels in; label and probabilities out
 
+Models registered in a module of one's own join them through ZOO_PLUGINS or an installed
+distribution's `zoo.models` entry point (zoo/plugins.py).
+
 Importing zoo does not import TensorFlow; when something does, its start-up noise is kept off
 stderr, as the `zoo` command keeps it (zoo/quiet.py).
 """

@@ -9,20 +9,25 @@ So adding a model needs its decorated builder only; the rewritten file is commit
 installed package reads a table whose sources match and never loads Keras to list.
 The CLI checks a model id here too (`require`), so a mistyped one is refused before TensorFlow
 loads.
+
+The table holds the zoo's own models only. A plugin's (zoo/plugins.py) are read from the registry
+each time, which imports the plugin: where none is installed or named, nothing more is loaded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import glob
 import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo import runs
+from zoo import plugins, runs
 from zoo.errors import UnknownModelError
+from zoo.registry import ModelSpec
 
 PATH = Path(__file__).with_name("catalogue.json")
 PACKAGE = Path(__file__).parent
@@ -41,16 +46,20 @@ class Entry:
     labels: tuple[str, ...] | None = None
     slide_inputs: tuple[tuple[float, ...], ...] | None = None  # the slide's own test inputs
     slide_answers: tuple | None = None  # and the answers the slide shows for them
+    plugin: str | None = None  # the plugin that registers it; None: one of the zoo's own
 
 
 def entries(pattern: str = "*", path: Path = PATH) -> list[Entry]:
-    """The entries whose id matches a shell-style pattern, sorted by id (as list_models)."""
-    return [_entry(row) for row in _rows(path) if fnmatch.fnmatch(row["name"], pattern)]
+    """The entries whose id matches a shell-style pattern, the plugins' with the zoo's, sorted by
+    id (as list_models)."""
+    own = [_entry(row) for row in _rows(path) if fnmatch.fnmatch(row["name"], pattern)]
+    return sorted(own + _plugin_entries(pattern), key=lambda entry: entry.name)
 
 
 def lookup(name: str, path: Path = PATH) -> Entry | None:
-    """The entry of model id `name`, or None when it is not one of the zoo's."""
-    return next((_entry(row) for row in _rows(path) if row["name"] == name), None)
+    """The entry of model id `name`, or None when it is neither the zoo's nor a plugin's."""
+    own = next((_entry(row) for row in _rows(path) if row["name"] == name), None)
+    return own or next(iter(_plugin_entries(glob.escape(name))), None)
 
 
 def sources_digest(package: Path = PACKAGE) -> str:
@@ -104,27 +113,38 @@ def _entry(row: dict[str, Any]) -> Entry:
 
 
 def from_registry() -> list[Entry]:
-    """The entries as the registry has them now (builds every model: needs Keras)."""
+    """The zoo's own entries as the registry has them now (builds every model: needs Keras)."""
+    from zoo.registry import get_spec, list_models
+
+    return [_built(get_spec(name)) for name in list_models(plugins=False)]
+
+
+def _plugin_entries(pattern: str) -> list[Entry]:
+    """The plugins' entries whose id matches `pattern`: none, at once, where there are no plugins."""
+    if not plugins.configured():
+        return []
+    from zoo.registry import get_spec, list_models
+
+    specs = [get_spec(name) for name in list_models(pattern)]
+    return [_built(spec) for spec in specs if spec.plugin is not None]
+
+
+def _built(spec: ModelSpec) -> Entry:
+    """The entry of one model, from its spec and its built network's parameters (needs Keras)."""
     from zoo.quiet import load_tensorflow
-    from zoo.registry import create_model, get_spec, list_models
+    from zoo.registry import create_model
 
     load_tensorflow()  # without its start-up chatter on a `zoo list`'s stderr
-    table = []
-    for name in list_models():
-        spec = get_spec(name)
-        model = create_model(name)
-        params = sum(int(w.shape.num_elements()) for w in model.trainable_weights)
-        table.append(
-            Entry(
-                name,
-                spec.task,
-                spec.dataset,
-                params,
-                spec.slide_metric,
-                spec.slide_value,
-                spec.labels,
-                spec.example.inputs if spec.example else None,
-                spec.example.expected if spec.example else None,
-            )
-        )
-    return table
+    model = create_model(spec.name)
+    return Entry(
+        spec.name,
+        spec.task,
+        spec.dataset,
+        sum(int(w.shape.num_elements()) for w in model.trainable_weights),
+        spec.slide_metric,
+        spec.slide_value,
+        spec.labels,
+        spec.example.inputs if spec.example else None,
+        spec.example.expected if spec.example else None,
+        spec.plugin,
+    )

@@ -39,3 +39,7 @@ class CorruptDataError(ZooError):
 
 class RunError(ZooError):
     """A run directory is missing, incomplete, or cannot be resumed."""
+
+
+class PluginError(ZooError):
+    """A plugin (an entry point of group `zoo.models`, or an item of ZOO_PLUGINS) did not load."""

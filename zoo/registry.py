@@ -7,10 +7,11 @@ recipe), so none of them needs a per-model `if`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -94,6 +95,7 @@ class ModelSpec:
     example: Example | None = None
     source: str = ""
     data_scale: float | None = None
+    plugin: str | None = None  # the plugin that registered it (zoo/plugins.py); None: the zoo's own
 
     @property
     def pixel_scale(self) -> float:
@@ -117,6 +119,7 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+_plugin: str | None = None  # the plugin being imported, while zoo/plugins.py imports one
 
 
 def register(name: str, **declaration: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -124,8 +127,10 @@ def register(name: str, **declaration: Any) -> Callable[[Callable[..., Any]], Ca
 
     def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY:
-            raise ValueError(f"model id {name!r} is registered twice")
-        spec = ModelSpec(name=name, builder=builder, **declaration)
+            first = _REGISTRY[name]
+            whose = f"plugin {first.plugin!r}" if first.plugin else first.builder.__module__
+            raise ValueError(f"model id {name!r} is taken: {whose} registers it already")
+        spec = ModelSpec(name=name, builder=builder, **{**declaration, "plugin": _plugin})
         if spec.task not in TASKS:
             raise ValueError(f"{name}: task must be one of {TASKS}")
         _REGISTRY[name] = spec
@@ -134,9 +139,27 @@ def register(name: str, **declaration: Any) -> Callable[[Callable[..., Any]], Ca
     return decorate
 
 
-def _ensure_models_imported() -> None:
+@contextlib.contextmanager
+def registering_for(plugin: str) -> Iterator[None]:
+    """Mark the models registered inside as `plugin`'s (zoo/plugins.py imports each plugin in it),
+    so their specs, their runs and `zoo list` say where they came from."""
+    global _plugin
+    outer, _plugin = _plugin, plugin
+    try:
+        yield
+    finally:
+        _plugin = outer
+
+
+def _ensure_models_imported(plugins: bool = True) -> None:
     # Importing the package runs every @register; done lazily so `zoo.registry` stays import-light.
+    # Then the user's plugins register theirs, once (a failing one is a PluginError, every time).
     import zoo.models  # noqa: F401
+
+    if plugins:
+        from zoo import plugins as user_plugins
+
+        user_plugins.load()
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -148,11 +171,16 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError.among(name, list(_REGISTRY)) from None
 
 
-def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+def list_models(pattern: str = "*", pretrained: bool = False, plugins: bool = True) -> list[str]:
     """Registered model ids matching a shell-style pattern (as timm's `list_models`); with
-    `pretrained`, only those with published weights (zoo/weights.py): weights are optional."""
-    _ensure_models_imported()
-    names = sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    `pretrained`, only those with published weights (zoo/weights.py): weights are optional;
+    without `plugins`, the zoo's own models alone, and no plugin is imported."""
+    _ensure_models_imported(plugins)
+    names = sorted(
+        name
+        for name, spec in _REGISTRY.items()
+        if fnmatch.fnmatch(name, pattern) and (plugins or spec.plugin is None)
+    )
     if pretrained:
         from zoo import weights
 
@@ -229,7 +257,9 @@ def _indices(count: int | None) -> tuple[str, ...] | None:
 
 def spec_fields() -> list[str]:
     """The declaration keys a `register` call accepts (for error messages and docs)."""
-    return [f.name for f in dataclasses.fields(ModelSpec) if f.name not in ("name", "builder")]
+    return [
+        f.name for f in dataclasses.fields(ModelSpec) if f.name not in ("name", "builder", "plugin")
+    ]
 
 
 __all__ = [
