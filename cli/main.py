@@ -850,8 +850,8 @@ def predict(
     def note(line: str) -> None:
         click.echo(f"note: {line}", err=True)
 
-    outputs = client.predict(model, inputs, url, grpc_target, wait, note, as_bytes)
-    answers = client.describe(model, outputs, top_k)
+    prediction = client.predict(model, inputs, url, grpc_target, wait, note, as_bytes)
+    answers = client.describe(prediction, top_k)
     click.echo(json.dumps(answers) if as_json else client.format_answers(answers))
 
 

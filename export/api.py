@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tf2onnx
 
-from zoo import data, runs, versions, weights
+from zoo import data, images, runs, versions, weights
 from zoo.data.own import run_spec
 from zoo.errors import RunError
 from zoo.export import keras_file, parity, repository
@@ -157,7 +157,6 @@ def _export(
     """Write `model` (of run `run_dir`, or saved at `keras_path`) into the staged version, check
     every format against Keras on the `raw` inputs, and publish it."""
     inputs = {spec.input.name: raw}
-    features = data.feature_names(spec.dataset)  # a table's column names, for clients
     serve = serving_function(spec, model)
     contract = signature(spec, serve)
     image = image_input(spec)
@@ -188,14 +187,15 @@ def _export(
         keras_file=keras_path,
         description=spec.description if keras_path else "",
     )
-    runs.write_json(stage.path / METADATA, _describe(spec, result, options, features))
+    exported = _contract(spec, result)
+    runs.write_json(stage.path / METADATA, _describe(exported, result, options, spec.input.scale))
     config = repository.triton_config(
         result.name,
         (contract.input,),
         contract.outputs,
         onnx="onnx" in options.formats,
         labels=bool(spec.labels),
-        features=features,
+        parameters=exported.parameters(),
     )
     repository.publish(stage, config, spec.labels, options.force)
     return result
@@ -243,12 +243,9 @@ def _check_options(
     return _Options(tuple(f for f in FORMATS if f in formats), opset, tolerance, quantize, force)
 
 
-def _describe(
-    spec: ModelSpec, result: ExportResult, options: _Options, features: Sequence[str]
-) -> dict[str, Any]:
-    """zoo.json: what a client or an operator needs to know about this version, and its proof."""
-    run, keras_path = result.run_dir, result.keras_file
-    contract = Exported(
+def _contract(spec: ModelSpec, result: ExportResult) -> Exported:
+    """The version's contract (export/contract.py): what the server reads, and tells clients."""
+    return Exported(
         model=spec.name,
         task=spec.task,
         inputs=(result.signature.input,),
@@ -256,14 +253,22 @@ def _describe(
         labels=spec.labels,
         files={fmt: path.name for fmt, path in result.files.items()},
         image=result.image,
+        features=data.feature_names(spec.dataset) or None,  # a table's column names
+        polarity=images.polarity(spec.dataset) if spec.input.is_image else None,
     )
+
+
+def _describe(
+    contract: Exported, result: ExportResult, options: _Options, input_scale: float
+) -> dict[str, Any]:
+    """zoo.json: what a client or an operator needs to know about this version, and its proof."""
+    run, keras_path = result.run_dir, result.keras_file
     return {
         **contract.to_json(),  # what the server reads (export/contract.py)
         "name": result.name,
         "version": result.version,
-        "input_scale": spec.input.scale,  # applied inside the graph: clients send raw values
-        "labels_file": str(SAVED_MODEL_LABELS) if spec.labels else None,
-        "feature_names": list(features) or None,
+        "input_scale": input_scale,  # applied inside the graph: clients send raw values
+        "labels_file": str(SAVED_MODEL_LABELS) if contract.labels else None,
         "source_run": run and {"id": f"{run.parent.name}/{run.name}", "path": str(run.resolve())},
         "source_file": keras_path
         and {

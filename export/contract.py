@@ -38,6 +38,14 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"  # TF Serving's other methods, i
 REGRESS_METHOD = "tensorflow/serving/regress"
 SERVE_TAG = "serve"  # the MetaGraphDef TF Serving loads from a SavedModel
 
+# What a client needs beyond the tensors, in config.pbtxt's free-form `parameters` (string values;
+# Triton's backends ignore keys they do not know), which any client of Triton's API reads: REST
+# GET /v2/models/NAME/config, gRPC ModelConfig. `zoo export` writes them; `zoo serve` derives them
+# from zoo.json for a model folder without config.pbtxt (Exported.parameters, one definition).
+FEATURE_NAMES = "feature_names"  # a table's column names, in input order: a JSON list
+LABELS_PARAMETER = "labels"  # a classifier's labels in class-id order: a JSON list, or null (none)
+POLARITY = "image_polarity"  # an image model's: how its training images were drawn (zoo/images.py)
+
 CLASSIFIER_OUTPUTS = ("probabilities", "classes")  # every classifier's named answers
 OUTPUTS = {"regression": ("predictions",), "generative": ("images",)}  # the other tasks'
 
@@ -130,7 +138,8 @@ class ImageInput:
 @dataclass(frozen=True)
 class Exported:
     """The part of zoo.json that the server reads: the model id, its task, tensors, labels and the
-    file of each format. `zoo export` writes more beside it (its source run, the parity check)."""
+    file of each format, and what its clients are told of it (`parameters`). `zoo export` writes
+    more beside it (its source run, the parity check)."""
 
     model: str
     task: str
@@ -139,6 +148,20 @@ class Exported:
     labels: tuple[str, ...] | None
     files: Mapping[str, str]  # format -> file name in the version folder
     image: ImageInput | None = None  # an image model's serving_image, None for other models
+    features: tuple[str, ...] | None = None  # a table's column names
+    polarity: str | None = None  # an image model's (zoo/images.py); None: not said (older exports)
+
+    def parameters(self) -> dict[str, str]:
+        """config.pbtxt's parameters for clients: the labels of every classifier (null: it has
+        none, whatever the zoo's model of its name has), the polarity of an image model."""
+        said = {}
+        if self.features:
+            said[FEATURE_NAMES] = json.dumps(list(self.features))
+        if self.task not in OUTPUTS:
+            said[LABELS_PARAMETER] = json.dumps(list(self.labels) if self.labels else None)
+        if self.polarity:
+            said[POLARITY] = self.polarity
+        return said
 
     def to_json(self) -> dict[str, Any]:
         """zoo.json's contract keys, in the order zoo.json has them."""
@@ -151,6 +174,8 @@ class Exported:
             "outputs": [tensor.to_json() for tensor in self.outputs],
             "labels": list(self.labels) if self.labels else None,
             "image": self.image.to_json() if self.image else None,
+            FEATURE_NAMES: list(self.features) if self.features else None,
+            POLARITY: self.polarity,
         }
 
     @classmethod
@@ -171,4 +196,6 @@ class Exported:
             labels=tuple(described["labels"]) if described.get("labels") else None,
             files=described["files"],
             image=ImageInput.from_json(described["image"]) if described.get("image") else None,
+            features=tuple(described.get(FEATURE_NAMES) or ()) or None,
+            polarity=described.get(POLARITY),
         )

@@ -16,13 +16,12 @@ non-numeric name, and renamed into place in one step once it is complete and che
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from zoo.export.contract import CONFIG, DATATYPES, LABELS, TensorSpec
 from zoo.export.errors import ExportError, VersionExistsError
 from zoo.runs import atomic_path, umask_mode
 
-FEATURE_NAMES = "feature_names"  # config.pbtxt's parameter naming a table's columns, a JSON list
 MAX_BATCH_SIZE = 256  # the largest batch Triton accepts or forms; the graph itself takes any
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -170,7 +168,7 @@ def triton_config(
     outputs: Sequence[TensorSpec],
     onnx: bool,
     labels: bool,
-    features: Sequence[str] = (),
+    parameters: Mapping[str, str] | None = None,
 ) -> str:
     """config.pbtxt for Triton, in its batching form: dims leave out the batch dimension (a model
     whose tensors do not all start with a dynamic one gets max_batch_size 0 and its full dims, as
@@ -178,9 +176,10 @@ def triton_config(
 
     Triton serves the ONNX model when there is one (its ONNX Runtime backend), else the SavedModel.
     An output that is only the batch dimension (`classes`) is declared as [1] and reshaped to the
-    model's [batch], as Triton's documentation prescribes. A table's column names go in the
+    model's [batch], as Triton's documentation prescribes. What a client needs beyond the tensors
+    (`Exported.parameters`: labels, a table's column names, an image model's polarity) goes in the
     configuration's free-form `parameters` (Triton's backends ignore a key they do not know), the one
-    place of Triton's API where a client reads what a model's input means: GET .../config.
+    place of Triton's API where a client reads what a model's input and output mean: GET .../config.
     `model_warmup` has Triton run the model once before it reports it ready.
     """
     platform = "onnxruntime_onnx" if onnx else "tensorflow_savedmodel"
@@ -193,11 +192,9 @@ def triton_config(
         lines.append('default_model_filename: "."')
     lines.append(_tensors("input", inputs, None, batched))
     lines.append(_tensors("output", outputs, LABELS if labels else None, batched))
-    if features:
-        names = text_encoding.CEscape(json.dumps(list(features)), as_utf8=True)
-        lines.append(
-            f'parameters: {{ key: "{FEATURE_NAMES}" value: {{ string_value: "{names}" }} }}'
-        )
+    for key, value in (parameters or {}).items():
+        escaped = text_encoding.CEscape(value, as_utf8=True)
+        lines.append(f'parameters: {{ key: "{key}" value: {{ string_value: "{escaped}" }} }}')
     warmup = _model_warmup(inputs, batched)
     if warmup:
         lines.append(warmup)

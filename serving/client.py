@@ -1,8 +1,12 @@
 """`zoo predict`: turn a user's files or numbers into the model's input, ask a server, name the answer.
 
 It speaks TF Serving's own APIs (REST or gRPC), so it works against `zoo serve` and a real TF Serving
-alike: the input's name, shape and dtype come from the server's metadata, the labels from the zoo's
-registry when the model is one of ours.
+alike: the input's name, shape and dtype come from the server's metadata. The labels, and how the
+model's images were drawn, come from the served model too: the model configuration of Triton's API
+on the same port (REST GET /v2/models/NAME/config, gRPC ModelConfig), whose parameters `zoo export`
+writes (export/contract.py), so a model of one's own answers with its own labels whatever its name.
+A server that has no such configuration (a real TF Serving) is read as the zoo's catalogue has the
+model of that name, if any.
 
 Neither needs TensorFlow: REST reads the metadata as JSON, and gRPC uses TF Serving's stubs as
 compiled into `zoo.serving.protos`, so `zoo predict` starts in a fraction of a second either way.
@@ -16,18 +20,27 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoo import catalogue, images
-from zoo.export.contract import IMAGE_SIGNATURE, OUTPUTS, SIGNATURE_NAME, STRING
+from zoo.export.contract import (
+    IMAGE_SIGNATURE,
+    LABELS_PARAMETER,
+    OUTPUTS,
+    POLARITY,
+    SIGNATURE_NAME,
+    STRING,
+)
 from zoo.serving.core.errors import ClientError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -85,6 +98,47 @@ class InputInfo:
             raise ClientError(f"the server's metadata has no usable {signature}: {exc}") from None
 
 
+class Described:
+    """What a client knows of the served model `name` beyond its tensors: its labels and its
+    images' polarity (zoo/images.py), as the server's model configuration says them (`said`: its
+    parameters), each one it does not say as the zoo's catalogue has the model of that name."""
+
+    def __init__(self, name: str, said: Mapping[str, str] | None) -> None:
+        self.name = name
+        self.said = said or {}
+
+    @functools.cached_property
+    def _entry(self) -> catalogue.Entry | None:
+        return catalogue.lookup(self.name)  # the zoo's, or a plugin's (that imports plugins)
+
+    @property
+    def polarity(self) -> str | None:
+        if POLARITY in self.said:
+            return self.said[POLARITY]
+        return images.polarity(self._entry.dataset) if self._entry else None
+
+    def labels(self, classes: int) -> list[str]:
+        """The labels of `classes` classes; class numbers where none are known, or they do not
+        number `classes`."""
+        labels = None
+        if LABELS_PARAMETER in self.said:
+            with contextlib.suppress(ValueError):
+                labels = json.loads(self.said[LABELS_PARAMETER])
+        elif self._entry:
+            labels = self._entry.labels
+        if isinstance(labels, (list, tuple)) and len(labels) == classes:
+            return [str(label) for label in labels]
+        return [str(i) for i in range(classes)]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A server's answers to a batch, and what it said of the model, to name them with."""
+
+    outputs: dict[str, np.ndarray]
+    model: Described
+
+
 class RestClient:
     """TF Serving's REST API at `url` (http://host:port); a refused connection is tried again for
     `wait` seconds (a server that is starting has not bound its port yet)."""
@@ -96,6 +150,16 @@ class RestClient:
     def input_info(self, model: str, signature: str = SIGNATURE_NAME) -> InputInfo:
         answer = self._call(f"/v1/models/{model}/metadata")
         return InputInfo(answer["metadata"]["signature_def"]["signature_def"], signature)
+
+    def parameters(self, model: str) -> dict[str, str] | None:
+        """The parameters of the model's configuration (GET /v2/models/NAME/config, Triton's
+        API); None where the server has none (a real TF Serving answers 404)."""
+        try:
+            config = self._call(f"/v2/models/{model}/config")
+        except ClientError:
+            return None
+        parameters = config.get("parameters") or {}
+        return {key: str(value.get("string_value", "")) for key, value in parameters.items()}
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
         values = (
@@ -158,6 +222,7 @@ class GrpcClient:
                 raise ClientError(
                     f"cannot reach {target}: nothing answered within {wait:g} s"
                 ) from None
+        self.channel = channel
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
     def input_info(self, model: str, signature: str = SIGNATURE_NAME) -> InputInfo:
@@ -172,6 +237,20 @@ class GrpcClient:
         answer.metadata["signature_def"].Unpack(signatures)
         as_json = json_format.MessageToDict(signatures, preserving_proto_field_name=True)
         return InputInfo(as_json["signature_def"], signature)
+
+    def parameters(self, model: str) -> dict[str, str] | None:
+        """The parameters of the model's configuration (KServe v2's ModelConfig RPC, Triton's
+        model configuration extension, on the same port); None where the server has none (a real
+        TF Serving answers UNIMPLEMENTED)."""
+        import grpc
+        from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        try:
+            answer = stub.ModelConfig(service_pb2.ModelConfigRequest(name=model), timeout=TIMEOUT)
+        except grpc.RpcError:
+            return None
+        return {key: value.string_value for key, value in answer.config.parameters.items()}
 
     def predict(self, model: str, info: InputInfo, batch: np.ndarray) -> dict[str, np.ndarray]:
         from zoo.serving.protos.tensorflow_serving.apis import predict_pb2
@@ -200,23 +279,22 @@ class GrpcClient:
 def read_inputs(
     args: Sequence[str],
     info: InputInfo,
-    model: str | None = None,
+    model: Described | None = None,
     note: Callable[[str], None] = lambda line: None,
 ) -> np.ndarray:
     """A batch from image files, one .npy file, or the numbers of one or more tabular examples.
 
-    Images are matched to the data set of `model` when it is one of the zoo's: a dark-on-light
-    digit for an MNIST model is inverted, and `note` told so.
+    Images are matched to how `model` learned its images: a dark-on-light digit for a model of
+    MNIST's light-on-dark ones is inverted, and `note` told so.
     """
     example = info.shape[1:]
     if all(a.lower().endswith(IMAGE_SUFFIXES) for a in args):
-        entry = catalogue.lookup(model) if model else None
-        dataset = entry.dataset if entry else None
+        polarity = model.polarity if model else None
         pixels = []
         for arg in args:
-            image, inverted = images.as_in_training(_image(Path(arg), example), dataset)
+            image, inverted = images.as_in_training(_image(Path(arg), example), polarity)
             if inverted:
-                note(f"{arg} is dark on light: inverted, as {model}'s {dataset} is light on dark")
+                note(f"{arg} is dark on light: inverted, as {model.name} learned {polarity} images")
             pixels.append(image)
         batch = np.stack(pixels)
     elif len(args) == 1 and args[0].endswith(".npy"):
@@ -286,18 +364,17 @@ def predict(
     wait: float = 0.0,
     note: Callable[[str], None] = lambda line: None,
     as_bytes: bool = False,
-) -> dict[str, np.ndarray]:
+) -> Prediction:
     """Ask the server at `url` (REST) or `grpc_target` for the model's answers to `args`,
     waiting up to `wait` seconds for a server that is starting; `note` hears how an input was
     changed to match the model's data (see `read_inputs`). With `as_bytes`, image files are
     sent as they are to the model's serving_image signature, which decodes them on the server
     (and inverts nothing)."""
     client = connect(url, grpc_target, wait)
-    if as_bytes:
-        info = client.input_info(model, IMAGE_SIGNATURE)
-        return client.predict(model, info, read_image_bytes(args))
-    info = client.input_info(model)
-    return client.predict(model, info, read_inputs(args, info, model, note))
+    info = client.input_info(model, IMAGE_SIGNATURE if as_bytes else SIGNATURE_NAME)
+    described = Described(model, client.parameters(model))
+    batch = read_image_bytes(args) if as_bytes else read_inputs(args, info, described, note)
+    return Prediction(client.predict(model, info, batch), described)
 
 
 def generated_images(
@@ -311,21 +388,13 @@ def generated_images(
     return client.predict(model, info, z.astype(info.dtype))[GENERATED]
 
 
-def labels_of(model: str, classes: int) -> list[str]:
-    """The zoo's labels for one of its models or a plugin's (zoo/plugins.py; that imports the
-    plugins, if any); class numbers for anything else."""
-    entry = catalogue.lookup(model)
-    if entry and entry.labels and len(entry.labels) == classes:
-        return list(entry.labels)
-    return [str(i) for i in range(classes)]
-
-
-def describe(model: str, outputs: Mapping[str, np.ndarray], top_k: int) -> list[dict[str, Any]]:
+def describe(prediction: Prediction, top_k: int) -> list[dict[str, Any]]:
     """One entry per example: the label and the top-k (label, probability), or the raw outputs."""
+    outputs = prediction.outputs
     if "probabilities" not in outputs:
         return [{k: v[i].tolist() for k, v in outputs.items()} for i in range(_batch(outputs))]
     probabilities = outputs["probabilities"]
-    labels = labels_of(model, probabilities.shape[-1])
+    labels = prediction.model.labels(probabilities.shape[-1])
     answers = []
     for row in probabilities:
         best = np.argsort(-row, kind="stable")[:top_k]

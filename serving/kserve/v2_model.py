@@ -93,8 +93,9 @@ def model_config(name: str, servable: Backend) -> model_config_pb2.ModelConfig:
 
     A model without one (a version folder copied in by hand) gets the config.pbtxt that `zoo export`
     would have written for it, derived from the version's signature, as Triton itself auto-completes
-    a missing configuration from an ONNX or SavedModel model: a client asking how to batch and feed
-    the model gets a true answer rather than a 404. Triton also fills in defaults of its own
+    a missing configuration from an ONNX or SavedModel model, and from its zoo.json the parameters
+    export writes for clients (labels, polarity): a client asking how to batch, feed and read the
+    model gets a true answer rather than a 404. Triton also fills in defaults of its own
     (instance groups, the backend); this answers only what the file says.
     """
     try:
@@ -111,7 +112,9 @@ def _derived(name: str, servable: Backend) -> str:
     signature = servable.signature
     labels = (servable.path.parent / LABELS).is_file()  # label_filename must name a file there
     onnx = servable.platform == "onnxruntime_onnx"
-    return triton_config(name, signature.inputs, signature.outputs, onnx, labels)
+    exported = servable.exported
+    parameters = exported.parameters() if exported else None
+    return triton_config(name, signature.inputs, signature.outputs, onnx, labels, parameters)
 
 
 def config_json(config: model_config_pb2.ModelConfig) -> dict[str, Any]:
