@@ -254,7 +254,7 @@ def _contract(spec: ModelSpec, result: ExportResult) -> Exported:
         files={fmt: path.name for fmt, path in result.files.items()},
         image=result.image,
         features=data.feature_names(spec.dataset) or None,  # a table's column names
-        polarity=images.polarity(spec.dataset) if spec.input.is_image else None,
+        polarity=images.polarity_of(spec.dataset) if spec.input.is_image else None,
     )
 
 

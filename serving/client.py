@@ -115,7 +115,7 @@ class Described:
     def polarity(self) -> str | None:
         if POLARITY in self.said:
             return self.said[POLARITY]
-        return images.polarity(self._entry.dataset) if self._entry else None
+        return images.polarity_of(self._entry.dataset) if self._entry else None
 
     def labels(self, classes: int) -> list[str]:
         """The labels of `classes` classes; class numbers where none are known, or they do not

@@ -30,7 +30,7 @@ def dark_on_light(pixels: np.ndarray) -> bool:
     return bool(np.median(image[ring]) > MID_GREY)
 
 
-def polarity(dataset: object) -> str:
+def polarity_of(dataset: object) -> str:
     """The polarity of a model trained on `dataset` (a data set's name, or one's own data)."""
     return LIGHT_ON_DARK if dataset in LIGHT_ON_DARK_SETS else AS_IS
 
