@@ -46,9 +46,10 @@ class Tls:
 
     def describe(self) -> str:
         """What the log says of it."""
-        where = "REST and gRPC" if self.rest_files else f"gRPC only ({CONFIG}); REST is plain HTTP"
         clients = "client certificates required" if self.client_ca else "no client certificates"
-        return f"TLS on {where}, {clients}"
+        if self.rest_files:
+            return f"TLS on REST and gRPC, {clients}"
+        return f"TLS on gRPC only, {clients} ({CONFIG}); REST is plain HTTP"
 
 
 def add_grpc_port(server: grpc.aio.Server, address: str, tls: Tls | None) -> None:

@@ -272,7 +272,10 @@ def test_tf_servings_ssl_config_file_puts_grpc_behind_tls(cnn_mnist_root, pki, t
             assert refused_over_grpc(stubs(server.grpc_target, creds)[0]) == (
                 grpc.StatusCode.UNAVAILABLE
             )
-        assert "TLS on gRPC only (--ssl_config_file)" in server.log.read_text()
+        assert (
+            "TLS on gRPC only, client certificates required (--ssl_config_file)"
+            in server.log.read_text()
+        )
 
 
 @pytest.fixture(scope="module")
