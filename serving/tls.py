@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import ssl
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class Tls:
     the CA (PEM) that must have signed them. `rest_files`, the paths of the same three (the CA's
     None when there is none), is None where TLS is for gRPC only (--ssl_config_file)."""
 
-    key: bytes
+    key: bytes = field(repr=False)  # kept out of any log or traceback
     cert: bytes
     client_ca: bytes | None = None
     rest_files: tuple[str, str, str | None] | None = None

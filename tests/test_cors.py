@@ -149,10 +149,15 @@ def test_bad_cors_flags_are_one_error_line(args, fragment, cnn_mnist_root):
     assert_one_line_error(run_zoo("serve", "--model-dir", model_dir, *args), fragment)
 
 
+class PageHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # the test's output is not its log
+        pass
+
+
 @contextlib.contextmanager
 def page_server(folder: Path, port: int):
     """A static web server for `folder` on 127.0.0.1:`port`, another origin than zoo serve's."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler = functools.partial(PageHandler, directory=str(folder))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as pages:
         thread = threading.Thread(target=pages.serve_forever, daemon=True)
         thread.start()

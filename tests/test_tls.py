@@ -201,7 +201,7 @@ def test_curl_and_urllib_answer_when_they_trust_the_ca(tls_server, pki):
 
 
 def test_a_plain_text_client_is_refused(tls_server):
-    with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+    with pytest.raises(OSError):  # urllib's URLError, a reset or closed connection
         urllib.request.urlopen(f"http://127.0.0.1:{tls_server.rest_port}/v1/models", timeout=10)
     assert curl(f"http://127.0.0.1:{tls_server.rest_port}/v1/models").returncode != 0
     assert refused_over_grpc(stubs(tls_server.grpc_target, None)[0]) == grpc.StatusCode.UNAVAILABLE
@@ -225,7 +225,7 @@ def test_ssl_client_ca_requires_a_client_certificate_it_signed(cnn_mnist_root, p
             predictions, _ = stubs(server.grpc_target, credentials(pki, client))
             assert refused_over_grpc(predictions) == grpc.StatusCode.UNAVAILABLE
         no_certificate = ssl.create_default_context(cafile=pki / "ca.crt")
-        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+        with pytest.raises(OSError):  # urllib's URLError, ssl's SSLError, a reset
             urllib.request.urlopen(server.url + "/v1/models", timeout=10, context=no_certificate)
         ca = ("--cacert", str(pki / "ca.crt"))
         mine = ("--cert", str(pki / "client.crt"), "--key", str(pki / "client.key"))
