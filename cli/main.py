@@ -123,8 +123,7 @@ def tls_and_cors_options(command):
                 "--ssl-cert",
                 type=pem,
                 metavar="FILE",
-                help="Serve REST and gRPC over TLS with "
-                "this PEM certificate (chain); with --ssl-key.",
+                help="Serve REST and gRPC over TLS with this PEM certificate (chain) and --ssl-key.",
             ),
             click.option("--ssl-key", type=pem, metavar="FILE", help="The PEM key of --ssl-cert."),
             click.option(
