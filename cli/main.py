@@ -114,6 +114,54 @@ def port_option(protocol: str, default: int, tf_serving_name: str):
     )
 
 
+def tls_and_cors_options(command):
+    """`zoo serve`'s TLS (both protocols, or gRPC by TF Serving's SSLConfig) and CORS (REST)."""
+    pem = click.Path(dir_okay=False, path_type=Path)
+    for option in reversed(
+        [
+            click.option(
+                "--ssl-cert",
+                type=pem,
+                metavar="FILE",
+                help="Serve REST and gRPC over TLS with this PEM certificate (chain) and --ssl-key.",
+            ),
+            click.option("--ssl-key", type=pem, metavar="FILE", help="The PEM key of --ssl-cert."),
+            click.option(
+                "--ssl-client-ca",
+                type=pem,
+                metavar="FILE",
+                help="Require client certificates signed by this PEM CA (REST and gRPC).",
+            ),
+            click.option(
+                "--ssl_config_file",
+                type=pem,
+                help="TF Serving's SSLConfig (text: server_key, server_cert, custom_ca, "
+                "client_verify): gRPC over TLS, as TF Serving does; REST stays plain.",
+            ),
+            click.option(
+                "--rest-cors-origin",
+                "cors_origins",
+                multiple=True,
+                metavar="ORIGIN",
+                help="Let web pages on ORIGIN (https://app.example.com; repeatable; * for any) "
+                "call the REST APIs: preflights answered, CORS headers set.",
+            ),
+            click.option(
+                "--rest_api_enable_cors_support",
+                "any_origin",
+                type=click.BOOL,
+                is_flag=False,
+                flag_value=True,  # alone it means true, as TF Serving's booleans
+                default=False,
+                metavar="[=true|false]",
+                help="TF Serving's: CORS for any origin (--rest-cors-origin '*').",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 pretrained_option = click.option(
     "--pretrained",
     is_flag=True,
@@ -661,6 +709,7 @@ def _print_export(result) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @port_option("REST", 8501, "--rest_api_port")
 @port_option("gRPC", 8500, "--port")
+@tls_and_cors_options
 @click.option(
     "--backend",
     type=click.Choice(["onnx", "tf"]),
@@ -763,6 +812,12 @@ def serve(
     rest_api_timeout_in_ms: int,
     grpc_channel_arguments: str | None,
     monitoring_config_file: Path | None,
+    ssl_cert: Path | None,
+    ssl_key: Path | None,
+    ssl_client_ca: Path | None,
+    ssl_config_file: Path | None,
+    cors_origins: tuple[str, ...],
+    any_origin: bool,
     **options,
 ) -> None:
     """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
@@ -770,7 +825,7 @@ def serve(
     # The folders and files are checked below, not by click: a deployment's arguments parse anywhere.
     from dataclasses import replace
 
-    from zoo.serving import grpc_arguments, monitoring_config
+    from zoo.serving import cors, grpc_arguments, monitoring_config, tls
     from zoo.serving.core import batching, model_sources
     from zoo.serving.core import version_labels as labels
     from zoo.serving.core.limits import Limits
@@ -798,6 +853,8 @@ def serve(
         limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
         grpc_arguments=grpc_arguments.parse(grpc_channel_arguments),
         metrics_paths=monitoring_config.metrics_paths(monitoring_config_file),
+        tls=tls.choose(ssl_cert, ssl_key, ssl_client_ca, ssl_config_file),
+        cors_origins=cors.origins(cors_origins, any_origin),
         **options,
     )
 

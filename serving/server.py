@@ -20,7 +20,7 @@ import grpc
 import uvicorn
 import uvloop
 
-from zoo.serving import ports
+from zoo.serving import cors, ports
 from zoo.serving.core.batching import BatchingParameters, describe
 from zoo.serving.core.errors import ServerError
 from zoo.serving.core.limits import Limits
@@ -32,6 +32,7 @@ from zoo.serving.http import HttpApp
 from zoo.serving.kserve import grpc_api as kserve_grpc
 from zoo.serving.playground import Playground
 from zoo.serving.tfserving import grpc_api as tfserving_grpc
+from zoo.serving.tls import Tls, add_grpc_port, rest_scheme, uvicorn_options
 from zoo.serving.warmup import Warmup
 from zoo.serving.workers import supervise
 
@@ -61,6 +62,8 @@ class _Settings:
     ui: bool
     grpc_arguments: Sequence[tuple[str, int | str]]
     metrics_paths: Sequence[str]
+    tls: Tls | None = None
+    cors_origins: Sequence[str] = ()
 
 
 def serve(
@@ -78,6 +81,8 @@ def serve(
     config_poll_seconds: float = 0.0,
     grpc_arguments: Sequence[tuple[str, int | str]] = (),
     metrics_paths: Sequence[str] = PATHS,
+    tls: Tls | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -87,7 +92,9 @@ def serve(
     batched with `batching_parameters` (the defaults of `BatchingParameters` when None), or with
     its model folder's own file. `workers` processes share the ports; one (the default) serves in
     this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
-    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`.
+    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`. `tls`
+    (serving/tls.py) puts gRPC, and REST where it says, behind TLS; `cors_origins`
+    (serving/cors.py) are the web pages' origins allowed to call REST.
     """
     settings = _Settings(
         sources,
@@ -100,6 +107,8 @@ def serve(
         ui,
         tuple(grpc_arguments),
         tuple(metrics_paths),
+        tls,
+        tuple(cors_origins),
     )
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
@@ -185,17 +194,20 @@ async def _serve(
     kserve_grpc.add_services(grpc_server, repository, runner)
     host, grpc_port = settings.host, claimed.grpc_port
     try:
-        grpc_server.add_insecure_port(f"{host}:{grpc_port}")
+        add_grpc_port(grpc_server, f"{host}:{grpc_port}", settings.tls)
     except RuntimeError:
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
     config = uvicorn.Config(
-        HttpApp(
-            repository,
-            runner,
-            settings.limits,
-            Playground() if settings.ui else None,
-            settings.metrics_paths,
+        cors.wrap(
+            HttpApp(
+                repository,
+                runner,
+                settings.limits,
+                Playground() if settings.ui else None,
+                settings.metrics_paths,
+            ),
+            settings.cors_origins,
         ),
         http="httptools",
         lifespan="off",
@@ -204,6 +216,7 @@ async def _serve(
         proxy_headers=False,  # no proxy in front by default: its middleware costs every request
         server_header=False,
         timeout_graceful_shutdown=GRACE_SECONDS,
+        **uvicorn_options(settings.tls),
     )
     rest = _Uvicorn(config)
     rest_task = asyncio.create_task(rest.serve(sockets=[claimed.rest]))
@@ -211,9 +224,14 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     rest_host, rest_port = claimed.rest.getsockname()[:2]
-    log(f"REST on http://{rest_host}:{rest_port}/v1/models/ and /v2/, gRPC on {host}:{grpc_port}")
+    url = f"{rest_scheme(settings.tls)}://{rest_host}:{rest_port}"
+    log(f"REST on {url}/v1/models/ and /v2/, gRPC on {host}:{grpc_port}")
     if settings.ui:
-        log(f"  playground: http://{rest_host}:{rest_port}/ (--no-ui turns it off)")
+        log(f"  playground: {url}/ (--no-ui turns it off)")
+    if settings.tls:
+        log(f"  {settings.tls.describe()}")
+    if settings.cors_origins:
+        log(f"  CORS: {cors.describe(settings.cors_origins)}")
     log(f"  batching: {describe(repository.batching)}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())

@@ -7,9 +7,10 @@ tensorflow-serving-api and TensorFlow ship.
 The official modules are imported (and TensorFlow with them) only here. Their files, every import
 included, go to protoc as one FileDescriptorSet (`--descriptor_set_in`), so the output is compiled
 from exactly the definitions TF Serving's stubs carry; their imports are then moved under
-`zoo.serving.protos.` (protoc has no option for a package prefix). The one official file no
-installed package ships compiled, monitoring_config.proto, is compiled from official/. Run it again when
-tensorflow-serving-api or grpcio-tools changes; the test suite runs `--check`.
+`zoo.serving.protos.` (protoc has no option for a package prefix). The official files that no
+installed package ships compiled, monitoring_config.proto and ssl_config.proto, are compiled from
+official/. Run it again when tensorflow-serving-api or grpcio-tools changes; the test suite runs
+`--check`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ OFFICIAL = [
 ]
 # Official files that no installed package ships compiled, kept as TF Serving wrote them.
 SOURCES = HERE / "official"
-FROM_SOURCES = ["tensorflow_serving/config/monitoring_config.proto"]  # --monitoring_config_file
+FROM_SOURCES = [
+    "tensorflow_serving/config/monitoring_config.proto",  # --monitoring_config_file
+    "tensorflow_serving/config/ssl_config.proto",  # --ssl_config_file
+]
 SERVICES = [
     "tensorflow_serving/apis/prediction_service.proto",
     "tensorflow_serving/apis/model_service.proto",
