@@ -25,6 +25,7 @@ from zoo.serving.core.batching import BatchingParameters, describe
 from zoo.serving.core.errors import ServerError
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.metrics import PATHS, Metrics
+from zoo.serving.core.model_control import EXPLICIT, ModelControl
 from zoo.serving.core.model_sources import ModelSources
 from zoo.serving.core.repository import Repository
 from zoo.serving.core.runner import Runner
@@ -61,6 +62,7 @@ class _Settings:
     ui: bool
     grpc_arguments: Sequence[tuple[str, int | str]]
     metrics_paths: Sequence[str]
+    control: ModelControl
 
 
 def serve(
@@ -78,6 +80,7 @@ def serve(
     config_poll_seconds: float = 0.0,
     grpc_arguments: Sequence[tuple[str, int | str]] = (),
     metrics_paths: Sequence[str] = PATHS,
+    model_control: ModelControl | None = None,
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -88,7 +91,16 @@ def serve(
     its model folder's own file. `workers` processes share the ports; one (the default) serves in
     this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
     gRPC server options set after zoo's own; the metrics are served at `metrics_paths`.
+    `model_control` is Triton's --model-control-mode (poll, the default, polls as above; none and
+    explicit never poll); explicit needs one worker, since a load asked of one worker would not
+    reach the others.
     """
+    control = model_control or ModelControl()
+    if control.mode == EXPLICIT and workers > 1:
+        raise ServerError(
+            "--model-control-mode explicit serves with one worker (--workers 1): a load or "
+            "unload asked of one worker would not reach the others"
+        )
     settings = _Settings(
         sources,
         host,
@@ -100,6 +112,7 @@ def serve(
         ui,
         tuple(grpc_arguments),
         tuple(metrics_paths),
+        control,
     )
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
@@ -122,12 +135,13 @@ def _serve_here(
         log,
         settings.batching_parameters,
         warm=Warmup(metrics, settings.limits),
+        control=settings.control,
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        repository.poll()
-        if not repository.models:
+        repository.start()
+        if not repository.models and settings.control.mode != EXPLICIT:
             raise ServerError(
                 f"no models to serve in {settings.sources.describe()}: export one with `zoo export`"
             )
@@ -215,6 +229,8 @@ async def _serve(
     if settings.ui:
         log(f"  playground: http://{rest_host}:{rest_port}/ (--no-ui turns it off)")
     log(f"  batching: {describe(repository.batching)}")
+    if not settings.control.polls:
+        log(f"  model control: {settings.control.describe()}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
         log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")
@@ -230,7 +246,7 @@ async def _serve(
             (settings.poll_seconds, repository.poll),
             (settings.config_poll_seconds, repository.reload),
         )
-        if seconds > 0
+        if seconds > 0 and settings.control.polls
     ]
     await stop.wait()
     log("shutting down")
