@@ -216,6 +216,9 @@ class Repository:
             self._folders[name] = self._selected(model)
             present = list(self._folders[name])
             versions, failures = self._versions(name, present, retry=True)
+            self._failed = {
+                k: v for k, v in self._failed.items() if k[0] != name or k[1] in present
+            }
             if not present:
                 failures = [f"no version folder in {model.base_path}"]
             if failures:
