@@ -117,3 +117,17 @@ def test_statistics_of_every_model_and_refusals(server):
         with pytest.raises(InferenceServerException) as refused:
             grpc.get_inference_statistics(name, version)
         assert refused.value.status() == "StatusCode.NOT_FOUND"
+
+
+def test_statistics_are_summed_over_workers(cnn_mnist_root):
+    """Under --workers, whichever worker answers reports every worker's requests, as the metrics."""
+    with running(Server(cnn_mnist_root, "--workers", "2", log="workers.log")) as server:
+        rest, _ = clients(server)
+        for _ in range(6):  # new connections: the kernel spreads them over the workers
+            fresh, _ = clients(server)
+            infer(fresh, tritonclient.http, examples(MODEL, 1))
+        for _ in range(3):  # each answer is the sum, whichever worker gives it
+            found = stats_of(rest.get_inference_statistics(MODEL))
+            assert found["inference_stats"]["success"]["count"] == 6
+            assert found["inference_count"] == found["execution_count"] == 6
+            assert found["last_inference"] > 0

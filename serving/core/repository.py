@@ -174,10 +174,10 @@ class Repository:
                     failures.append(f"version {version}: {self._failed[(name, version)].error}")
         return versions, failures
 
-    def _log_removed(self, table: dict[str, dict[int, Backend]]) -> None:
+    def _log_removed(self, table: dict[str, dict[int, Backend]], why: str = "removed") -> None:
         for name, loaded in self._servables.items():
             for version in sorted(set(loaded) - set(table.get(name, {}))):
-                self.log(f"{name}: version {version} removed, no longer served")
+                self.log(f"{name}: version {version} {why}, no longer served")
 
     def _scan(self) -> dict[str, list[int]]:
         """Each wanted model's versions that its policy selects among the folders present."""
@@ -241,7 +241,7 @@ class Repository:
             if self._wanted is not None:
                 self._wanted.discard(name)
             table = {n: versions for n, versions in self._servables.items() if n != name}
-            self._log_removed(table)
+            self._log_removed(table, "unloaded")
             self._failed = {k: v for k, v in self._failed.items() if k[0] != name}
             self._servables = table
 

@@ -15,6 +15,8 @@ from zoo.serving.core.metrics import Metrics
 from zoo.serving.core.repository import Repository
 from zoo.serving.core.resolve import ServableRequest, servable
 
+COUNTS = ("last_inference", "inference_count", "execution_count")
+
 
 def model_statistics(
     repository: Repository, metrics: Metrics, name: str = "", version: str = ""
@@ -34,21 +36,11 @@ def model_statistics(
 
 
 def _json(found: statistics.VersionStatistics) -> dict[str, Any]:
-    """One version's $model_stat, with Triton's field names (asdict keeps them) and its version
-    as a string."""
-    answer = dataclasses.asdict(found)
+    """One version's $model_stat, in Triton's order, with its version as a string."""
+    fields = dataclasses.asdict(found)
+    answer = {key: fields.pop(key) for key in ("name", "version", *COUNTS)}
     answer["version"] = str(found.version)
-    answer["inference_stats"] = {
-        key: answer.pop(key)
-        for key in (
-            "success",
-            "fail",
-            "queue",
-            "compute_input",
-            "compute_infer",
-            "compute_output",
-            "cache_hit",
-            "cache_miss",
-        )
-    }
+    batches = fields.pop("batch_stats")
+    answer["inference_stats"] = fields  # the Durations left: success, fail, queue, ...
+    answer["batch_stats"] = batches
     return answer
