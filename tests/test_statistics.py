@@ -10,6 +10,9 @@ import tritonclient.http
 from helpers import Server, counted, examples, running, samples
 from tritonclient.utils import InferenceServerException
 
+from zoo.serving.core import statistics
+from zoo.serving.core.metrics import Metrics
+
 MODEL = "cnn-mnist"
 METRICS = "/metrics"
 
@@ -131,3 +134,37 @@ def test_statistics_are_summed_over_workers(cnn_mnist_root):
             assert found["inference_stats"]["success"]["count"] == 6
             assert found["inference_count"] == found["execution_count"] == 6
             assert found["last_inference"] > 0
+
+
+def test_the_statistics_are_the_metrics_read_back():
+    """The pieces, in one process: what the runner and batcher count, the statistics read."""
+    metrics = Metrics()
+    timing = statistics.Timing()
+    timing.examples, timing.queue, timing.compute = 3, 0.002, [0.001, 0.004, 0.0005]
+    answered = metrics.requests(MODEL, 1, "ModelInfer", "REST")
+    answered.done("OK", time.perf_counter() - 0.01, timing)
+    answered.done("INVALID_ARGUMENT", time.perf_counter() - 0.001)
+    metrics.batch_recorder(MODEL, 1)(3, (0.001, 0.004, 0.0005))
+    warmups = metrics.warmups()  # counted apart: in no statistic
+    warmups.requests(MODEL, 1, "ModelInfer", "warmup").done("OK", time.perf_counter(), timing)
+    warmups.batch_recorder(MODEL, 1)(3, (0.001, 0.004, 0.0005))
+
+    (found,) = statistics.read(metrics.families(), [(MODEL, 1)])
+    assert (found.success.count, found.fail.count) == (1, 1)
+    assert found.success.ns >= 10_000_000 and found.fail.ns >= 1_000_000
+    assert (found.queue.count, found.queue.ns) == (1, 2_000_000)
+    assert [found.compute_input.ns, found.compute_infer.ns, found.compute_output.ns] == [
+        1_000_000,
+        4_000_000,
+        500_000,
+    ]
+    assert (found.inference_count, found.execution_count) == (3, 1)
+    (batch,) = found.batch_stats
+    assert (batch.batch_size, batch.compute_infer.count, batch.compute_infer.ns) == (
+        3,
+        1,
+        4_000_000,
+    )
+    assert found.last_inference > 0
+    (other,) = statistics.read(metrics.families(), [(MODEL, 2)])  # a version never asked
+    assert other == statistics.VersionStatistics(MODEL, 2)
