@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -162,15 +163,23 @@ Outputs = dict[str, np.ndarray]
 RunBatch = Callable[[Inputs], Outputs]
 
 
+class _Part(NamedTuple):
+    """A request, or a part of a request split into batches, with the future of its answer."""
+
+    inputs: Inputs
+    size: int
+    future: asyncio.Future
+    timing: Timing  # the whole request's
+
+
 class _Batch:
-    """Requests (or parts of requests) to run together; `parts` hold (inputs, size, future,
-    the request's timing)."""
+    """Requests (or parts of requests) to run together."""
 
     __slots__ = ("key", "parts", "size", "started")
 
     def __init__(self, key: tuple, started: float) -> None:
         self.key = key
-        self.parts: list[tuple[Inputs, int, asyncio.Future, Timing]] = []
+        self.parts: list[_Part] = []
         self.size = 0
         self.started = started
 
@@ -288,7 +297,7 @@ class Batcher:
             if not joins:
                 last = _Batch(_key(inputs), now)
                 self._queue.append(last)
-            last.parts.append((inputs, size, future, timing))
+            last.parts.append(_Part(inputs, size, future, timing))
             last.size += size
         self._queued(len(self._queue))
 
@@ -333,7 +342,7 @@ class Batcher:
             self._idle -= 1
             started = time.perf_counter()
             for part in batch.parts:
-                part[3].started(started)
+                part.timing.started(started)
             try:
                 inputs = self._merged(batch)
                 merging = time.perf_counter() - started
@@ -356,13 +365,13 @@ class Batcher:
     def _merged(self, batch: _Batch) -> Inputs:
         """One input array per name: the parts in order, padded to an allowed batch size."""
         if not self.parameters.enabled:
-            return batch.parts[0][0]
+            return batch.parts[0].inputs
         padding = self.parameters.padded_size(batch.size) - batch.size
         if len(batch.parts) == 1 and not padding:
-            return batch.parts[0][0]
+            return batch.parts[0].inputs
         merged = {}
-        for name in batch.parts[0][0]:
-            arrays = [part[0][name] for part in batch.parts]
+        for name in batch.parts[0].inputs:
+            arrays = [part.inputs[name] for part in batch.parts]
             if padding:  # copies of the last example; their answers are dropped
                 arrays.append(np.repeat(arrays[-1][-1:], padding, axis=0))
             merged[name] = np.concatenate(arrays)
@@ -406,7 +415,7 @@ class Batcher:
         if error is None:
             phases = (*took, time.perf_counter() - splitting)
             for part in batch.parts:
-                part[3].ran(phases)
+                part.timing.ran(phases)
             self._executed(batch.size, phases)
 
 
@@ -415,9 +424,9 @@ _UNBATCHED_ANSWER = "the model answered without the batch dimension its signatur
 
 def _keep_waiting(batch: _Batch) -> bool:
     """Drop the parts of `batch` whose requests were given up; whether any part is left."""
-    if any(part[2].done() for part in batch.parts):
-        batch.parts = [part for part in batch.parts if not part[2].done()]
-        batch.size = sum(part[1] for part in batch.parts)
+    if any(part.future.done() for part in batch.parts):
+        batch.parts = [part for part in batch.parts if not part.future.done()]
+        batch.size = sum(part.size for part in batch.parts)
     return bool(batch.parts)
 
 
