@@ -798,6 +798,25 @@ def _print_export(result) -> None:
     show_default=True,
     help="Serve the playground page at / on the REST port: draw a digit, watch the GAN.",
 )
+@click.option(
+    "--model-control-mode",
+    "--model_control_mode",
+    "model_control_mode",
+    type=click.Choice(["none", "poll", "explicit"]),
+    default="poll",
+    show_default=True,
+    help="Triton's: poll the model folders for changes; none: load every model at start, never "
+    "change; explicit: load and unload models on request (POST /v2/repository/models/NAME/load).",
+)
+@click.option(
+    "--load-model",
+    "--load_model",
+    "load_model",
+    multiple=True,
+    metavar="NAME",
+    help="Triton's: with --model-control-mode explicit, a model to load at start (repeat it; "
+    "* for all).",
+)
 def serve(
     model_dir: Path | None,
     models: str | None,
@@ -818,6 +837,8 @@ def serve(
     ssl_config_file: Path | None,
     cors_origins: tuple[str, ...],
     any_origin: bool,
+    model_control_mode: str,
+    load_model: tuple[str, ...],
     **options,
 ) -> None:
     """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
@@ -829,6 +850,7 @@ def serve(
     from zoo.serving.core import batching, model_sources
     from zoo.serving.core import version_labels as labels
     from zoo.serving.core.limits import Limits
+    from zoo.serving.core.model_control import ModelControl
     from zoo.serving.server import serve as run_server
 
     if options["backend"] == "tf":
@@ -855,6 +877,7 @@ def serve(
         metrics_paths=monitoring_config.metrics_paths(monitoring_config_file),
         tls=tls.choose(ssl_cert, ssl_key, ssl_client_ca, ssl_config_file),
         cors_origins=cors.origins(cors_origins, any_origin),
+        model_control=ModelControl(model_control_mode, load_model),
         **options,
     )
 

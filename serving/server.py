@@ -25,6 +25,7 @@ from zoo.serving.core.batching import BatchingParameters, describe
 from zoo.serving.core.errors import ServerError
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.metrics import PATHS, Metrics
+from zoo.serving.core.model_control import EXPLICIT, ModelControl
 from zoo.serving.core.model_sources import ModelSources
 from zoo.serving.core.repository import Repository
 from zoo.serving.core.runner import Runner
@@ -62,6 +63,7 @@ class _Settings:
     ui: bool
     grpc_arguments: Sequence[tuple[str, int | str]]
     metrics_paths: Sequence[str]
+    control: ModelControl
     tls: Tls | None = None
     cors_origins: Sequence[str] = ()
 
@@ -83,6 +85,7 @@ def serve(
     metrics_paths: Sequence[str] = PATHS,
     tls: Tls | None = None,
     cors_origins: Sequence[str] = (),
+    model_control: ModelControl | None = None,
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -95,7 +98,16 @@ def serve(
     gRPC server options set after zoo's own; the metrics are served at `metrics_paths`. `tls`
     (serving/tls.py) puts gRPC, and REST where it says, behind TLS; `cors_origins`
     (serving/cors.py) are the web pages' origins allowed to call REST.
+    `model_control` is Triton's --model-control-mode (poll, the default, polls as above; none and
+    explicit never poll); explicit needs one worker, since a load asked of one worker would not
+    reach the others.
     """
+    control = model_control or ModelControl()
+    if control.mode == EXPLICIT and workers > 1:
+        raise ServerError(
+            "--model-control-mode explicit serves with one worker (--workers 1): a load or "
+            "unload asked of one worker would not reach the others"
+        )
     settings = _Settings(
         sources,
         host,
@@ -107,6 +119,7 @@ def serve(
         ui,
         tuple(grpc_arguments),
         tuple(metrics_paths),
+        control,
         tls,
         tuple(cors_origins),
     )
@@ -131,12 +144,13 @@ def _serve_here(
         log,
         settings.batching_parameters,
         warm=Warmup(metrics, settings.limits),
+        control=settings.control,
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        repository.poll()
-        if not repository.models:
+        repository.start()
+        if not repository.models and settings.control.mode != EXPLICIT:
             raise ServerError(
                 f"no models to serve in {settings.sources.describe()}: export one with `zoo export`"
             )
@@ -233,6 +247,8 @@ async def _serve(
     if settings.cors_origins:
         log(f"  CORS: {cors.describe(settings.cors_origins)}")
     log(f"  batching: {describe(repository.batching)}")
+    if not settings.control.polls:
+        log(f"  model control: {settings.control.describe()}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
         log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")
@@ -248,7 +264,7 @@ async def _serve(
             (settings.poll_seconds, repository.poll),
             (settings.config_poll_seconds, repository.reload),
         )
-        if seconds > 0
+        if seconds > 0 and settings.control.polls
     ]
     await stop.wait()
     log("shutting down")

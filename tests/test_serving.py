@@ -919,7 +919,7 @@ def test_kserve_v2_grpc_health_and_metadata_agree_with_rest(server, triton):
         assert tensors(metadata.outputs) == rest["outputs"]
     assert triton.get_model_metadata("cnn-mnist", "1").inputs[0].shape == [-1, 28, 28, 1]
     with pytest.raises(InferenceServerException) as error:
-        triton.get_inference_statistics()
+        triton.get_system_shared_memory_status()  # an extension zoo serve does not offer
     assert error.value.status() == "StatusCode.UNIMPLEMENTED"
 
 

@@ -35,10 +35,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from zoo.serving.core.errors import InvalidArgument, ServerError, Unavailable
+from zoo.serving.core.statistics import Timing
 
 FILE_NAME = "batching_parameters.txt"  # a model's own parameters, in its folder of the repository
 QUEUE_FULL = (
@@ -161,14 +163,23 @@ Outputs = dict[str, np.ndarray]
 RunBatch = Callable[[Inputs], Outputs]
 
 
+class _Part(NamedTuple):
+    """A request, or a part of a request split into batches, with the future of its answer."""
+
+    inputs: Inputs
+    size: int
+    future: asyncio.Future
+    timing: Timing  # the whole request's
+
+
 class _Batch:
-    """Requests (or parts of requests) to run together; `parts` hold (inputs, size, future)."""
+    """Requests (or parts of requests) to run together."""
 
     __slots__ = ("key", "parts", "size", "started")
 
     def __init__(self, key: tuple, started: float) -> None:
         self.key = key
-        self.parts: list[tuple[Inputs, int, asyncio.Future]] = []
+        self.parts: list[_Part] = []
         self.size = 0
         self.started = started
 
@@ -191,8 +202,9 @@ class Batcher:
 
     `run_batch` computes every output for checked inputs; it is called in `executor`, at most
     `num_batch_threads` batches at a time, or on the loop when `executor` is None. `observe` is
-    given the size of each batch it runs, `queued` the queue's length when it changes (the
-    metrics). All methods are called on the loop.
+    given the size of each batch it runs, `queued` the queue's length when it changes, and
+    `executed` the size and phases (statistics.PHASES, in seconds) of each batch that ran and was
+    answered (the metrics). All methods are called on the loop.
     """
 
     def __init__(
@@ -203,6 +215,7 @@ class Batcher:
         executor: Executor | None,
         observe: Callable[[int], None] = lambda size: None,
         queued: Callable[[int], None] = lambda length: None,
+        executed: Callable[[int, tuple[float, float, float]], None] = lambda size, phases: None,
     ) -> None:
         self._run_batch = run_batch
         self._loop = loop
@@ -210,16 +223,20 @@ class Batcher:
         self._executor = executor
         self._observe = observe
         self._queued = queued
+        self._executed = executed
         self._queue: deque[_Batch] = deque()
         self._idle = parameters.num_batch_threads if executor else 1
         self._pending: asyncio.Handle | None = None  # a scheduling call already on its way
         self._timer: asyncio.TimerHandle | None = None  # a batch timeout being waited for
 
-    async def run(self, inputs: Inputs) -> Outputs:
-        """Every output for `inputs`, computed in whichever batches they join."""
-        parts = self._split(inputs, batch_size(inputs, merged=self.parameters.enabled))
+    async def run(self, inputs: Inputs, timing: Timing | None = None) -> Outputs:
+        """Every output for `inputs`, computed in whichever batches they join; `timing` is given
+        the request's examples, its wait in the queue and its batches' phases."""
+        timing = timing or Timing()
+        timing.examples = batch_size(inputs, merged=self.parameters.enabled)
+        parts = self._split(inputs, timing.examples)
         futures = [self._loop.create_future() for _ in parts]
-        self._enqueue(parts, futures)
+        self._enqueue(parts, futures, timing)
         self._schedule_soon()
         if len(futures) == 1:
             return await futures[0]
@@ -249,7 +266,9 @@ class Batcher:
             for start in range(0, size, limit)
         ]
 
-    def _enqueue(self, parts: list[tuple[Inputs, int]], futures: list[asyncio.Future]) -> None:
+    def _enqueue(
+        self, parts: list[tuple[Inputs, int]], futures: list[asyncio.Future], timing: Timing
+    ) -> None:
         """Queue a request's parts with the futures that get their answers, or refuse it whole
         when the queue is full.
 
@@ -273,11 +292,12 @@ class Batcher:
         if not joins and len(self._queue) >= parameters.max_enqueued_batches:
             raise Unavailable(QUEUE_FULL)
         now = time.monotonic()
+        timing.enqueued()
         for (inputs, size), future in zip(parts, futures, strict=True):
             if not joins:
                 last = _Batch(_key(inputs), now)
                 self._queue.append(last)
-            last.parts.append((inputs, size, future))
+            last.parts.append(_Part(inputs, size, future, timing))
             last.size += size
         self._queued(len(self._queue))
 
@@ -320,45 +340,66 @@ class Batcher:
             if not _keep_waiting(batch):
                 continue  # every request in it was given up: nothing to run
             self._idle -= 1
+            started = time.perf_counter()
+            for part in batch.parts:
+                part.timing.started(started)
             try:
                 inputs = self._merged(batch)
+                merging = time.perf_counter() - started
                 self._observe(batch.size)
                 if self._executor is None:
-                    self._finish(batch, None, self._run_batch(inputs))
+                    answers, running = _timed(self._run_batch, inputs)
+                    self._finish(batch, None, answers, (merging, running))
                     self._schedule_soon()
                     return
-                done = self._loop.run_in_executor(self._executor, self._run_batch, inputs)
+                done = self._loop.run_in_executor(self._executor, _timed, self._run_batch, inputs)
             except Exception as exc:  # the model failed, or out of memory: its requests fail
                 self._finish(batch, exc, {})
                 continue
-            done.add_done_callback(lambda finished, batch=batch: self._finished(batch, finished))
+            done.add_done_callback(
+                lambda finished, batch=batch, merging=merging: self._finished(
+                    batch, finished, merging
+                )
+            )
 
     def _merged(self, batch: _Batch) -> Inputs:
         """One input array per name: the parts in order, padded to an allowed batch size."""
         if not self.parameters.enabled:
-            return batch.parts[0][0]
+            return batch.parts[0].inputs
         padding = self.parameters.padded_size(batch.size) - batch.size
         if len(batch.parts) == 1 and not padding:
-            return batch.parts[0][0]
+            return batch.parts[0].inputs
         merged = {}
-        for name in batch.parts[0][0]:
-            arrays = [inputs[name] for inputs, _, _ in batch.parts]
+        for name in batch.parts[0].inputs:
+            arrays = [part.inputs[name] for part in batch.parts]
             if padding:  # copies of the last example; their answers are dropped
                 arrays.append(np.repeat(arrays[-1][-1:], padding, axis=0))
             merged[name] = np.concatenate(arrays)
         return merged
 
-    def _finished(self, batch: _Batch, finished: asyncio.Future) -> None:
+    def _finished(self, batch: _Batch, finished: asyncio.Future, merging: float) -> None:
         """A batch thread is done: answer its requests and give it the next batch."""
         error = finished.exception()
-        self._finish(batch, error, {} if error else finished.result())
+        if error is not None:
+            self._finish(batch, error, {})
+        else:
+            answers, running = finished.result()
+            self._finish(batch, None, answers, (merging, running))
         self._schedule()
 
-    def _finish(self, batch: _Batch, error: BaseException | None, answers: Outputs) -> None:
-        """Give each part its rows of the answers (or the error), and free its thread."""
+    def _finish(
+        self,
+        batch: _Batch,
+        error: BaseException | None,
+        answers: Outputs,
+        took: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        """Give each part its rows of the answers (or the error), and free its thread; a batch
+        answered is reported with the time it `took` to merge and run, and then to split."""
         self._idle += 1
+        splitting = time.perf_counter()
         start = 0
-        for _, size, future in batch.parts:
+        for _, size, future, _ in batch.parts:
             if future.done():  # its request was given up while the batch ran
                 pass
             elif error is not None:
@@ -371,6 +412,11 @@ class Batcher:
                 except IndexError:  # an answer without the batch dimension: never a hung request
                     future.set_exception(RuntimeError(_UNBATCHED_ANSWER))  # INTERNAL
             start += size
+        if error is None:
+            phases = (*took, time.perf_counter() - splitting)
+            for part in batch.parts:
+                part.timing.ran(phases)
+            self._executed(batch.size, phases)
 
 
 _UNBATCHED_ANSWER = "the model answered without the batch dimension its signature declares"
@@ -378,10 +424,16 @@ _UNBATCHED_ANSWER = "the model answered without the batch dimension its signatur
 
 def _keep_waiting(batch: _Batch) -> bool:
     """Drop the parts of `batch` whose requests were given up; whether any part is left."""
-    if any(future.done() for _, _, future in batch.parts):
-        batch.parts = [part for part in batch.parts if not part[2].done()]
-        batch.size = sum(size for _, size, _ in batch.parts)
+    if any(part.future.done() for part in batch.parts):
+        batch.parts = [part for part in batch.parts if not part.future.done()]
+        batch.size = sum(part.size for part in batch.parts)
     return bool(batch.parts)
+
+
+def _timed(run_batch: RunBatch, inputs: Inputs) -> tuple[Outputs, float]:
+    """The batch's answers and the seconds the runtime took to give them."""
+    started = time.perf_counter()
+    return run_batch(inputs), time.perf_counter() - started
 
 
 def _joined(answers: list[Outputs]) -> Outputs:

@@ -7,6 +7,10 @@ requests the API and the entry point, as TF Serving's request_latency has them. 
 microseconds, TF Serving's unit. Zoo's own are named in the same style: the batch queue's
 length, the versions loaded, and the warmup requests a version replays before it is served, which
 are counted apart (`Warmups`) so that the request and batching metrics describe clients alone.
+The figures of Triton's statistics extension are counted here too (statistics.py reads them back):
+the examples answered and the time requests spent queued and in each phase of their batches, under
+Triton's metric names (`nv_inference_count`, `nv_inference_queue_duration_us`, ...), the batches run
+by size and phase, and the time of the last request.
 
 Each server has its own registry, so servers started in one process (tests) never share counts.
 Under `zoo serve --workers N` every worker counts into prometheus_client's multiprocess files
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,10 +30,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Metric,
     disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from zoo.serving.core import statistics
+from zoo.serving.core.statistics import OK, PHASES, Timing
 
 PATHS = ("/monitoring/prometheus/metrics", "/metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -43,24 +51,58 @@ WARMUP = "warmup"  # the `entrypoint` of the warmup requests, in their own metri
 
 
 class Requests:
-    """What one API, through one entry point, does to one version: counts by status, latency."""
+    """What one API, through one entry point, does to one version: counts by status, latency, and
+    for the answered requests the statistics' figures (`answered`: none for warmup requests)."""
 
-    __slots__ = ("_counter", "_counts", "_labels", "_observe")
+    __slots__ = ("_answered", "_counter", "_counts", "_labels", "_observe")
 
-    def __init__(self, counter: Counter, latency: Histogram, labels: Sequence[str]) -> None:
+    def __init__(
+        self,
+        counter: Counter,
+        latency: Histogram,
+        labels: Sequence[str],
+        answered: _Answered | None = None,
+    ) -> None:
         self._counter = counter
         self._labels = labels
         self._counts: dict[str, Callable[[], None]] = {}
         self._observe = latency.labels(*labels).observe
+        self._answered = answered
 
-    def done(self, status: str, started: float) -> None:
+    def done(self, status: str, started: float, timing: Timing | None = None) -> None:
         """Count a request that ended with `status` (OK or an error code), begun at `started`
-        (time.perf_counter)."""
-        self._observe((time.perf_counter() - started) * 1e6)
+        (time.perf_counter), its time in the batcher in `timing` when it got that far."""
+        micros = (time.perf_counter() - started) * 1e6
+        self._observe(micros)
         count = self._counts.get(status)
         if count is None:
             count = self._counts[status] = self._counter.labels(*self._labels, status).inc
         count()
+        if self._answered is not None:
+            self._answered(micros, timing if status == OK else None)
+
+
+class _Answered:
+    """The statistics' counters of one version, bound to its labels once."""
+
+    __slots__ = ("_durations", "_examples", "_last")
+
+    def __init__(self, metrics: Metrics, labels: Sequence[str]) -> None:
+        self._examples = metrics.inferences.labels(*labels).inc
+        self._durations = [c.labels(*labels).inc for c in metrics.durations]
+        self._last = metrics.last_inference.labels(*labels).set
+
+    def __call__(self, micros: float, timing: Timing | None) -> None:
+        """A request ended after `micros`; answered, with its `timing`, or not (None)."""
+        self._last(time.time())
+        if timing is None:
+            return
+        success, queue, *compute = self._durations
+        self._examples(timing.examples)
+        success(micros)
+        queue(timing.queue * 1e6)
+        for inc, seconds in zip(compute, timing.compute, strict=True):
+            inc(seconds * 1e6)
 
 
 class Metrics:
@@ -120,9 +162,77 @@ class Metrics:
             buckets=LATENCIES,
             registry=self.registry,
         )
+        version = ["model_name", "version"]
+        self.inferences = Counter(
+            "nv_inference_count",
+            "Examples answered (Triton's inference_count)",
+            version,
+            registry=self.registry,
+        )
+        self.durations = [
+            Counter(
+                name.removesuffix("_total"),
+                f"{what} (microseconds; Triton's statistics)",
+                version,
+                registry=self.registry,
+            )
+            for name, what in zip(
+                statistics.DURATIONS.values(),
+                (
+                    "Time the answered requests took",
+                    "Time they waited in the batch queue",
+                    "Time their batches took to merge the inputs",
+                    "Time their batches took in the runtime's call",
+                    "Time their batches took to split the answers",
+                ),
+                strict=True,
+            )
+        ]
+        self.last_inference = Gauge(
+            statistics.LAST_INFERENCE,
+            "When the version was last asked (seconds since the epoch)",
+            version,
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self._executions = Counter(
+            statistics.BATCHES.removesuffix("_total"),
+            "Batches a version ran and answered, by size",
+            [*version, "batch_size"],
+            registry=self.registry,
+        )
+        self._phases = Counter(
+            statistics.BATCH_DURATION.removesuffix("_total"),
+            "Time the batches of each size took (microseconds), by phase: input (merging the "
+            "requests), infer (the runtime's call), output (splitting the answers)",
+            [*version, "batch_size", "phase"],
+            registry=self.registry,
+        )
 
     def requests(self, model: str, version: int, api: str, entrypoint: str) -> Requests:
-        return Requests(self._requests, self._latency, (model, str(version), api, entrypoint))
+        answered = _Answered(self, (model, str(version)))
+        labels = (model, str(version), api, entrypoint)
+        return Requests(self._requests, self._latency, labels, answered)
+
+    def batch_recorder(self, model: str, version: int) -> Callable[[int, Sequence[float]], None]:
+        """The function a version's batcher calls with the size and phases (seconds: input,
+        infer, output) of each batch it ran and answered."""
+        bound: dict[int, tuple[Callable[[], None], list[Callable[[float], None]]]] = {}
+
+        def record(size: int, phases: Sequence[float]) -> None:
+            found = bound.get(size)
+            if found is None:
+                labels = (model, str(version), str(size))
+                found = bound[size] = (
+                    self._executions.labels(*labels).inc,
+                    [self._phases.labels(*labels, phase).inc for phase in PHASES],
+                )
+            executed, durations = found
+            executed()
+            for inc, seconds in zip(durations, phases, strict=True):
+                inc(seconds * 1e6)
+
+        return record
 
     def batch_size_observer(self, model: str, version: int) -> Callable[[int], None]:
         """The function a version's batcher calls with the size of each batch it runs."""
@@ -145,12 +255,19 @@ class Metrics:
         return Warmups(self)
 
     def text(self) -> bytes:
+        return generate_latest(self._scraped())
+
+    def families(self) -> Iterable[Metric]:
+        """Every metric with its samples, as a scrape reports them (summed over the workers)."""
+        return self._scraped().collect()
+
+    def _scraped(self) -> CollectorRegistry:
         directory = os.environ.get(MULTIPROCESS_DIR)
         if directory is None:
-            return generate_latest(self.registry)
+            return self.registry
         registry = CollectorRegistry()
         MultiProcessCollector(registry, directory)
-        return generate_latest(registry)
+        return registry
 
 
 class Warmups:
@@ -170,6 +287,9 @@ class Warmups:
     def queue_size_setter(self, model: str, version: int) -> Callable[[int], None]:
         return _ignore
 
+    def batch_recorder(self, model: str, version: int) -> Callable[[int, Sequence[float]], None]:
+        return _ignore
 
-def _ignore(value: int) -> None:
-    """What a warmup's batcher reports its batch sizes and queue length to."""
+
+def _ignore(*values: object) -> None:
+    """What a warmup's batcher reports its batch sizes, queue length and batches to."""

@@ -6,7 +6,9 @@ again at every poll; each model serves the versions its policy selects of those 
 
 `poll` builds the new table aside and swaps it in with one assignment, so a request never sees a
 half-updated table; a request that already holds an unloaded version finishes on it, and the
-runtime frees it when the last reference goes.
+runtime frees it when the last reference goes. With `--model-control-mode explicit`
+(model_control.py) only the models asked for are polled, at start, and `load_model` and
+`unload_model` change one model's entry the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 from zoo.export.repository import version_folders
 from zoo.serving.core import batching
 from zoo.serving.core.batching import BatchingParameters
-from zoo.serving.core.errors import NotFound
+from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable
+from zoo.serving.core.model_control import ModelControl
 from zoo.serving.core.model_sources import ModelSource, ModelSources
 from zoo.serving.core.servables import Backend, load
 from zoo.serving.core.version_labels import VersionLabels
@@ -69,7 +72,8 @@ class Repository:
     `warm(name, version, servable)` runs on each version once it is loaded and before it is served
     (it is AVAILABLE only once warm), and says what it ran for the log ("": nothing); if it
     raises, the version fails to load with that reason, as TF Serving fails a version whose
-    warmup fails.
+    warmup fails. `control` says which models a poll loads, and whether clients may load and
+    unload them.
     """
 
     def __init__(
@@ -79,8 +83,11 @@ class Repository:
         log: Callable[[str], None] = print,
         batching_parameters: BatchingParameters | None = None,
         warm: Callable[[str, int, Backend], str] | None = None,
+        control: ModelControl | None = None,
     ) -> None:
         self.warm = warm
+        self.control = control or ModelControl()
+        self._wanted: set[str] | None = None  # the models a poll loads (None: all of them)
         self.sources = sources
         self.batching = batching_parameters or BatchingParameters.default()
         self.backend = backend
@@ -105,6 +112,19 @@ class Repository:
         """Every model with a version served or failed, sorted."""
         return sorted({*self._servables, *(name for name, _ in self._failed)})
 
+    def available(self) -> list[str]:
+        """Every model the sources name now, loaded or not, sorted."""
+        try:
+            return sorted(self.sources.models())
+        except OSError:  # the repository folder being replaced: what was seen last
+            return sorted(self._models)
+
+    def start(self) -> None:
+        """The first poll: the models the control mode loads at start."""
+        with self._polling:
+            self._wanted = self.control.at_start(self.available())
+            self._poll()
+
     def reload(self) -> None:
         """Read the sources again (a model config file), then poll: models added or removed,
         policies and labels changed are applied. A source that has become bad raises, and the
@@ -128,34 +148,102 @@ class Repository:
         found = self._scan()
         table: dict[str, dict[int, Backend]] = {}
         for name, present in found.items():
-            loaded = self._servables.get(name, {})
-            table[name] = {
-                v: loaded[v]
-                for v in present
-                if v in loaded and loaded[v].path == self._folder(name, v)  # same base path
-            }
-            for version in present:
-                if version not in table[name] and not self._still_failed(name, version):
-                    self._load(name, version, table[name])
-            if not table[name]:
-                del table[name]
-        for name, loaded in self._servables.items():
-            for version in sorted(set(loaded) - set(table.get(name, {}))):
-                self.log(f"{name}: version {version} removed, no longer served")
+            versions, _ = self._versions(name, present)
+            if versions:
+                table[name] = versions
+        self._log_removed(table)
         self._failed = {k: v for k, v in self._failed.items() if k[1] in found.get(k[0], ())}
         self._servables = table
 
+    def _versions(
+        self, name: str, present: list[int], retry: bool = False
+    ) -> tuple[dict[int, Backend], list[str]]:
+        """The model's versions among `present`: those served kept, the others loaded (those
+        that failed before and are unchanged only when `retry`); and why any failed."""
+        loaded = self._servables.get(name, {})
+        versions = {
+            v: loaded[v]
+            for v in present
+            if v in loaded and loaded[v].path == self._folder(name, v)  # same base path
+        }
+        failures = []
+        for version in present:
+            if version not in versions and (retry or not self._still_failed(name, version)):
+                self._load(name, version, versions)
+                if version not in versions:
+                    failures.append(f"version {version}: {self._failed[(name, version)].error}")
+        return versions, failures
+
+    def _log_removed(self, table: dict[str, dict[int, Backend]], why: str = "removed") -> None:
+        for name, loaded in self._servables.items():
+            for version in sorted(set(loaded) - set(table.get(name, {}))):
+                self.log(f"{name}: version {version} {why}, no longer served")
+
     def _scan(self) -> dict[str, list[int]]:
-        """Each model's versions that its policy selects among the folders present."""
+        """Each wanted model's versions that its policy selects among the folders present."""
         try:
             self._models = self.sources.models()
         except OSError:  # the repository folder itself is being replaced: nothing to see this time
             return {name: sorted(table) for name, table in self._servables.items()}
-        self._folders = {}
-        for name, model in self._models.items():
-            present = version_folders(model.base_path)
-            self._folders[name] = {v: present[v] for v in model.policy.select(present)}
+        self._folders = {
+            name: self._selected(model)
+            for name, model in self._models.items()
+            if self._wanted is None or name in self._wanted
+        }
         return {name: list(folders) for name, folders in self._folders.items()}
+
+    @staticmethod
+    def _selected(model: ModelSource) -> dict[int, str]:
+        """The versions the model's policy serves among its folders, with their folders' names."""
+        present = version_folders(model.base_path)
+        return {v: present[v] for v in model.policy.select(present)}
+
+    def load_model(self, name: str) -> None:
+        """Load `name`, or load it again, from its folder as it is now (a client's request).
+
+        All or nothing: when a version fails to load, the versions served before stay served,
+        and InvalidArgument says why (the failed versions are listed failed, with the reason).
+        """
+        self.control.check("load")
+        with self._polling:
+            try:
+                self._models = self.sources.models()
+            except OSError as exc:
+                raise Unavailable(f"cannot read {self.sources.describe()}: {exc}") from None
+            model = self._models.get(name)
+            if model is None:
+                raise NotFound(f"no model {name} in {self.sources.describe()}")
+            self._folders[name] = self._selected(model)
+            present = list(self._folders[name])
+            versions, failures = self._versions(name, present, retry=True)
+            self._failed = {
+                k: v for k, v in self._failed.items() if k[0] != name or k[1] in present
+            }
+            if not present:
+                failures = [f"no version folder in {model.base_path}"]
+            if failures:
+                served = self._servables.get(name)
+                kept = f"; serving on versions {', '.join(map(str, served))}" if served else ""
+                raise InvalidArgument(f"failed to load {name}: {'; '.join(failures)}{kept}")
+            if self._wanted is not None:
+                self._wanted.add(name)
+            table = {**self._servables, name: versions}
+            self._log_removed(table)
+            self._servables = table
+
+    def unload_model(self, name: str) -> None:
+        """Stop serving `name` (a client's request): requests already holding one of its
+        versions finish on it; new ones are refused as for a model never loaded."""
+        self.control.check("unload")
+        with self._polling:
+            if name not in self._servables and name not in self.available():
+                raise NotFound(f"no model {name} in {self.sources.describe()}")
+            if self._wanted is not None:
+                self._wanted.discard(name)
+            table = {n: versions for n, versions in self._servables.items() if n != name}
+            self._log_removed(table, "unloaded")
+            self._failed = {k: v for k, v in self._failed.items() if k[0] != name}
+            self._servables = table
 
     def _still_failed(self, name: str, version: int) -> bool:
         """Whether this version failed to load and its folder has not changed since."""

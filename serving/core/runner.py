@@ -28,8 +28,9 @@ from zoo.serving.core.errors import (
 from zoo.serving.core.metrics import Metrics, Requests, Warmups
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature
+from zoo.serving.core.statistics import OK, Timing
 
-OK, INTERNAL = "OK", "INTERNAL"
+INTERNAL = "INTERNAL"
 
 
 class _Served:
@@ -110,10 +111,11 @@ class Runner:
         served = self._served_for(servable)
         requests = served.requests(api, entrypoint)
         signature = signature or servable.signature
+        timing = Timing()
         try:
             signature.check_inputs(inputs)
             names = signature.check_outputs(outputs)
-            answers = await served.batcher(signature.name).run(inputs)
+            answers = await served.batcher(signature.name).run(inputs, timing)
         except ServingError as exc:
             requests.done(exc.code, started)
             raise
@@ -123,7 +125,7 @@ class Runner:
             if refused is None:
                 raise
             raise refused from exc
-        requests.done(OK, started)
+        requests.done(OK, started, timing)
         return {name: answers[name] for name in names}
 
     def refuse_if_full(
@@ -150,6 +152,7 @@ class Runner:
         model = servable.path.parent.name  # its name in the repository
         observe = self.metrics.batch_size_observer(model, servable.version)
         queued = self.metrics.queue_size_setter(model, servable.version)
+        executed = self.metrics.batch_recorder(model, servable.version)
         wanted = servable.batching.num_batch_threads
         if wanted and self._pool is None:
             self._pool = ThreadPoolExecutor(max(wanted, self._threads), "batch")
@@ -160,7 +163,7 @@ class Runner:
             parameters = servable.batching
             if not servable.signatures[signature].batchable:  # each request runs alone
                 parameters = dataclasses.replace(parameters, enabled=False)
-            return Batcher(run_batch, parameters, self._loop, pool, observe, queued)
+            return Batcher(run_batch, parameters, self._loop, pool, observe, queued, executed)
 
         served = _Served(new_batcher, self.metrics, model, servable.version)
         self._served[servable] = served

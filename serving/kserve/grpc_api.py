@@ -2,9 +2,10 @@
 that tritonclient ships generated from the official proto, on the same port as TF Serving's services.
 
 ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelConfig (Triton's model
-configuration extension) and ModelInfer are answered, from `v2_model` as the REST front end answers
-them; the other RPCs (statistics, repository control, shared memory, tracing, streaming) keep the
-stub's UNIMPLEMENTED. `model_version` is a string, "" for the default version.
+configuration extension), ModelStatistics (its statistics extension), RepositoryIndex,
+RepositoryModelLoad and RepositoryModelUnload (its model repository extension) and ModelInfer are
+answered, from the same modules as the REST front end answers them; the other RPCs (shared memory,
+tracing, streaming) keep the stub's UNIMPLEMENTED. `model_version` is a string, "" for the default version.
 
 An input comes either in `raw_input_contents` (its little-endian bytes, row-major, one entry per
 input, in the order of `inputs`; BYTES as length-prefixed elements: what tritonclient sends) or in
@@ -25,7 +26,7 @@ from google.protobuf import json_format
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from zoo.export.contract import STRING
-from zoo.serving.core import strings
+from zoo.serving.core import model_control, strings
 from zoo.serving.core.errors import InvalidArgument, NotFound
 from zoo.serving.core.limits import check_shape
 from zoo.serving.core.metrics import GRPC, MODEL_INFER
@@ -35,7 +36,7 @@ from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature, signature_taking
 from zoo.serving.grpc_status import maps_errors
-from zoo.serving.kserve import binary_tensors, v2_model
+from zoo.serving.kserve import binary_tensors, statistics, v2_model
 from zoo.serving.kserve.v2_model import DATATYPES
 
 # The typed field of InferTensorContents for each datatype; FP16 and BF16 travel only raw.
@@ -101,6 +102,40 @@ class KServeService(service_pb2_grpc.GRPCInferenceServiceServicer):
     ) -> service_pb2.ModelConfigResponse:
         config = v2_model.model_config(request.name, self._servable(request.name, request.version))
         return service_pb2.ModelConfigResponse(config=config)
+
+    @maps_errors
+    async def ModelStatistics(
+        self, request: service_pb2.ModelStatisticsRequest, context
+    ) -> service_pb2.ModelStatisticsResponse:
+        answer = statistics.model_statistics(
+            self.repository, self.runner.metrics, request.name, request.version
+        )
+        return json_format.ParseDict(answer, service_pb2.ModelStatisticsResponse())
+
+    @maps_errors
+    async def RepositoryIndex(
+        self, request: service_pb2.RepositoryIndexRequest, context
+    ) -> service_pb2.RepositoryIndexResponse:
+        index = v2_model.repository_index(self.repository, request.ready)
+        return service_pb2.RepositoryIndexResponse(
+            models=[service_pb2.RepositoryIndexResponse.ModelIndex(**entry) for entry in index]
+        )
+
+    @maps_errors
+    async def RepositoryModelLoad(
+        self, request: service_pb2.RepositoryModelLoadRequest, context
+    ) -> service_pb2.RepositoryModelLoadResponse:
+        model_control.check_parameters("load", request.parameters)
+        await model_control.load(self.repository, self.runner.metrics, request.model_name)
+        return service_pb2.RepositoryModelLoadResponse()
+
+    @maps_errors
+    async def RepositoryModelUnload(
+        self, request: service_pb2.RepositoryModelUnloadRequest, context
+    ) -> service_pb2.RepositoryModelUnloadResponse:
+        model_control.check_parameters("unload", request.parameters)
+        await model_control.unload(self.repository, self.runner.metrics, request.model_name)
+        return service_pb2.RepositoryModelUnloadResponse()
 
     @maps_errors
     async def ModelInfer(self, request: InferRequest, context) -> service_pb2.ModelInferResponse:

@@ -7,8 +7,11 @@ JSON strings) or binary tensors (`binary_tensors`, the extension Triton's client
 default). Refusals are the protocol's `{"error": ...}`: 404 for an unknown path, model or
 version, 405 for a known path asked with the wrong method, 503 for a full batch queue, 400 for
 anything else. Triton's model configuration
-extension answers `GET .../config` (`v2_model` reads it), its model repository extension
-`POST /v2/repository/index` (the served and failed versions: how the playground lists models).
+extension answers `GET .../config` (`v2_model` reads it), its statistics extension
+`GET /v2/models[/NAME[/versions/V]]/stats` (kserve/statistics.py), and its model repository
+extension `POST /v2/repository/index` (the served and failed versions and the models not loaded:
+how the playground lists models) and `POST /v2/repository/models/NAME/load` or `unload` (with
+`zoo serve --model-control-mode explicit`; core/model_control.py).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from zoo.export.contract import STRING
-from zoo.serving.core import json_io
+from zoo.serving.core import json_io, model_control
 from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, check_method
 from zoo.serving.core.limits import check_shape
 from zoo.serving.core.metrics import MODEL_INFER, REST
@@ -30,13 +33,15 @@ from zoo.serving.core.resolve import ServableRequest, servable
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature, signature_taking
-from zoo.serving.kserve import binary_tensors, v2_model
+from zoo.serving.kserve import binary_tensors, statistics, v2_model
 from zoo.serving.kserve.flat_data import parse_flat_data
 from zoo.serving.kserve.v2_model import DATATYPES
 
 ROUTE = re.compile(
     r"/v2(?:/health/(?P<health>live|ready)|(?P<index>/repository/index)"
-    r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?(?P<verb>/ready|/infer|/config)?)?"
+    r"|/repository/models/(?P<control>[^/]+)/(?P<action>load|unload)|(?P<stats>/models/stats)"
+    r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?"
+    r"(?P<verb>/ready|/infer|/config|/stats)?)?"
 )
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
 JSON = b"application/json"
@@ -75,11 +80,20 @@ class KServeApi:
         if route is None:
             raise NotFound(f"Not found: {method} {path}")
         verb = route["verb"]
-        check_method(method, path, "POST" if verb == "/infer" or route["index"] else "GET")
+        posted = verb == "/infer" or route["index"] or route["control"]
+        check_method(method, path, "POST" if posted else "GET")
         if route["health"]:
             return json_io.dumps({route["health"]: self._health(route["health"])}), None
         if route["index"]:
-            return json_io.dumps(v2_model.repository_index(self.repository)), None
+            ready = _request_object(body).get("ready", False)
+            return json_io.dumps(v2_model.repository_index(self.repository, ready is True)), None
+        if route["control"]:
+            return await self._control(route["action"], route["control"], body), None
+        if route["stats"] or verb == "/stats":
+            answer = statistics.model_statistics(
+                self.repository, self.runner.metrics, route["name"] or "", route["version"] or ""
+            )
+            return json_io.dumps(answer), None
         if route["name"] is None:
             return json_io.dumps(v2_model.server_metadata()), None
         name = route["name"]
@@ -98,6 +112,14 @@ class KServeApi:
         if kind == "ready" and not v2_model.server_ready(self.repository):
             raise Unavailable("no model is loaded")
         return True
+
+    async def _control(self, action: str, name: str, body: bytes) -> bytes:
+        """Load or unload the model `name`: `{}` once done, as Triton answers it with nothing."""
+        parameters = _request_object(body).get("parameters", {})
+        model_control.check_parameters(action, parameters)
+        act = model_control.load if action == "load" else model_control.unload
+        await act(self.repository, self.runner.metrics, name)
+        return json_io.dumps({})
 
     async def _infer(
         self, name: str, found: Backend, body: bytes, header_length: bytes | None
@@ -202,6 +224,11 @@ def _input(
     if values.size != math.prod(shape):
         raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
     return name, values.reshape(shape)
+
+
+def _request_object(body: bytes) -> dict[str, Any]:
+    """The JSON object of a request whose body may be empty (the repository extension's)."""
+    return json_io.parse(body) if body.strip() else {}
 
 
 def _requested(outputs: Any) -> dict[str, dict[str, Any]]:

@@ -20,14 +20,17 @@ from zoo.export.contract import DATATYPES as DATATYPE_NAMES
 from zoo.export.repository import triton_config
 from zoo.serving.core import model_files
 from zoo.serving.core.errors import InvalidArgument, ServingError
+from zoo.serving.core.model_control import EXPLICIT
 from zoo.serving.core.repository import AVAILABLE, Repository
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature
 
 DATATYPES = {np.dtype(name): datatype for name, datatype in DATATYPE_NAMES.items()}  # FP32, ...
 # Triton's names: binary tensors (REST; gRPC's raw contents are its counterpart), GET .../config
-# and gRPC ModelConfig. Triton lists the same extensions on both protocols, and so does zoo.
-EXTENSIONS = ("binary_tensor_data", "model_configuration")
+# and gRPC ModelConfig, the statistics (kserve/statistics.py) and the model repository's index,
+# load and unload. Triton lists the same extensions on both protocols, and so does zoo.
+EXTENSIONS = ("binary_tensor_data", "model_configuration", "statistics", "model_repository")
+READY, UNAVAILABLE = "READY", "UNAVAILABLE"  # Triton's states in the repository index
 _INT64 = {
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_UINT64,
@@ -42,23 +45,27 @@ def server_metadata() -> dict[str, Any]:
 
 
 def server_ready(repository: Repository) -> bool:
-    """Ready while at least one model is being served (live is simply the process answering)."""
-    return bool(repository.models)
+    """Ready while at least one model is being served, or always with --model-control-mode
+    explicit, where a server with none loaded is ready to be asked (live is simply the process
+    answering)."""
+    return bool(repository.models) or repository.control.mode == EXPLICIT
 
 
-def repository_index(repository: Repository) -> list[dict[str, str]]:
+def repository_index(repository: Repository, ready: bool = False) -> list[dict[str, str]]:
     """Triton's repository index: every version of every model, READY or UNAVAILABLE with the
-    reason it failed to load, by model name and newest version first."""
-    return [
-        {
-            "name": name,
-            "version": str(s.version),
-            "state": "READY" if s.state == AVAILABLE else "UNAVAILABLE",
-        }
-        | ({"reason": s.error} if s.error else {})
-        for name in repository.names()
-        for s in repository.status(name)
-    ]
+    reason it failed to load, by model name and newest version first, and each model of the
+    repository that is not loaded (UNAVAILABLE, "unloaded"); only the READY versions when `ready`."""
+    index = []
+    loaded = repository.names()
+    for name in sorted({*loaded, *repository.available()}):
+        if name not in loaded:
+            index.append({"name": name, "state": UNAVAILABLE, "reason": "unloaded"})
+            continue
+        for s in repository.status(name):
+            entry = {"name": name, "version": str(s.version)}
+            entry["state"] = READY if s.state == AVAILABLE else UNAVAILABLE
+            index.append(entry | ({"reason": s.error} if s.error else {}))
+    return [entry for entry in index if entry["state"] == READY or not ready]
 
 
 def model_metadata(repository: Repository, name: str, servable: Backend) -> dict[str, Any]:
