@@ -176,14 +176,14 @@ def pinned_server(
     log: Path,
     cores: str = SERVER_CORE,
     logged: str | None = None,
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen]:
     with log.open("w") as out:
         process = subprocess.Popen(
             ["taskset", "-c", cores, *command], stdout=out, stderr=subprocess.STDOUT
         )
     try:
         wait_ready(ready_url, process, log, logged)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -772,6 +772,14 @@ def _print_export(result) -> None:
     "decompressed), gRPC RESOURCE_EXHAUSTED.",
 )
 @click.option(
+    "--large-body-bytes",
+    type=click.IntRange(min=0),
+    default=2**20,
+    show_default=True,
+    help="A REST body this large or larger is decoded in another process, so that it does not "
+    "stall other requests (0: every body on the event loop).",
+)
+@click.option(
     "--rest-api-timeout-in-ms",
     "--rest_api_timeout_in_ms",
     "rest_api_timeout_in_ms",
@@ -828,6 +836,7 @@ def serve(
     no_batching: bool,
     batching_parameters_file: Path | None,
     max_request_bytes: int,
+    large_body_bytes: int,
     rest_api_timeout_in_ms: int,
     grpc_channel_arguments: str | None,
     monitoring_config_file: Path | None,
@@ -872,7 +881,7 @@ def serve(
         ),
         log=click.echo,
         batching_parameters=parameters,
-        limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
+        limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000, large_body_bytes),
         grpc_arguments=grpc_arguments.parse(grpc_channel_arguments),
         metrics_paths=monitoring_config.metrics_paths(monitoring_config_file),
         tls=tls.choose(ssl_cert, ssl_key, ssl_client_ca, ssl_config_file),

@@ -19,12 +19,12 @@ import zlib
 from collections.abc import Sequence
 
 from zoo.serving.core import json_io, metrics
+from zoo.serving.core.decoding import Decoder
 from zoo.serving.core.errors import (
     DEADLINE_EXCEEDED,
     NOT_FOUND,
     RESOURCE_EXHAUSTED,
     UNAVAILABLE,
-    DeadlineExceeded,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
@@ -66,9 +66,14 @@ class HttpApp:
         self.metrics_paths = tuple(metrics_paths)  # none: --monitoring_config_file turned them off
         self.runner = runner
         self.limits = limits or Limits()
-        self.tfserving = TfServingApi(repository, runner)
-        self.kserve = KServeApi(repository, runner)
+        self.decoder = Decoder(self.limits.large_body_bytes)
+        self.tfserving = TfServingApi(repository, runner, self.decoder)
+        self.kserve = KServeApi(repository, runner, self.decoder)
         self.playground = playground
+
+    def close(self) -> None:
+        """Stop the process that decodes large bodies, if one was started."""
+        self.decoder.close()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":  # lifespan is off; nothing else is spoken here
@@ -88,11 +93,14 @@ class HttpApp:
                 raise
             if reason == _Guard.GONE:  # no one is left to answer
                 return
-            exc = DeadlineExceeded(
-                f"Deadline exceeded: no answer within {self.limits.rest_timeout_seconds:g} s "
-                "(zoo serve --rest-api-timeout-in-ms)"
-            )
-            status, answer = 504, json_io.error(str(exc))
+            seconds = f"{self.limits.rest_timeout_seconds:g} s (zoo serve --rest-api-timeout-in-ms)"
+            if scope["method"] == "POST" and not guard.body_read:  # a slow sender: let it go
+                status = 408
+                answer = json_io.error(f"the request body did not arrive within {seconds}")
+                headers.append((b"connection", b"close"))
+            else:
+                status = 504
+                answer = json_io.error(f"Deadline exceeded: no answer within {seconds}")
         except Exception as exc:  # a bug, not the client's fault: say so, log it, keep serving
             log.exception("%s %s failed", scope["method"], scope["path"])
             status, answer = 500, json_io.error(f"internal error: {type(exc).__name__}: {exc}")
@@ -187,10 +195,11 @@ class _Guard:
     TIMEOUT, GONE = "timeout", "gone"
     LISTEN_AFTER = 0.05
 
-    __slots__ = ("_listener", "_listening", "_receive", "_task", "_timer", "reason")
+    __slots__ = ("_listener", "_listening", "_receive", "_task", "_timer", "body_read", "reason")
 
     def __init__(self, receive, seconds: float) -> None:
         self.reason: str | None = None
+        self.body_read = False
         self._task = asyncio.current_task()
         self._receive = receive
         loop = asyncio.get_running_loop()
@@ -200,6 +209,7 @@ class _Guard:
 
     def listen_soon(self) -> None:
         """The body is read: listen for the client's going if the answer takes a while."""
+        self.body_read = True
         self._listening = asyncio.get_running_loop().call_later(self.LISTEN_AFTER, self._listen)
 
     def _listen(self) -> None:

@@ -212,17 +212,15 @@ async def _serve(
     except RuntimeError:
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
+    app = HttpApp(
+        repository,
+        runner,
+        settings.limits,
+        Playground() if settings.ui else None,
+        settings.metrics_paths,
+    )
     config = uvicorn.Config(
-        cors.wrap(
-            HttpApp(
-                repository,
-                runner,
-                settings.limits,
-                Playground() if settings.ui else None,
-                settings.metrics_paths,
-            ),
-            settings.cors_origins,
-        ),
+        cors.wrap(app, settings.cors_origins),
         http="httptools",
         lifespan="off",
         log_level="warning",
@@ -272,6 +270,7 @@ async def _serve(
         poller.cancel()
     rest.should_exit = True
     await asyncio.gather(rest_task, grpc_server.stop(GRACE_SECONDS))
+    app.close()
     runner.close()
 
 

@@ -5,7 +5,9 @@ Content-Length says so is not even read; a compressed body counts as decompresse
 RESOURCE_EXHAUSTED (grpc's own receive limit), and a TensorProto whose few values would be padded
 out to more than that is refused the same way, so a small message cannot make a large array.
 `rest_timeout_seconds` is TF Serving's `--rest_api_timeout_in_ms`: a REST request still
-unanswered then gets a 504, and its place in the batch queue is given up. gRPC clients set their
+unanswered then gets a 504, and its place in the batch queue is given up; one whose body has not
+all arrived by then, a 408, and its connection is closed (a slow sender holds a socket, no more).
+A body of `large_body_bytes` or more is decoded in another process, off the event loop. gRPC clients set their
 own deadline; a call that passes it, or that its client cancels, gives up its place the same way.
 """
 
@@ -30,12 +32,15 @@ class Limits:
 
     max_request_bytes: int = 64 * MiB
     rest_timeout_seconds: float = 30.0
+    large_body_bytes: int = MiB  # decoded off the event loop (core/decoding.py); 0: none is
 
     def __post_init__(self) -> None:
         if self.max_request_bytes < 1:
             raise ServerError("the request size limit must be at least 1 byte")
         if self.rest_timeout_seconds < 0:
             raise ServerError("the REST timeout must not be negative")
+        if self.large_body_bytes < 0:
+            raise ServerError("the size of a large body must not be negative")
 
     def check_size(self, size: int, what: str) -> None:
         """Refuse `what` of `size` bytes when it is above the request size limit."""

@@ -158,10 +158,18 @@ class Runner:
             self._pool = ThreadPoolExecutor(max(wanted, self._threads), "batch")
         pool = self._pool if wanted else None
 
+        # Nothing kept here may hold the servable: as a value of the WeakKeyDictionary it would
+        # keep its own key, and every version ever served (its session too) alive after a reload.
+        run, signatures, batching = (
+            weakref.WeakMethod(servable.run_batch),
+            servable.signatures,
+            servable.batching,
+        )
+
         def new_batcher(signature: str) -> Batcher:
-            run_batch = functools.partial(servable.run_batch, signature=signature)
-            parameters = servable.batching
-            if not servable.signatures[signature].batchable:  # each request runs alone
+            run_batch = functools.partial(_run_batch, run, signature=signature)
+            parameters = batching
+            if not signatures[signature].batchable:  # each request runs alone
                 parameters = dataclasses.replace(parameters, enabled=False)
             return Batcher(run_batch, parameters, self._loop, pool, observe, queued, executed)
 
@@ -172,3 +180,8 @@ class Runner:
     def close(self) -> None:
         if self._pool:
             self._pool.shutdown(wait=True)
+
+
+def _run_batch(run: weakref.WeakMethod, inputs: Mapping[str, np.ndarray], signature: str):
+    """The servable's run_batch, through a weak reference (a request in flight holds it)."""
+    return run()(inputs, signature=signature)

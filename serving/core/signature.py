@@ -138,6 +138,11 @@ def signature_named(
     return found
 
 
+def key_of(signatures: Mapping[str, ModelSignature], signature: ModelSignature) -> str:
+    """The name under which `signatures` holds `signature` (one of them)."""
+    return next(name for name, found in signatures.items() if found is signature)
+
+
 def signature_taking(
     signatures: Mapping[str, ModelSignature], default: ModelSignature, names: Iterable[str]
 ) -> ModelSignature:

@@ -16,7 +16,6 @@ how the playground lists models) and `POST /v2/repository/models/NAME/load` or `
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,16 +24,14 @@ import numpy as np
 
 from zoo.export.contract import STRING
 from zoo.serving.core import json_io, model_control
+from zoo.serving.core.decoding import Decoder
 from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, check_method
-from zoo.serving.core.limits import check_shape
 from zoo.serving.core.metrics import MODEL_INFER, REST
 from zoo.serving.core.repository import Repository
 from zoo.serving.core.resolve import ServableRequest, servable
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
-from zoo.serving.core.signature import ModelSignature, signature_taking
-from zoo.serving.kserve import binary_tensors, statistics, v2_model
-from zoo.serving.kserve.flat_data import parse_flat_data
+from zoo.serving.kserve import binary_tensors, infer_request, statistics, v2_model
 from zoo.serving.kserve.v2_model import DATATYPES
 
 ROUTE = re.compile(
@@ -43,7 +40,6 @@ ROUTE = re.compile(
     r"|/models/(?P<name>[^/]+)(?:/versions/(?P<version>\d+))?"
     r"(?P<verb>/ready|/infer|/config|/stats)?)?"
 )
-TENSOR_FIELDS = ("name", "shape", "datatype", "data")
 JSON = b"application/json"
 OCTET_STREAM = b"application/octet-stream"
 
@@ -54,9 +50,10 @@ class KServeApi:
 
     PREFIX = "/v2"
 
-    def __init__(self, repository: Repository, runner: Runner) -> None:
+    def __init__(self, repository: Repository, runner: Runner, decoder: Decoder) -> None:
         self.repository = repository
         self.runner = runner
+        self.decoder = decoder
 
     async def answer(
         self, method: str, path: str, body: bytes, headers: dict[bytes, bytes]
@@ -125,22 +122,11 @@ class KServeApi:
         self, name: str, found: Backend, body: bytes, header_length: bytes | None
     ) -> tuple[bytes, int | None]:
         self.runner.refuse_if_full(found, api=MODEL_INFER, entrypoint=REST)
-        signature = found.signature
-        if header_length is None:
-            request = parse_flat_data(body, signature) or json_io.parse(body)
-            chunks = binary_tensors.Chunks(memoryview(b""))
-        else:
-            header, tail = binary_tensors.split(body, header_length)
-            request, chunks = json_io.parse(header), binary_tensors.Chunks(tail)
-        given = request.get("inputs")
-        if not isinstance(given, list) or not given:
-            raise InvalidArgument("'inputs' must be a non-empty array of input tensors")
-        names = (tensor.get("name") for tensor in given if isinstance(tensor, dict))
-        signature = signature_taking(found.signatures, signature, names)
-        inputs = dict(_input(tensor, signature, chunks) for tensor in given)
-        chunks.check_used()
-        if len(inputs) != len(given):
-            raise InvalidArgument("an input is given more than once")
+        size = infer_request.json_size(body, header_length)
+        request, key, inputs = await self.decoder.decode(
+            size, infer_request.decode, body, header_length, found.signatures
+        )
+        signature = found.signatures[key]
         requested = _requested(request.get("outputs", []))
         binary = {
             output: binary_tensors.wants_binary(request, requested.get(output))
@@ -199,31 +185,6 @@ def _json_data(name: str, value: np.ndarray) -> Any:
             ) from None
 
     return json_io.jsonable(value, decoded)
-
-
-def _input(
-    tensor: Any, signature: ModelSignature, chunks: binary_tensors.Chunks
-) -> tuple[str, np.ndarray]:
-    """One request input as an array of its declared shape, checked against the model's input:
-    from its JSON `data`, or from the binary part when its parameters give a binary_data_size."""
-    size = binary_tensors.parameters(tensor).get(binary_tensors.SIZE)
-    fields = TENSOR_FIELDS if size is None else TENSOR_FIELDS[:-1]
-    if not isinstance(tensor, dict) or any(field not in tensor for field in fields):
-        raise InvalidArgument(
-            f"each input must be an object with {', '.join(TENSOR_FIELDS)} "
-            f"(or parameters.{binary_tensors.SIZE} instead of data)"
-        )
-    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
-    dtype = v2_model.input_dtype(name, datatype, signature)
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise InvalidArgument(f"input {name}: shape must be a list of sizes, got {shape}")
-    check_shape(f"input {name}", shape, dtype.itemsize)
-    if size is not None:
-        return name, chunks.array(name, size, dtype, shape)
-    values = json_io.array(name, tensor["data"], signature)
-    if values.size != math.prod(shape):
-        raise InvalidArgument(f"input {name}: {values.size} values do not fill the shape {shape}")
-    return name, values.reshape(shape)
 
 
 def _request_object(body: bytes) -> dict[str, Any]:

@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from zoo.serving.core import json_io, metrics
+from zoo.serving.core import metrics
+from zoo.serving.core.decoding import Decoder
 from zoo.serving.core.errors import check_method
 from zoo.serving.core.repository import Repository
-from zoo.serving.core.resolve import ServableRequest, servable, signature, status
+from zoo.serving.core.resolve import ServableRequest, servable, status
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature
-from zoo.serving.tfserving import json_tensors, methods
-from zoo.serving.tfserving.examples import input_from_json
+from zoo.serving.tfserving import bodies, json_tensors, methods
 from zoo.serving.tfserving.metadata import signature_def_map, to_json
 
 ROUTE = re.compile(
@@ -37,9 +37,10 @@ class TfServingApi:
     """The /v1/models/ routes, under the HTTP shell: `answer` gives the JSON body of the answer (None
     for a path that is not one of them), or raises the ServingError to refuse with."""
 
-    def __init__(self, repository: Repository, runner: Runner) -> None:
+    def __init__(self, repository: Repository, runner: Runner, decoder: Decoder) -> None:
         self.repository = repository
         self.runner = runner
+        self.decoder = decoder
 
     async def answer(self, method: str, path: str, body: bytes) -> bytes | None:
         route = ROUTE.fullmatch(path)
@@ -54,24 +55,18 @@ class TfServingApi:
             return orjson.dumps(self._status(request))
         found = servable(self.repository, request)
         self.runner.refuse_if_full(found, api=APIS[verb], entrypoint=metrics.REST)
+        size = len(body)
         if verb == "predict":
-            default = found.signature
-            fast = json_tensors.fast_predict_inputs(body, default)
-            if fast is not None:
-                fmt, inputs, signature_name = fast
-                if signature(found, signature_name) is default:
-                    return json_tensors.predict_answer(
-                        fmt, await self._predict(found, default, inputs)
-                    )
-        parsed = json_io.parse(body)
-        named = signature(found, parsed.get("signature_name"), predict=verb == "predict")
-        if verb in EXAMPLE_METHODS:
-            result = await EXAMPLE_METHODS[verb](
-                self.runner, found, named, input_from_json(parsed), metrics.REST
+            key, fmt, inputs = await self.decoder.decode(
+                size, bodies.predict, body, found.signatures
             )
-            return methods.results_json(result)
-        fmt, inputs = json_tensors.predict_inputs(parsed, named)
-        return json_tensors.predict_answer(fmt, await self._predict(found, named, inputs))
+            named = found.signatures[key]
+            return json_tensors.predict_answer(fmt, await self._predict(found, named, inputs))
+        key, examples = await self.decoder.decode(size, bodies.examples, body, found.signatures)
+        result = await EXAMPLE_METHODS[verb](
+            self.runner, found, found.signatures[key], examples, metrics.REST
+        )
+        return methods.results_json(result)
 
     async def _predict(
         self, found: Backend, named: ModelSignature, inputs: dict[str, np.ndarray]
