@@ -379,7 +379,7 @@ def ceiling(version_dir: str) -> dict[str, float]:
     """Images/s of in-process ONNX Runtime with the server's options, batch 1 and batch 32."""
     from zoo.serving.core.servables import onnx_session
 
-    session = onnx_session(Path(version_dir) / "model.onnx")
+    session, _ = onnx_session(Path(version_dir) / "model.onnx")
     (given,) = session.get_inputs()
     example_shape = [int(d) for d in given.shape[1:]]
     rates = {}

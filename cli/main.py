@@ -715,6 +715,31 @@ def _print_export(result) -> None:
     help="Server processes sharing the REST and gRPC ports, to use several cores.",
 )
 @click.option(
+    "--intra-op-threads",
+    "--tensorflow_intra_op_parallelism",
+    "intra_op",
+    type=click.IntRange(min=0),
+    help="Threads that split one operator of a model, either backend (TF Serving's flag; a "
+    "model's config.pbtxt intra_op_thread_count wins; 0: the runtime chooses)  [default: the "
+    "cores over the workers' batch threads]",
+)
+@click.option(
+    "--inter-op-threads",
+    "--tensorflow_inter_op_parallelism",
+    "inter_op",
+    type=click.IntRange(min=0),
+    help="Threads that run a model's independent operators at once (TF Serving's flag; "
+    "config.pbtxt's inter_op_thread_count wins; 0: the runtime chooses)  [default: 1]",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where models run: CUDA where the runtime has it (onnxruntime-gpu) and a GPU is "
+    "present, else the CPU; a model's config.pbtxt instance_group kind wins.",
+)
+@click.option(
     "--max-request-bytes",
     type=click.IntRange(min=1),
     default=64 * 2**20,
@@ -763,6 +788,9 @@ def serve(
     rest_api_timeout_in_ms: int,
     grpc_channel_arguments: str | None,
     monitoring_config_file: Path | None,
+    intra_op: int | None,
+    inter_op: int | None,
+    device: str,
     **options,
 ) -> None:
     """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
@@ -773,6 +801,7 @@ def serve(
     from zoo.serving import grpc_arguments, monitoring_config
     from zoo.serving.core import batching, model_sources
     from zoo.serving.core import version_labels as labels
+    from zoo.serving.core.execution import Execution
     from zoo.serving.core.limits import Limits
     from zoo.serving.server import serve as run_server
 
@@ -798,6 +827,7 @@ def serve(
         limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
         grpc_arguments=grpc_arguments.parse(grpc_channel_arguments),
         metrics_paths=monitoring_config.metrics_paths(monitoring_config_file),
+        execution=Execution(intra_op, inter_op, device),
         **options,
     )
 

@@ -14,7 +14,7 @@ import functools
 import gc
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import uvicorn
@@ -23,6 +23,7 @@ import uvloop
 from zoo.serving import ports
 from zoo.serving.core.batching import BatchingParameters, describe
 from zoo.serving.core.errors import ServerError
+from zoo.serving.core.execution import Execution
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.metrics import PATHS, Metrics
 from zoo.serving.core.model_sources import ModelSources
@@ -61,6 +62,7 @@ class _Settings:
     ui: bool
     grpc_arguments: Sequence[tuple[str, int | str]]
     metrics_paths: Sequence[str]
+    execution: Execution
 
 
 def serve(
@@ -78,6 +80,7 @@ def serve(
     config_poll_seconds: float = 0.0,
     grpc_arguments: Sequence[tuple[str, int | str]] = (),
     metrics_paths: Sequence[str] = PATHS,
+    execution: Execution | None = None,
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -87,7 +90,9 @@ def serve(
     batched with `batching_parameters` (the defaults of `BatchingParameters` when None), or with
     its model folder's own file. `workers` processes share the ports; one (the default) serves in
     this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
-    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`.
+    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`. Each
+    version runs with `execution`'s threads and device (execution.py: the default shares the
+    cores among the workers and their batch threads).
     """
     settings = _Settings(
         sources,
@@ -100,6 +105,7 @@ def serve(
         ui,
         tuple(grpc_arguments),
         tuple(metrics_paths),
+        replace(execution or Execution(), workers=workers),
     )
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
@@ -122,6 +128,7 @@ def _serve_here(
         log,
         settings.batching_parameters,
         warm=Warmup(metrics, settings.limits),
+        execution=settings.execution,
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)

@@ -22,6 +22,7 @@ from zoo.export.repository import version_folders
 from zoo.serving.core import batching
 from zoo.serving.core.batching import BatchingParameters
 from zoo.serving.core.errors import NotFound
+from zoo.serving.core.execution import Execution
 from zoo.serving.core.model_sources import ModelSource, ModelSources
 from zoo.serving.core.servables import Backend, load
 from zoo.serving.core.version_labels import VersionLabels
@@ -65,7 +66,8 @@ class Repository:
     A model's labels (label -> version) let requests name a version by label. Each version is
     batched with `batching`, updated by its model folder's own `batching_parameters.txt` when
     there is one (read when the version loads; a bad file fails that version's load, as a broken
-    model would).
+    model would). Each version runs with `execution`'s threads and device, as its config.pbtxt
+    updates them.
     `warm(name, version, servable)` runs on each version once it is loaded and before it is served
     (it is AVAILABLE only once warm), and says what it ran for the log ("": nothing); if it
     raises, the version fails to load with that reason, as TF Serving fails a version whose
@@ -79,8 +81,10 @@ class Repository:
         log: Callable[[str], None] = print,
         batching_parameters: BatchingParameters | None = None,
         warm: Callable[[str, int, Backend], str] | None = None,
+        execution: Execution | None = None,
     ) -> None:
         self.warm = warm
+        self.execution = execution or Execution()
         self.sources = sources
         self.batching = batching_parameters or BatchingParameters.default()
         self.backend = backend
@@ -172,8 +176,14 @@ class Repository:
         folder = self._folder(name, version)
         fingerprint = _fingerprint(folder)  # before loading: a change while it loads is seen next
         try:
-            servable = load(folder, self._models[name].backend or self.backend)
-            servable.batching = self._batching(name)
+            parameters = self._batching(name)
+            servable = load(
+                folder,
+                self._models[name].backend or self.backend,
+                self.execution,
+                parameters.num_batch_threads,
+            )
+            servable.batching = parameters
             warmed = self.warm(name, version, servable) if self.warm is not None else ""
             into[version] = servable
         except Exception as exc:  # a broken version must not stop the others from serving
@@ -184,7 +194,7 @@ class Repository:
         else:
             self._failed.pop((name, version), None)
             warmed = f", warmed up: {warmed}" if warmed else ""
-            self.log(f"{name}: version {version} loaded ({into[version].kind}){warmed}")
+            self.log(f"{name}: version {version} loaded ({into[version].describe()}){warmed}")
 
     def _batching(self, name: str) -> BatchingParameters:
         own = self._models[name].base_path / batching.FILE_NAME
