@@ -91,8 +91,8 @@ def serve(
     its model folder's own file. `workers` processes share the ports; one (the default) serves in
     this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
     gRPC server options set after zoo's own; the metrics are served at `metrics_paths`. Each
-    version runs with `execution`'s threads and device (execution.py: the default shares the
-    cores among the workers and their batch threads).
+    version runs with `execution`'s threads and device (execution.py: by default the cores
+    shared among the workers).
     """
     settings = _Settings(
         sources,

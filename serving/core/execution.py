@@ -8,12 +8,14 @@ server, Triton's per-model config.pbtxt `parameters`, and zoo's default between 
   parallel execution mode when more than one). `--tensorflow_inter_op_parallelism`,
   `inter_op_thread_count`.
 
-The default divides the cores this process may use (a `taskset` pin counts) among what can run a
-batch at the same time: the `--workers` processes and each one's batch threads, so that a loaded
-server runs one thread per core and a lone client gets every core no batch needs. On this 2-core
-machine that is 2 intra-op threads with one worker (one batch thread), and 1 (the one setting
-there was before these options) with `--workers 2`; docs/serving.md has the figures that chose it.
-A model's config.pbtxt wins over the flags, the flags over the default.
+The default gives each model's runtime the cores this process may use (a `taskset` pin counts)
+shared among the `--workers` processes: 2 intra-op threads on this 2-core machine with one
+worker, 1 (the one setting there was before these options) with `--workers 2`. It is one pool per
+model, which its concurrent batches share (a session's pool serves every run of it, and the
+calling batch thread computes too), so a lone client gets every core while a loaded server runs
+at most a batch thread and a pool thread per core, not a pool per batch thread. docs/serving.md
+has the figures that chose it. A model's config.pbtxt wins over the flags, the flags over the
+default.
 
 The device: `--device auto|cpu|cuda`, or a model's config.pbtxt as Triton reads it (an
 `instance_group` of KIND_GPU or KIND_CPU, a `gpu_execution_accelerator`). `auto` and `cuda` take
@@ -53,9 +55,9 @@ class Execution:
         if self.device not in DEVICES:
             raise ServerError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
 
-    def for_model(self, config, batch_threads: int) -> Execution:
+    def for_model(self, config) -> Execution:
         """This model's settings: its config.pbtxt's (Triton's ModelConfig, or None), else these,
-        else the default for a model whose batches run `batch_threads` at a time."""
+        else the default."""
         parameters = config.parameters if config is not None else {}
         own_device = model_device(config) if config is not None else None
         return replace(
@@ -63,7 +65,7 @@ class Execution:
             intra_op=_first(
                 _parameter(parameters, INTRA_OP),
                 self.intra_op,
-                default_intra_op(self.workers, batch_threads),
+                default_intra_op(self.workers),
             ),
             inter_op=_first(_parameter(parameters, INTER_OP), self.inter_op, 1),
             device=own_device or self.device,
@@ -80,9 +82,9 @@ class Execution:
         return f"{count(self.intra_op, 'intra-op')}, {count(self.inter_op, 'inter-op')}"
 
 
-def default_intra_op(workers: int, batch_threads: int) -> int:
-    """The cores this process may use over the batches that can run at once (at least one)."""
-    return max(1, available_cores() // (workers * max(1, batch_threads)))
+def default_intra_op(workers: int) -> int:
+    """The cores this process may use, shared among the workers (at least one)."""
+    return max(1, available_cores() // workers)
 
 
 def model_device(config) -> str | None:

@@ -176,14 +176,8 @@ class Repository:
         folder = self._folder(name, version)
         fingerprint = _fingerprint(folder)  # before loading: a change while it loads is seen next
         try:
-            parameters = self._batching(name)
-            servable = load(
-                folder,
-                self._models[name].backend or self.backend,
-                self.execution,
-                parameters.num_batch_threads,
-            )
-            servable.batching = parameters
+            servable = load(folder, self._models[name].backend or self.backend, self.execution)
+            servable.batching = self._batching(name)
             warmed = self.warm(name, version, servable) if self.warm is not None else ""
             into[version] = servable
         except Exception as exc:  # a broken version must not stop the others from serving

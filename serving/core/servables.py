@@ -6,7 +6,7 @@ and releases the GIL while it computes. `--backend tf` runs the SavedModel exact
 ONNX Runtime's session options (docs/PERFORMANCE.md measures them): every graph optimization
 (ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout transforms), no spinning (a
 spinning thread burns a core the event loop needs for parsing requests), and the threads and
-device of execution.py: by default the cores split among the batches that can run at once.
+device of execution.py: by default one pool per model of the cores the worker may use.
 TensorFlow's session gets the same threads, in pools of its own (execution.py says why).
 """
 
@@ -199,7 +199,7 @@ def onnx_session(model: Path, execution: Execution | None = None):
     CUDA where that was asked for ("" when it is, or was not asked)."""
     import onnxruntime
 
-    execution = (execution or Execution()).for_model(None, batch_threads=1)
+    execution = (execution or Execution()).for_model(None)
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = (
@@ -223,13 +223,10 @@ def onnx_session(model: Path, execution: Execution | None = None):
     return session, note
 
 
-def load(
-    version_dir: Path, backend: str, execution: Execution | None = None, batch_threads: int = 1
-) -> Backend:
+def load(version_dir: Path, backend: str, execution: Execution | None = None) -> Backend:
     """Load one version folder: with the named backend ("onnx" or "tf") where it holds both
     formats, else with the one runtime its only model file needs. It runs with `execution` (the
-    server's threads and device) as its config.pbtxt updates them, its batches `batch_threads` at
-    a time."""
+    server's threads and device) as its config.pbtxt updates them."""
     exported = Exported.find(version_dir)
     found = model_files.formats(version_dir, exported)
     if not found:
@@ -238,9 +235,7 @@ def load(
             f"nor an ONNX model ({model_files.onnx_file_name(version_dir)})"
         )
     kind = backend if backend in found else next(iter(found))
-    execution = (execution or Execution()).for_model(
-        model_files.triton_config(version_dir.parent), batch_threads
-    )
+    execution = (execution or Execution()).for_model(model_files.triton_config(version_dir.parent))
     if kind == "onnx":
         return OnnxBackend(version_dir, exported, found["onnx"], execution)
     return TfBackend(version_dir, exported, execution)
