@@ -35,10 +35,11 @@ with each count's req/s over one worker's measured in the same run. `--workers-o
 just that table and keeps the first one in the results file.
 
 Threads per model: `--threads-only` measures a third table, and keeps the other two: the default
-intra-op threads (serving/core/execution.py) against one (`--intra-op-threads 1`, the one setting
-before there were others), for cnn-bn-cifar10 and a bigger model built here (`resnet-cifar`: a
-ResNet of 2.8M parameters for CIFAR-10's images, random weights), one worker on both cores and
-the load generators on core 0, as the workers table runs, at a lone client and under load.
+intra-op threads (serving/core/execution.py), one (`--intra-op-threads 1`, the one setting before
+there were others) and one per core, for cnn-bn-cifar10 and a bigger model built here
+(`resnet-cifar`: a ResNet of 2.8M parameters for CIFAR-10's images, random weights), one worker
+on both cores and the load generators on core 0, as the workers table runs, at a lone client and
+under load.
 
 The tables are printed and written to bench/results/serve.md (`--out`) with the machine and
 versions. `tests/test_bench_serve.py` runs a short profile of it in the suite.
@@ -404,20 +405,20 @@ def measure_zoo(
                     if protocol == "tfs-grpc":
                         result["errors"] += int(failed)
                     row = {"model": name, "path": setup.path(protocol), "batching": setup.batching}
-                    row |= {"workers": setup.workers, "threads": threads(setup, log, name)}
+                    row |= {"workers": setup.workers, "threads": loaded_threads(log, name)}
+                    row |= {"default_threads": setup.intra_op is None}
                     row |= {"c": connections, **result}
                     rows.append({**row, "mean_batch": mean_batch})
                     print(format_row(rows[-1]), f"({setup})", flush=True)
     return rows
 
 
-def threads(setup: Setup, log: Path, name: str) -> str:
-    """The intra-op threads the model runs with, as its load line says: `2 (default)`, or `1`."""
+def loaded_threads(log: Path, name: str) -> int:
+    """The intra-op threads the model runs with, as the server's load line says (0: not said)."""
     loaded = re.search(
         rf"{re.escape(name)}: version \d+ loaded \(.*?(\d+) intra-op", log.read_text()
     )
-    count = loaded[1] if loaded else "?"
-    return count if setup.intra_op is not None else f"{count} (default)"
+    return int(loaded[1]) if loaded else 0
 
 
 def measure_baseline(model_dir, models, files, args, work, script) -> list[dict]:
@@ -536,12 +537,13 @@ THREADS_HEAD = [*HEAD[:2], "intra-op threads", *HEAD[3:9], "vs 1 thread"]
 
 
 def threads_table(rows: list[dict]) -> str:
-    one = {(r["model"], r["path"], r["c"]): r["rps"] for r in rows if r["threads"] == "1"}
+    one = {(r["model"], r["path"], r["c"]): r["rps"] for r in rows if r["threads"] == 1}
     lines = []
     for row in rows:
         alone = one.get((row["model"], row["path"], row["c"]))
         ratio = f"{row['rps'] / alone:.2f}x" if alone else "-"
-        cells = [row["model"], row["path"], row["threads"], str(row["c"])]
+        threads = f"{row['threads']}{' (default)' if row['default_threads'] else ''}"
+        cells = [row["model"], row["path"], threads, str(row["c"])]
         lines.append([*cells, *measured_cells(row), ratio])
     note = "'vs 1 thread': req/s over `--intra-op-threads 1`'s at the same concurrency, same run."
     return "\n".join([results_file.markdown_table(THREADS_HEAD, lines), "", note])
@@ -645,12 +647,16 @@ def main() -> None:
 
 
 def measure_threads(args, script: Path) -> str:
-    """The threads table: the default intra-op threads against one, one worker on both cores."""
+    """The threads table: the default intra-op threads, one and one per core (those of them that
+    are not the default), one worker on both cores."""
+    from zoo.serving.core.execution import default_intra_op
+
     models = ["cnn-bn-cifar10", RESNET]
     model_dir = prepare(args.work, models)
     files = {n: bodies(n, example(n), args.work) for n in models}
+    cores = len(BOTH_CORES.split(","))
     rows = []
-    for intra_op in (None, 1):
+    for intra_op in (None, *(n for n in sorted({1, cores}) if n != default_intra_op(1))):
         setup = Setup(batching=True, cores=BOTH_CORES, intra_op=intra_op)
         rows += measure_zoo(
             model_dir,
@@ -663,7 +669,7 @@ def measure_threads(args, script: Path) -> str:
             WORKER_PROTOCOLS,
             args.threads_concurrency,
         )
-    rows.sort(key=lambda r: (models.index(r["model"]), r["path"], r["c"], r["threads"] == "1"))
+    rows.sort(key=lambda r: (models.index(r["model"]), r["path"], r["c"], r["threads"]))
     text = threads_table(rows)
     print(text)
     command = (

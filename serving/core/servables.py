@@ -6,7 +6,8 @@ and releases the GIL while it computes. `--backend tf` runs the SavedModel exact
 ONNX Runtime's session options (docs/PERFORMANCE.md measures them): every graph optimization
 (ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout transforms), no spinning (a
 spinning thread burns a core the event loop needs for parsing requests), and the threads and
-device of execution.py: by default one pool per model of the cores the worker may use.
+device of execution.py: by default one pool per model, of the cores the worker may use less
+its event loop's.
 TensorFlow's session gets the same threads, in pools of its own (execution.py says why).
 """
 
