@@ -15,8 +15,9 @@ there was before these options) on this 2-core machine. It is one pool per model
 concurrent batches share (a session's pool serves every run of it, and the calling batch thread
 computes too), so a lone client gets the cores while a loaded server runs at most a batch thread
 and a pool thread per core, not a pool per batch thread. docs/serving.md has the figures that
-chose it: here, two threads made a lone client up to 2x faster and a loaded ResNet 2x slower. A
-model's config.pbtxt wins over the flags, the flags over the default.
+chose it: on two cores a second thread won or lost for a lone client from run to run, and lost
+for a loaded ResNet every time. A model's config.pbtxt wins over the flags, the flags over the
+default.
 
 The device: `--device auto|cpu|cuda`, or a model's config.pbtxt as Triton reads it (an
 `instance_group` of KIND_GPU or KIND_CPU, a `gpu_execution_accelerator`). `auto` and `cuda` take
