@@ -138,6 +138,21 @@ def test_zoo_serve_says_each_versions_threads_and_device(tmp_path):
         assert "cuda asked for" in lines["onnx_affine"]
 
 
+def test_zoo_serve_backend_tf_gives_each_savedmodel_its_own_pools(tmp_path):
+    """TensorFlow imported by the server itself: each session's intra-op pool is its own, so the
+    load line carries no note that the first session's pool is everyone's."""
+    model = half_plus_two(tmp_path / "models")
+    config = tmp_path / "models" / model.name / "config.pbtxt"
+    config.write_text(parameters(intra_op_thread_count="3"))
+    options = ("--backend", "tf", "--inter-op-threads", "2", "--device", "cpu")
+    with running(Server(tmp_path, *options), model.name) as server:
+        status, answer = server.rest(f"/v1/models/{model.name}:predict", '{"instances": [1.0]}')
+        assert (status, answer["predictions"]) == (200, [2.5])
+        log = server.log.read_text()
+    expected = f"{model.name}: version {VERSION} loaded (tf on CPU, 3 intra-op threads, 2 inter-op "
+    assert expected + "threads)" in log
+
+
 def test_zoo_serve_with_two_workers_gives_each_its_share_of_the_cores(tmp_path):
     onnx_affine(tmp_path / "models")
     with running(Server(tmp_path, "--workers", "2"), "onnx_affine") as server:

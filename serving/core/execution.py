@@ -108,7 +108,7 @@ def _parameter(parameters, key: str) -> int | None:
     if key not in parameters:
         return None
     text = parameters[key].string_value.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(
             f"config.pbtxt: parameter {key} must be a whole number of threads, 0 or more "
             f"(0: the runtime chooses), got {text!r}"
