@@ -647,28 +647,25 @@ def main() -> None:
 
 
 def measure_threads(args, script: Path) -> str:
-    """The threads table: the default intra-op threads, one and one per core (those of them that
-    are not the default), one worker on both cores."""
-    from zoo.serving.core.execution import default_intra_op
-
+    """The threads table: the default intra-op threads, then one and one per core where the
+    default (as the server's load line says it) is not that, one worker on both cores."""
     models = ["cnn-bn-cifar10", RESNET]
     model_dir = prepare(args.work, models)
     files = {n: bodies(n, example(n), args.work) for n in models}
-    cores = len(BOTH_CORES.split(","))
-    rows = []
-    for intra_op in (None, *(n for n in sorted({1, cores}) if n != default_intra_op(1))):
-        setup = Setup(batching=True, cores=BOTH_CORES, intra_op=intra_op)
-        rows += measure_zoo(
-            model_dir,
-            models,
-            files,
-            args,
-            args.work,
-            script,
-            setup,
-            WORKER_PROTOCOLS,
-            args.threads_concurrency,
-        )
+    measure = partial(
+        measure_zoo,
+        model_dir,
+        models,
+        files,
+        args,
+        args.work,
+        script,
+        protocols=WORKER_PROTOCOLS,
+        concurrency=args.threads_concurrency,
+    )
+    rows = measure(Setup(batching=True, cores=BOTH_CORES))
+    for intra_op in sorted({1, len(BOTH_CORES.split(","))} - {rows[0]["threads"]}):
+        rows += measure(Setup(batching=True, cores=BOTH_CORES, intra_op=intra_op))
     rows.sort(key=lambda r: (models.index(r["model"]), r["path"], r["c"], r["threads"]))
     text = threads_table(rows)
     print(text)

@@ -721,7 +721,7 @@ def _print_export(result) -> None:
     type=click.IntRange(min=0),
     help="Threads that split one operator of a model, either backend (TF Serving's flag; a "
     "model's config.pbtxt intra_op_thread_count wins; 0: the runtime chooses)  [default: each "
-    "worker's share of the cores, less one for its event loop]",
+    "worker's share of the cores]",
 )
 @click.option(
     "--inter-op-threads",

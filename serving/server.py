@@ -92,7 +92,7 @@ def serve(
     this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
     gRPC server options set after zoo's own; the metrics are served at `metrics_paths`. Each
     version runs with `execution`'s threads and device (execution.py: by default the cores
-    shared among the workers, less each one's event loop's).
+    shared among the workers).
     """
     settings = _Settings(
         sources,

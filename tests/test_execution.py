@@ -14,7 +14,7 @@ import onnxruntime
 import pytest
 from conftest import run_zoo
 from foreign_models import VERSION, VERSION_FOLDER, half_plus_two, onnx_affine, triton_add_sub
-from helpers import Server, assert_one_line_error, running
+from helpers import Server, assert_one_line_error, running, worker_pids
 
 from zoo.serving.core.execution import Execution, default_intra_op
 from zoo.serving.core.model_sources import Directory
@@ -41,9 +41,9 @@ def session_threads(servable) -> tuple[int, int, str]:
 def test_the_default_shares_the_cores_among_the_workers(tmp_path):
     onnx_affine(tmp_path)
     version = tmp_path / "onnx_affine" / VERSION_FOLDER
-    for workers in (1, 2, CORES + 1):  # (16 cores, one worker: 15 threads)
+    for workers in (1, 2, CORES + 1):
         servable = load(version, "onnx", Execution(workers=workers))
-        expected = max(1, CORES // workers - 1)  # the event loop keeps a core
+        expected = max(1, CORES // workers)
         assert expected == default_intra_op(workers)
         assert session_threads(servable) == (expected, 1, "ORT_SEQUENTIAL")
         answer = servable.run_batch({"X": np.ones((2, 3), np.float32)})
@@ -156,7 +156,7 @@ def test_zoo_serve_backend_tf_gives_each_savedmodel_its_own_pools(tmp_path):
 def test_zoo_serve_with_two_workers_gives_each_its_share_of_the_cores(tmp_path):
     onnx_affine(tmp_path / "models")
     with running(Server(tmp_path, "--workers", "2"), "onnx_affine") as server:
-        pass
+        assert len(worker_pids(server)) == 2  # both serving, the first one's loads logged
     log = server.log.read_text()  # complete once the workers have stopped
     threads = default_intra_op(2)
     expected = f"{threads} intra-op thread{'s' * (threads > 1)}, 1 inter-op thread"

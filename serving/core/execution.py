@@ -8,16 +8,16 @@ server, Triton's per-model config.pbtxt `parameters`, and zoo's default between 
   parallel execution mode when more than one). `--tensorflow_inter_op_parallelism`,
   `inter_op_thread_count`.
 
-The default gives each model's runtime the cores this process may use (a `taskset` pin counts)
-shared among the `--workers` processes, less the one its event loop keeps (as batching's default
-keeps it: the loop parses every request): 15 intra-op threads on 16 cores, 1 (the one setting
-there was before these options) on this 2-core machine. It is one pool per model, which its
+The default gives each model's runtime the cores this process may use (a `taskset` pin counts),
+shared among the `--workers` processes, as TF Serving and Triton give every core: 2 intra-op
+threads on this 2-core machine with one worker, 1 (the one setting there was before these
+options) with `--workers 2`, 16 on a 16-core machine. It is one pool per model, which its
 concurrent batches share (a session's pool serves every run of it, and the calling batch thread
-computes too), so a lone client gets the cores while a loaded server runs at most a batch thread
+computes too), so a lone client gets every core while a loaded server runs at most a batch thread
 and a pool thread per core, not a pool per batch thread. docs/serving.md has the figures that
-chose it: on two cores a second thread won or lost for a lone client from run to run, and lost
-for a loaded ResNet every time. A model's config.pbtxt wins over the flags, the flags over the
-default.
+chose it: here a second thread gave a loaded ResNet 2.3x the req/s and a lone client up to 1.3x,
+and lost only while other jobs took the second core. A model's config.pbtxt wins over the flags,
+the flags over the default.
 
 The device: `--device auto|cpu|cuda`, or a model's config.pbtxt as Triton reads it (an
 `instance_group` of KIND_GPU or KIND_CPU, a `gpu_execution_accelerator`). `auto` and `cuda` take
@@ -85,9 +85,8 @@ class Execution:
 
 
 def default_intra_op(workers: int) -> int:
-    """The cores this process may use, shared among the workers, less the event loop's (at least
-    one)."""
-    return max(1, available_cores() // workers - 1)
+    """The cores this process may use, shared among the workers (at least one)."""
+    return max(1, available_cores() // workers)
 
 
 def model_device(config) -> str | None:

@@ -6,8 +6,7 @@ and releases the GIL while it computes. `--backend tf` runs the SavedModel exact
 ONNX Runtime's session options (docs/PERFORMANCE.md measures them): every graph optimization
 (ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout transforms), no spinning (a
 spinning thread burns a core the event loop needs for parsing requests), and the threads and
-device of execution.py: by default one pool per model, of the cores the worker may use less
-its event loop's.
+device of execution.py: by default one pool per model, of the cores the worker may use.
 TensorFlow's session gets the same threads, in pools of its own (execution.py says why).
 """
 
@@ -94,6 +93,10 @@ class OnnxBackend(Backend):
     ) -> None:
         super().__init__(version_dir, exported, execution)
         self._session, self.note = onnx_session(model, execution)
+        given = self._session.get_session_options()  # what the load line says, read back
+        self.execution = dataclasses.replace(
+            execution, intra_op=given.intra_op_num_threads, inter_op=given.inter_op_num_threads
+        )
         self.device = ", ".join(self._session.get_providers())
         signature = model_files.onnx_signature(self._session)
         config = model_files.triton_config(version_dir.parent) if exported is None else None
