@@ -39,5 +39,5 @@ async def predict(name: str, request: Request) -> dict:
 
 if __name__ == "__main__":
     version_dir, port = Path(sys.argv[1]), int(sys.argv[2])
-    session = onnx_session(version_dir / "model.onnx")
+    session, _ = onnx_session(version_dir / "model.onnx")
     uvicorn.run(app, port=port, log_level="error", access_log=False)

@@ -3,6 +3,7 @@ beside the in-process ONNX Runtime ceiling and a FastAPI + ONNX Runtime baseline
 
     python bench/serve.py [--seconds 4] [--repeat 3] [--concurrency 1 16 64] [--models ...] [--no-tf]
     python bench/serve.py --workers-only [--workers 1 2] [--workers-concurrency 16 64]
+    python bench/serve.py --threads-only [--threads-concurrency 1 16]
 
 Everything runs on this machine over loopback and stops by itself. The models are trained for one
 short epoch and exported with the zoo CLI (any weights serve at the same speed). Each server under
@@ -32,6 +33,13 @@ server on both cores (`taskset -c 0,1`) and the same load generators, still pinn
 they share it with the server: the machine's two cores, all in use), TF Serving's REST and gRPC,
 with each count's req/s over one worker's measured in the same run. `--workers-only` measures
 just that table and keeps the first one in the results file.
+
+Threads per model: `--threads-only` measures a third table, and keeps the other two: the default
+intra-op threads (serving/core/execution.py), one (`--intra-op-threads 1`, the one setting before
+there were others) and one per core, for cnn-bn-cifar10 and a bigger model built here
+(`resnet-cifar`: a ResNet of 2.8M parameters for CIFAR-10's images, random weights), one worker
+on both cores and the load generators on core 0, as the workers table runs, at a lone client and
+under load.
 
 The tables are printed and written to bench/results/serve.md (`--out`) with the machine and
 versions. `tests/test_bench_serve.py` runs a short profile of it in the suite.
@@ -63,6 +71,9 @@ SERVER_CORE, CLIENT_CORE, BOTH_CORES = "1", "0", "0,1"
 PROTOCOLS = ("tfs-rest", "v2-rest", "v2-binary", "tfs-grpc")
 WORKER_PROTOCOLS = ("tfs-rest", "tfs-grpc")
 WORKERS_HEADING = "## Several workers"
+THREADS_HEADING = "## Threads per model"
+SECTIONS = (WORKERS_HEADING, THREADS_HEADING)  # after the first table, in this order
+RESNET = "resnet-cifar"  # built by this benchmark; it answers CIFAR-10's images
 GRPC_PATH = "/tensorflow.serving.PredictionService/Predict"
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -90,18 +101,54 @@ def prepare(work: Path, models: list[str]) -> Path:
     """Train each model for one short epoch and export it, unless an export is already there."""
     model_dir = work / "models"
     for name in models:
-        if not (model_dir / name / "1").is_dir():
+        if name == RESNET and not (model_dir / name / "1").is_dir():
+            zoo("export", str(resnet(work / f"{RESNET}.keras")), "--model-dir", str(model_dir))
+        elif not (model_dir / name / "1").is_dir():
             runs = str(work / "runs")
             zoo("train", name, "--epochs", "1", "--limit", "512", "--runs-dir", runs)
             zoo("export", name, "--runs-dir", runs, "--model-dir", str(model_dir))
     return model_dir
 
 
+def resnet(path: Path) -> Path:
+    """A ResNet for 32x32 RGB images, saved to `path`: three stages of two residual blocks (64,
+    128 and 256 filters), 2.8M parameters with random weights, which serve as fast as trained
+    ones. A model a user might serve, several times the zoo's biggest."""
+    import keras
+    from keras import layers
+
+    def block(x, filters: int, stride: int, name: str):
+        shortcut = x
+        if stride != 1 or x.shape[-1] != filters:
+            shortcut = layers.Conv2D(filters, 1, stride, name=f"{name}_project")(x)
+        x = layers.Conv2D(filters, 3, stride, padding="same", name=f"{name}_conv1")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+        x = layers.ReLU(name=f"{name}_relu1")(x)
+        x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+        return layers.ReLU(name=f"{name}_out")(x)
+
+    keras.utils.set_random_seed(0)
+    images = keras.Input((32, 32, 3), name="images")
+    x = layers.Rescaling(1 / 255, name="rescale")(images)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="stem")(x)
+    for stage, filters in enumerate((64, 128, 256)):
+        x = block(x, filters, 1 if stage == 0 else 2, f"stage{stage}_block0")
+        x = block(x, filters, 1, f"stage{stage}_block1")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    keras.Model(images, outputs, name=RESNET).save(path)
+    return path
+
+
 def example(name: str) -> np.ndarray:
-    """One real test image of the model's data set, as raw 0-255 pixels, batch of one."""
+    """One real test image of the model's data set, as raw 0-255 pixels, batch of one
+    (CIFAR-10's for the ResNet built here)."""
     import zoo as zoo_library
     from zoo import data
 
+    name = "cnn-bn-cifar10" if name == RESNET else name
     spec = zoo_library.get_spec(name)
     images, _ = data.load(spec.dataset, "test")
     return np.asarray(images[:1], np.float32).reshape(1, *spec.input.shape)
@@ -292,12 +339,17 @@ class Setup:
     workers: int = 1
     cores: str = SERVER_CORE
     backend: str = "onnx"
+    intra_op: int | None = None  # --intra-op-threads; None: the default
 
     def __str__(self) -> str:
         return (
             f"{self.backend}, batching {'on' if self.batching else 'off'}, "
-            f"{self.workers} worker(s) on core(s) {self.cores}"
+            f"{self.workers} worker(s) on core(s) {self.cores}, {self.threads} intra-op threads"
         )
+
+    @property
+    def threads(self) -> str:
+        return "default" if self.intra_op is None else str(self.intra_op)
 
     def path(self, protocol: str) -> str:
         """The table's "server, protocol" cell: the backend named when it is not ONNX Runtime."""
@@ -322,10 +374,13 @@ def measure_zoo(
         *("--rest-port", str(rest_port), "--grpc-port", str(grpc_port)),
         "--enable-batching" if setup.batching else "--no-batching",
         *("--workers", str(setup.workers), "--backend", setup.backend),
+        *(() if setup.intra_op is None else ("--intra-op-threads", str(setup.intra_op))),
     ]
     rows = []
     batching = "batching" if setup.batching else "no-batching"
-    log = work / f"serve-{setup.backend}-{batching}-{setup.workers}-on-{setup.cores}.log"
+    log = work / (
+        f"serve-{setup.backend}-{batching}-{setup.workers}-on-{setup.cores}-{setup.threads}.log"
+    )
     # The first worker to answer is not all of them: the parent logs when every one serves.
     logged = f"{setup.workers} workers serving" if setup.workers > 1 else None
     ready = f"{rest}/v1/models/{models[0]}"
@@ -350,10 +405,20 @@ def measure_zoo(
                     if protocol == "tfs-grpc":
                         result["errors"] += int(failed)
                     row = {"model": name, "path": setup.path(protocol), "batching": setup.batching}
-                    row |= {"workers": setup.workers, "c": connections, **result}
+                    row |= {"workers": setup.workers, "threads": loaded_threads(log, name)}
+                    row |= {"default_threads": setup.intra_op is None}
+                    row |= {"c": connections, **result}
                     rows.append({**row, "mean_batch": mean_batch})
                     print(format_row(rows[-1]), f"({setup})", flush=True)
     return rows
+
+
+def loaded_threads(log: Path, name: str) -> int:
+    """The intra-op threads the model runs with, as the server's load line says (0: not said)."""
+    loaded = re.search(
+        rf"{re.escape(name)}: version \d+ loaded \(.*?(\d+) intra-op", log.read_text()
+    )
+    return int(loaded[1]) if loaded else 0
 
 
 def measure_baseline(model_dir, models, files, args, work, script) -> list[dict]:
@@ -379,7 +444,7 @@ def ceiling(version_dir: str) -> dict[str, float]:
     """Images/s of in-process ONNX Runtime with the server's options, batch 1 and batch 32."""
     from zoo.serving.core.servables import onnx_session
 
-    session = onnx_session(Path(version_dir) / "model.onnx")
+    session, _ = onnx_session(Path(version_dir) / "model.onnx")
     (given,) = session.get_inputs()
     example_shape = [int(d) for d in given.shape[1:]]
     rates = {}
@@ -468,6 +533,22 @@ def workers_table(rows: list[dict]) -> str:
     return "\n".join([results_file.markdown_table(WORKERS_HEAD, lines), "", note])
 
 
+THREADS_HEAD = [*HEAD[:2], "intra-op threads", *HEAD[3:9], "vs 1 thread"]
+
+
+def threads_table(rows: list[dict]) -> str:
+    one = {(r["model"], r["path"], r["c"]): r["rps"] for r in rows if r["threads"] == 1}
+    lines = []
+    for row in rows:
+        alone = one.get((row["model"], row["path"], row["c"]))
+        ratio = f"{row['rps'] / alone:.2f}x" if alone else "-"
+        threads = f"{row['threads']}{' (default)' if row['default_threads'] else ''}"
+        cells = [row["model"], row["path"], threads, str(row["c"])]
+        lines.append([*cells, *measured_cells(row), ratio])
+    note = "'vs 1 thread': req/s over `--intra-op-threads 1`'s at the same concurrency, same run."
+    return "\n".join([results_file.markdown_table(THREADS_HEAD, lines), "", note])
+
+
 def header(command: str, cores: str) -> str:
     """The lines above a table: how to measure it again, when, where and with what."""
     provenance = results_file.provenance()
@@ -479,14 +560,19 @@ def header(command: str, cores: str) -> str:
     )
 
 
-def write_results(path: Path, first: str | None, workers: str | None) -> None:
-    """Write both tables, atomically; one that is None is kept as the file has it."""
-    kept_first, _, kept_workers = (path.read_text() if path.exists() else "").partition(
-        WORKERS_HEADING
-    )
-    first = first if first is not None else kept_first.strip()
-    workers = workers if workers is not None else kept_workers.strip()
-    text = first + (f"\n\n{WORKERS_HEADING}\n\n{workers}" if workers else "")
+def write_results(path: Path, tables: dict[str, str | None]) -> None:
+    """Write the tables (heading -> text; "" heads the first), atomically; one that is None is
+    kept as the file has it."""
+    kept = {"": ""}
+    heading = ""
+    for line in (path.read_text() if path.exists() else "").splitlines(keepends=True):
+        if line.rstrip() in (WORKERS_HEADING, THREADS_HEADING):
+            heading = line.rstrip()
+            kept[heading] = ""
+        else:
+            kept[heading] += line
+    texts = {h: (tables.get(h) or kept.get(h, "")).strip() for h in ("", *SECTIONS)}
+    text = texts[""] + "".join(f"\n\n{h}\n\n{texts[h]}" for h in SECTIONS if texts[h])
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as out:
         out.write(text.strip() + "\n")
     os.replace(out.name, path)
@@ -509,6 +595,10 @@ def main() -> None:
     parser.add_argument(
         "--workers-only", action="store_true", help="only the workers table; keep the other"
     )
+    parser.add_argument(
+        "--threads-only", action="store_true", help="only the threads table; keep the others"
+    )
+    parser.add_argument("--threads-concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "serve")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the tables are written")
     parser.add_argument(
@@ -521,10 +611,13 @@ def main() -> None:
         return
 
     args.work.mkdir(parents=True, exist_ok=True)
-    model_dir = prepare(args.work, args.models)
-    files = {n: bodies(n, example(n), args.work) for n in args.models}
     script = args.work / "post.lua"
     script.write_text(WRK_SCRIPT)
+    if args.threads_only:
+        write_results(args.out, {THREADS_HEADING: measure_threads(args, script)})
+        return
+    model_dir = prepare(args.work, args.models)
+    files = {n: bodies(n, example(n), args.work) for n in args.models}
     measure = partial(measure_zoo, model_dir, args.models, files, args, args.work, script)
     first = None
     if not args.workers_only:
@@ -550,7 +643,37 @@ def main() -> None:
             f"--workers-concurrency {' '.join(map(str, args.workers_concurrency))}"
         )
         workers = header(command, BOTH_CORES) + text
-    write_results(args.out, first, workers)
+    write_results(args.out, {"": first, WORKERS_HEADING: workers})
+
+
+def measure_threads(args, script: Path) -> str:
+    """The threads table: the default intra-op threads, then one and one per core where the
+    default (as the server's load line says it) is not that, one worker on both cores."""
+    models = ["cnn-bn-cifar10", RESNET]
+    model_dir = prepare(args.work, models)
+    files = {n: bodies(n, example(n), args.work) for n in models}
+    measure = partial(
+        measure_zoo,
+        model_dir,
+        models,
+        files,
+        args,
+        args.work,
+        script,
+        protocols=WORKER_PROTOCOLS,
+        concurrency=args.threads_concurrency,
+    )
+    rows = measure(Setup(batching=True, cores=BOTH_CORES))
+    for intra_op in sorted({1, len(BOTH_CORES.split(","))} - {rows[0]["threads"]}):
+        rows += measure(Setup(batching=True, cores=BOTH_CORES, intra_op=intra_op))
+    rows.sort(key=lambda r: (models.index(r["model"]), r["path"], r["c"], r["threads"]))
+    text = threads_table(rows)
+    print(text)
+    command = (
+        f"--threads-only --seconds {args.seconds:g} --repeat {args.repeat} "
+        f"--threads-concurrency {' '.join(map(str, args.threads_concurrency))}"
+    )
+    return header(command, BOTH_CORES) + text
 
 
 def measure_table(model_dir, files, args, script, measure) -> str:

@@ -764,6 +764,31 @@ def _print_export(result) -> None:
     help="Server processes sharing the REST and gRPC ports, to use several cores.",
 )
 @click.option(
+    "--intra-op-threads",
+    "--tensorflow_intra_op_parallelism",
+    "intra_op",
+    type=click.IntRange(min=0),
+    help="Threads that split one operator of a model, either backend (TF Serving's flag; a "
+    "model's config.pbtxt intra_op_thread_count wins; 0: the runtime chooses)  [default: each "
+    "worker's share of the cores]",
+)
+@click.option(
+    "--inter-op-threads",
+    "--tensorflow_inter_op_parallelism",
+    "inter_op",
+    type=click.IntRange(min=0),
+    help="Threads that run a model's independent operators at once (TF Serving's flag; "
+    "config.pbtxt's inter_op_thread_count wins; 0: the runtime chooses)  [default: 1]",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where models run: CUDA where the runtime has it (onnxruntime-gpu) and a GPU is "
+    "present, else the CPU; a model's config.pbtxt instance_group kind wins.",
+)
+@click.option(
     "--max-request-bytes",
     type=click.IntRange(min=1),
     default=64 * 2**20,
@@ -848,6 +873,9 @@ def serve(
     any_origin: bool,
     model_control_mode: str,
     load_model: tuple[str, ...],
+    intra_op: int | None,
+    inter_op: int | None,
+    device: str,
     **options,
 ) -> None:
     """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
@@ -858,6 +886,7 @@ def serve(
     from zoo.serving import cors, grpc_arguments, monitoring_config, tls
     from zoo.serving.core import batching, model_sources
     from zoo.serving.core import version_labels as labels
+    from zoo.serving.core.execution import Execution
     from zoo.serving.core.limits import Limits
     from zoo.serving.core.model_control import ModelControl
     from zoo.serving.server import serve as run_server
@@ -887,6 +916,7 @@ def serve(
         tls=tls.choose(ssl_cert, ssl_key, ssl_client_ca, ssl_config_file),
         cors_origins=cors.origins(cors_origins, any_origin),
         model_control=ModelControl(model_control_mode, load_model),
+        execution=Execution(intra_op, inter_op, device),
         **options,
     )
 

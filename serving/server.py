@@ -14,7 +14,7 @@ import functools
 import gc
 import signal
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 import uvicorn
@@ -23,6 +23,7 @@ import uvloop
 from zoo.serving import cors, ports
 from zoo.serving.core.batching import BatchingParameters, describe
 from zoo.serving.core.errors import ServerError
+from zoo.serving.core.execution import Execution
 from zoo.serving.core.limits import Limits
 from zoo.serving.core.metrics import PATHS, Metrics
 from zoo.serving.core.model_control import EXPLICIT, ModelControl
@@ -64,6 +65,7 @@ class _Settings:
     grpc_arguments: Sequence[tuple[str, int | str]]
     metrics_paths: Sequence[str]
     control: ModelControl
+    execution: Execution
     tls: Tls | None = None
     cors_origins: Sequence[str] = ()
 
@@ -86,6 +88,7 @@ def serve(
     tls: Tls | None = None,
     cors_origins: Sequence[str] = (),
     model_control: ModelControl | None = None,
+    execution: Execution | None = None,
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -101,6 +104,8 @@ def serve(
     `model_control` is Triton's --model-control-mode (poll, the default, polls as above; none and
     explicit never poll); explicit needs one worker, since a load asked of one worker would not
     reach the others.
+    Each version runs with `execution`'s threads and device (execution.py: by default the cores
+    shared among the workers).
     """
     control = model_control or ModelControl()
     if control.mode == EXPLICIT and workers > 1:
@@ -120,6 +125,7 @@ def serve(
         tuple(grpc_arguments),
         tuple(metrics_paths),
         control,
+        replace(execution or Execution(), workers=workers),
         tls,
         tuple(cors_origins),
     )
@@ -145,6 +151,7 @@ def _serve_here(
         settings.batching_parameters,
         warm=Warmup(metrics, settings.limits),
         control=settings.control,
+        execution=settings.execution,
     )
     # Until the serving loop owns SIGTERM, it stops the loading at once, as a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)

@@ -146,7 +146,7 @@ def test_the_serving_install_serves_a_pretrained_export(serving, whole, tmp_path
             asked = zoo(serving, "predict", "cnn-mnist", "digit.png", *via, cwd=tmp_path)
             assert asked.returncode == 0, asked.stderr
             assert asked.stdout.splitlines()[0] == str(labels[0])
-    assert "loaded (onnx)" in server.log.read_text()
+    assert "loaded (onnx on CPUExecutionProvider" in server.log.read_text()
 
 
 @pytest.mark.parametrize(

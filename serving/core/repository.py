@@ -24,6 +24,7 @@ from zoo.export.repository import version_folders
 from zoo.serving.core import batching
 from zoo.serving.core.batching import BatchingParameters
 from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable
+from zoo.serving.core.execution import Execution
 from zoo.serving.core.model_control import ModelControl
 from zoo.serving.core.model_sources import ModelSource, ModelSources
 from zoo.serving.core.servables import Backend, load
@@ -68,7 +69,8 @@ class Repository:
     A model's labels (label -> version) let requests name a version by label. Each version is
     batched with `batching`, updated by its model folder's own `batching_parameters.txt` when
     there is one (read when the version loads; a bad file fails that version's load, as a broken
-    model would).
+    model would). Each version runs with `execution`'s threads and device, as its config.pbtxt
+    updates them.
     `warm(name, version, servable)` runs on each version once it is loaded and before it is served
     (it is AVAILABLE only once warm), and says what it ran for the log ("": nothing); if it
     raises, the version fails to load with that reason, as TF Serving fails a version whose
@@ -84,9 +86,11 @@ class Repository:
         batching_parameters: BatchingParameters | None = None,
         warm: Callable[[str, int, Backend], str] | None = None,
         control: ModelControl | None = None,
+        execution: Execution | None = None,
     ) -> None:
         self.warm = warm
         self.control = control or ModelControl()
+        self.execution = execution or Execution()
         self._wanted: set[str] | None = None  # the models a poll loads (None: all of them)
         self.sources = sources
         self.batching = batching_parameters or BatchingParameters.default()
@@ -260,7 +264,7 @@ class Repository:
         folder = self._folder(name, version)
         fingerprint = _fingerprint(folder)  # before loading: a change while it loads is seen next
         try:
-            servable = load(folder, self._models[name].backend or self.backend)
+            servable = load(folder, self._models[name].backend or self.backend, self.execution)
             servable.batching = self._batching(name)
             warmed = self.warm(name, version, servable) if self.warm is not None else ""
             into[version] = servable
@@ -272,7 +276,7 @@ class Repository:
         else:
             self._failed.pop((name, version), None)
             warmed = f", warmed up: {warmed}" if warmed else ""
-            self.log(f"{name}: version {version} loaded ({into[version].kind}){warmed}")
+            self.log(f"{name}: version {version} loaded ({into[version].describe()}){warmed}")
 
     def _batching(self, name: str) -> BatchingParameters:
         own = self._models[name].base_path / batching.FILE_NAME

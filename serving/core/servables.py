@@ -3,18 +3,20 @@
 ONNX Runtime is the default: on this CPU it runs the same graph several times faster than TensorFlow
 and releases the GIL while it computes. `--backend tf` runs the SavedModel exactly as TF Serving would.
 
-ONNX Runtime's session options, chosen for a small CPU server (docs/PERFORMANCE.md measures them):
-every graph optimization (ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout
-transforms), one intra-op and one inter-op thread, sequential execution and no spinning. Parallelism
-comes from batching and from the batch threads (one per core beyond the event loop's): a thread
-pool per run would only fight them for the same cores, and spinning threads burn a core that the
-event loop needs for parsing requests.
+ONNX Runtime's session options (docs/PERFORMANCE.md measures them): every graph optimization
+(ORT_ENABLE_ALL: constant folding, Conv+activation fusion, layout transforms), no spinning (a
+spinning thread burns a core the event loop needs for parsing requests), and the threads and
+device of execution.py: by default one pool per model, of the cores the worker may use.
+TensorFlow's session gets the same threads, in pools of its own (execution.py says why).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,14 @@ from zoo.export.contract import IMAGE_INPUT, IMAGE_SIGNATURE, STRING, Exported, 
 from zoo.quiet import load_tensorflow
 from zoo.serving.core import images, model_files, strings
 from zoo.serving.core.batching import BatchingParameters
+from zoo.serving.core.execution import Execution
 from zoo.serving.core.signature import ModelSignature, default_signature
 
 BACKENDS = ("onnx", "tf")
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+# Set before TensorFlow is imported, each session's intra-op pool is its own rather than the first
+# session's for the whole process (TF's LocalDevice reads it once).
+TF_OWN_POOLS = "TF_OVERRIDE_GLOBAL_THREADPOOL"
 
 
 class Backend:
@@ -37,7 +44,8 @@ class Backend:
 
     `signature` is the one a request naming none gets; `exported` is zoo.json's contract for zoo's
     own exports (labels, task), None for any other model. The repository sets `batching`, the
-    version's batching parameters, when it loads it.
+    version's batching parameters, when it loads it. `execution` is the threads and device it was
+    asked to run with, `device` what it runs on, `note` why that differs from what was asked.
     """
 
     platform = ""  # the runtime in Triton's and KServe's words, for the v2 model metadata
@@ -46,11 +54,19 @@ class Backend:
     signatures: dict[str, ModelSignature]
     # A SavedModel's SignatureDefs, every one as it has them (the metadata); none elsewhere.
     signature_defs: Mapping[str, Any] = {}
+    device = "CPU"
+    note = ""
 
-    def __init__(self, version_dir: Path, exported: Exported | None) -> None:
+    def __init__(self, version_dir: Path, exported: Exported | None, execution: Execution) -> None:
         self.path = version_dir
         self.version = int(version_dir.name)
         self.exported = exported
+        self.execution = execution
+
+    def describe(self) -> str:
+        """What the load line says: the backend, its device and threads, and any fallback."""
+        note = f"; {self.note}" if self.note else ""
+        return f"{self.kind} on {self.device}, {self.execution.describe()}{note}"
 
     @functools.cached_property
     def signature(self) -> ModelSignature:
@@ -65,16 +81,23 @@ class Backend:
 
 
 class OnnxBackend(Backend):
-    """The version's ONNX model in an ONNX Runtime CPU session. Its signature is its graph's, and
+    """The version's ONNX model in an ONNX Runtime session. Its signature is its graph's, and
     for an image model zoo exported, `serving_image` too: the images are decoded in Python as
     zoo.json declares (images.py), then run through the graph, as the SavedModel's graph does."""
 
     platform = "onnxruntime_onnx"
     kind = "onnx"
 
-    def __init__(self, version_dir: Path, exported: Exported | None, model: Path) -> None:
-        super().__init__(version_dir, exported)
-        self._session = onnx_session(model)
+    def __init__(
+        self, version_dir: Path, exported: Exported | None, model: Path, execution: Execution
+    ) -> None:
+        super().__init__(version_dir, exported, execution)
+        self._session, self.note = onnx_session(model, execution)
+        given = self._session.get_session_options()  # what the load line says, read back
+        self.execution = dataclasses.replace(
+            execution, intra_op=given.intra_op_num_threads, inter_op=given.inter_op_num_threads
+        )
+        self.device = ", ".join(self._session.get_providers())
         signature = model_files.onnx_signature(self._session)
         config = model_files.triton_config(version_dir.parent) if exported is None else None
         if config is not None:  # zoo's own config.pbtxt is for Triton; its graph takes any batch
@@ -104,8 +127,10 @@ class TfBackend(Backend):
     platform = "tensorflow_savedmodel"
     kind = "tf"
 
-    def __init__(self, version_dir: Path, exported: Exported | None) -> None:
-        super().__init__(version_dir, exported)
+    def __init__(self, version_dir: Path, exported: Exported | None, execution: Execution) -> None:
+        super().__init__(version_dir, exported, execution)
+        if "tensorflow" not in sys.modules:
+            os.environ.setdefault(TF_OWN_POOLS, "1")
         try:
             tf = load_tensorflow()  # only this backend needs TensorFlow
         except ModuleNotFoundError as error:  # a serving-only install
@@ -120,12 +145,39 @@ class TfBackend(Backend):
         )
         self.signature_defs = graph_def.signature_def
         graph = tf.Graph()
-        self._session = tf.compat.v1.Session(graph=graph)
+        self._session = tf.compat.v1.Session(graph=graph, config=self._session_config(tf))
         with graph.as_default():
             tf.compat.v1.saved_model.loader.load(
                 self._session, [model_files.SERVE_TAG], str(version_dir)
             )
         self._runs = {name: self._callable(s) for name, s in self.signatures.items()}
+
+    def _session_config(self, tf):
+        """The session's threads (per-session pools: TF2's eager pools are the process's) and
+        device: GPUs visible unless the CPU was asked for, each growing its memory as it needs,
+        so that several workers share a GPU instead of the first taking all of it."""
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            with contextlib.suppress(RuntimeError):  # already initialized: set as it was
+                tf.config.experimental.set_memory_growth(gpu, True)
+        execution = self.execution
+        on_gpu = bool(gpus) and execution.device != "cpu"
+        self.device = "GPU" if on_gpu else "CPU"
+        if execution.device == "cuda" and not gpus:
+            self.note = "cuda asked for, but TensorFlow sees no GPU: on CPU"
+        if os.environ.get(TF_OWN_POOLS) != "1":
+            self.note = "; ".join(
+                filter(None, [self.note, "intra-op threads: the process's first session's"])
+            )
+        config = self._config.ConfigProto(
+            intra_op_parallelism_threads=execution.intra_op,
+            inter_op_parallelism_threads=execution.inter_op,
+            use_per_session_threads=True,
+        )
+        config.gpu_options.allow_growth = True
+        if not on_gpu:
+            config.device_count["GPU"] = 0
+        return config
 
     def _callable(self, signature: ModelSignature):
         """The session's callable for a signature. It is made from CallableOptions (the Session's
@@ -145,24 +197,40 @@ class TfBackend(Backend):
         return dict(zip(described.output_names, answers, strict=True))
 
 
-def onnx_session(model: Path):
-    """An ONNX Runtime CPU session on `model` with the options stated in this module's docstring
-    (also what bench/serve.py measures its ceiling and baseline with)."""
+def onnx_session(model: Path, execution: Execution | None = None):
+    """An ONNX Runtime session on `model` with the options stated in this module's docstring
+    (also what bench/serve.py measures its ceiling and baseline with), and why it is not on
+    CUDA where that was asked for ("" when it is, or was not asked)."""
     import onnxruntime
 
+    execution = (execution or Execution()).for_model(None)
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
+    options.execution_mode = (
+        onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if execution.inter_op == 1
+        else onnxruntime.ExecutionMode.ORT_PARALLEL
+    )
+    options.intra_op_num_threads = execution.intra_op
+    options.inter_op_num_threads = execution.inter_op
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    cuda = execution.device != "cpu" and CUDA in onnxruntime.get_available_providers()
+    session = onnxruntime.InferenceSession(
+        str(model), options, providers=[CUDA, CPU] if cuda else [CPU]
+    )
+    note = ""
+    if execution.device == "cuda" and not cuda:
+        note = f"cuda asked for, but this onnxruntime has no {CUDA} (onnxruntime-gpu has): on CPU"
+    elif execution.device == "cuda" and CUDA not in session.get_providers():
+        note = "cuda asked for, but CUDA found no GPU: on CPU"
+    return session, note
 
 
-def load(version_dir: Path, backend: str) -> Backend:
+def load(version_dir: Path, backend: str, execution: Execution | None = None) -> Backend:
     """Load one version folder: with the named backend ("onnx" or "tf") where it holds both
-    formats, else with the one runtime its only model file needs."""
+    formats, else with the one runtime its only model file needs. It runs with `execution` (the
+    server's threads and device) as its config.pbtxt updates them."""
     exported = Exported.find(version_dir)
     found = model_files.formats(version_dir, exported)
     if not found:
@@ -171,6 +239,7 @@ def load(version_dir: Path, backend: str) -> Backend:
             f"nor an ONNX model ({model_files.onnx_file_name(version_dir)})"
         )
     kind = backend if backend in found else next(iter(found))
+    execution = (execution or Execution()).for_model(model_files.triton_config(version_dir.parent))
     if kind == "onnx":
-        return OnnxBackend(version_dir, exported, found["onnx"])
-    return TfBackend(version_dir, exported)
+        return OnnxBackend(version_dir, exported, found["onnx"], execution)
+    return TfBackend(version_dir, exported, execution)
