@@ -627,6 +627,41 @@ def _print_export(result) -> None:
     click.echo(f"triton config: {result.config}")
 
 
+def request_log_options(command):
+    """`zoo serve`'s request logs: --access-log, --log-requests and how they are sampled and rotated."""
+    options = [
+        click.option(
+            "--access-log",
+            metavar="PATH|-",
+            help="Append one JSON line per request (every API, REST and gRPC) to PATH, or to "
+            "standard output with -.  [default: none]",
+        ),
+        click.option(
+            "--log-requests",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="Write sampled requests and their answers to PATH as TF Serving's PredictionLog "
+            "records (TFRecord): a warmup file, replayable as assets.extra/tf_serving_warmup_requests.",
+        ),
+        click.option(
+            "--log-sample-rate",
+            type=click.FloatRange(0, 1),
+            default=1.0,
+            show_default=True,
+            help="The share of requests --log-requests keeps, drawn at random.",
+        ),
+        click.option(
+            "--log-max-bytes",
+            type=click.IntRange(min=1),
+            help="Rotate --log-requests' file before it passes this size (to PATH.1, PATH.2, "
+            "...).  [default: 64 MiB]",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.option(
     "--model-dir",
@@ -749,6 +784,7 @@ def _print_export(result) -> None:
     show_default=True,
     help="Serve the playground page at / on the REST port: draw a digit, watch the GAN.",
 )
+@request_log_options
 def serve(
     model_dir: Path | None,
     models: str | None,
@@ -763,6 +799,10 @@ def serve(
     rest_api_timeout_in_ms: int,
     grpc_channel_arguments: str | None,
     monitoring_config_file: Path | None,
+    access_log: str | None,
+    log_requests: Path | None,
+    log_sample_rate: float,
+    log_max_bytes: int | None,
     **options,
 ) -> None:
     """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
@@ -774,6 +814,7 @@ def serve(
     from zoo.serving.core import batching, model_sources
     from zoo.serving.core import version_labels as labels
     from zoo.serving.core.limits import Limits
+    from zoo.serving.request_logs import RequestLogs
     from zoo.serving.server import serve as run_server
 
     if options["backend"] == "tf":
@@ -798,6 +839,7 @@ def serve(
         limits=Limits(max_request_bytes, rest_api_timeout_in_ms / 1000),
         grpc_arguments=grpc_arguments.parse(grpc_channel_arguments),
         metrics_paths=monitoring_config.metrics_paths(monitoring_config_file),
+        request_logs=RequestLogs(access_log, log_requests, log_sample_rate, log_max_bytes),
         **options,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import signal
@@ -31,6 +32,7 @@ from zoo.serving.core.runner import Runner
 from zoo.serving.http import HttpApp
 from zoo.serving.kserve import grpc_api as kserve_grpc
 from zoo.serving.playground import Playground
+from zoo.serving.request_logs import RequestLogs
 from zoo.serving.tfserving import grpc_api as tfserving_grpc
 from zoo.serving.warmup import Warmup
 from zoo.serving.workers import supervise
@@ -61,6 +63,7 @@ class _Settings:
     ui: bool
     grpc_arguments: Sequence[tuple[str, int | str]]
     metrics_paths: Sequence[str]
+    request_logs: RequestLogs
 
 
 def serve(
@@ -78,6 +81,7 @@ def serve(
     config_poll_seconds: float = 0.0,
     grpc_arguments: Sequence[tuple[str, int | str]] = (),
     metrics_paths: Sequence[str] = PATHS,
+    request_logs: RequestLogs | None = None,
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -87,7 +91,8 @@ def serve(
     batched with `batching_parameters` (the defaults of `BatchingParameters` when None), or with
     its model folder's own file. `workers` processes share the ports; one (the default) serves in
     this process. `ui` serves the playground page at / on the REST port; `grpc_arguments` are
-    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`.
+    gRPC server options set after zoo's own; the metrics are served at `metrics_paths`;
+    `request_logs` says which request logs to write (none by default).
     """
     settings = _Settings(
         sources,
@@ -100,7 +105,9 @@ def serve(
         ui,
         tuple(grpc_arguments),
         tuple(metrics_paths),
+        request_logs or RequestLogs(),
     )
+    settings.request_logs.check()
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
             _serve_here(settings, claimed, log)
@@ -152,6 +159,7 @@ def _worker(
 ) -> None:
     """Worker `index` of several. Worker 0 logs as a lone server does; the others load the same
     files, so repeating its loads and banner would only bury the lines that differ: their failures."""
+    settings = dataclasses.replace(settings, request_logs=settings.request_logs.for_worker(index))
     _serve_here(settings, claimed, log if index == 0 else _FailuresOnly(index, log), ready)
 
 
@@ -176,10 +184,11 @@ async def _serve(
     ready: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
-    runner = Runner(loop, repository.batching.num_batch_threads, metrics)
+    logs = settings.request_logs.start(metrics)
+    runner = Runner(loop, repository.batching.num_batch_threads, metrics, logs.payload)
     options = dict(settings.limits.grpc_options())
     options.update(settings.grpc_arguments)  # --grpc_channel_arguments: the user's word is last
-    grpc_server = grpc.aio.server(options=list(options.items()))
+    grpc_server = grpc.aio.server(options=list(options.items()), interceptors=logs.interceptors())
     # TF Serving's PredictionService and ModelService and KServe v2's GRPCInferenceService, one port.
     tfserving_grpc.add_services(grpc_server, repository, runner, settings.limits)
     kserve_grpc.add_services(grpc_server, repository, runner)
@@ -189,14 +198,15 @@ async def _serve(
     except RuntimeError:
         raise ServerError(f"cannot listen on {host}:{grpc_port} (gRPC)") from None
     await grpc_server.start()
+    app = HttpApp(
+        repository,
+        runner,
+        settings.limits,
+        Playground() if settings.ui else None,
+        settings.metrics_paths,
+    )
     config = uvicorn.Config(
-        HttpApp(
-            repository,
-            runner,
-            settings.limits,
-            Playground() if settings.ui else None,
-            settings.metrics_paths,
-        ),
+        logs.http(app, settings.metrics_paths),
         http="httptools",
         lifespan="off",
         log_level="warning",
@@ -215,6 +225,8 @@ async def _serve(
     if settings.ui:
         log(f"  playground: http://{rest_host}:{rest_port}/ (--no-ui turns it off)")
     log(f"  batching: {describe(repository.batching)}")
+    for line in settings.request_logs.describe():
+        log(f"  {line}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
         log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")
@@ -239,6 +251,7 @@ async def _serve(
     rest.should_exit = True
     await asyncio.gather(rest_task, grpc_server.stop(GRACE_SECONDS))
     runner.close()
+    logs.close(log)
 
 
 async def _every(

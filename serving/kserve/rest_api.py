@@ -26,6 +26,7 @@ from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, chec
 from zoo.serving.core.limits import check_shape
 from zoo.serving.core.metrics import MODEL_INFER, REST
 from zoo.serving.core.repository import Repository
+from zoo.serving.core.request_record import note_id
 from zoo.serving.core.resolve import ServableRequest, servable
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
@@ -110,6 +111,7 @@ class KServeApi:
         else:
             header, tail = binary_tensors.split(body, header_length)
             request, chunks = json_io.parse(header), binary_tensors.Chunks(tail)
+        note_id(request.get("id"))  # for the access log
         given = request.get("inputs")
         if not isinstance(given, list) or not given:
             raise InvalidArgument("'inputs' must be a non-empty array of input tensors")

@@ -1,0 +1,123 @@
+"""Where the request logs write: a thread of their own, fed through a bounded queue, so that a slow
+disk (or a stdout nobody reads) never stalls the event loop. A full queue drops what it is offered,
+and counts it, rather than making requests wait.
+
+The access log's file is opened with O_APPEND and written whole lines at a time, so that the
+workers of `zoo serve --workers N` can share one file: the kernel appends each write() whole. The
+payload log's files (`RotatingFile`) are each written by one process and rotated by size.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+GATHER_SECONDS = 0.02  # the writer's pause after each batch, so that it wakes once per many items
+
+
+class BackgroundWriter(Generic[Item]):
+    """Items offered on the event loop, handed to `write` in batches on a thread of their own.
+
+    At most `capacity` (by `weigh`, 1 per item by default) wait at once; an item offered beyond
+    that is dropped, counted in `dropped` and reported to `on_drop`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[list[Item]], None],
+        capacity: int,
+        weigh: Callable[[Item], int] = lambda item: 1,
+        on_drop: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._write, self._weigh, self._on_drop = write, weigh, on_drop
+        self._capacity, self._waiting = capacity, 0
+        self._items: collections.deque[tuple[Item, int]] = collections.deque()
+        self._ready = threading.Condition()
+        self._closing = False
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def offer(self, item: Item) -> None:
+        """Queue `item`, or drop it if the queue is full; never waits for the writer."""
+        weight = self._weigh(item)
+        with self._ready:
+            if self._waiting + weight > self._capacity:
+                self.dropped += 1
+                drop = True
+            else:
+                drop = False
+                self._waiting += weight
+                self._items.append((item, weight))
+                if len(self._items) == 1:  # the writer may be waiting for this one
+                    self._ready.notify()
+        if drop:
+            self._on_drop()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._items and not self._closing:
+                    self._ready.wait()
+                if not self._items:
+                    return
+                batch, self._items = self._items, collections.deque()
+                self._waiting -= sum(weight for _, weight in batch)
+            self._write([item for item, _ in batch])
+            if not self._closing:
+                time.sleep(GATHER_SECONDS)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._thread.join()
+
+
+def append_only(path: str | Path) -> int:
+    """A file descriptor that appends to `path` (made if missing), for whole-line writes."""
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte: one write() for a file, more only where a pipe takes less at once."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class RotatingFile:
+    """A file written by one process, kept under `max_bytes`: before a write would take it past
+    that, it is renamed PATH.N, N one more than the last one made (PATH.1 is the oldest), and a
+    new PATH begun. A write larger than `max_bytes` gets a file of its own. Nothing is deleted."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path, self.max_bytes = path, max_bytes
+        suffixes = (p.suffix[1:] for p in path.parent.glob(f"{path.name}.*"))
+        self._next = max((int(s) for s in suffixes if s.isdigit()), default=0) + 1
+        self._fd = append_only(path)
+        self._size = os.fstat(self._fd).st_size
+
+    def write(self, data: bytes) -> None:
+        if self._size and self._size + len(data) > self.max_bytes:
+            self._rotate()
+        write_all(self._fd, data)
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        os.rename(self.path, f"{self.path}.{self._next}")
+        self._next += 1
+        self._fd = append_only(self.path)
+        self._size = 0
+
+    def close(self) -> None:
+        os.close(self._fd)
