@@ -12,9 +12,10 @@ response's and the log_metadata's model_spec, not in the request, so that a repl
 by whichever version the replaying server has. Classify, Regress and MultiInference requests are
 not logged (the access log has them).
 
-Each request is kept with probability `sample_rate`, decided on the event loop (a random draw);
-the protos are built, serialized and written on the log's own thread. At most CAPACITY_BYTES of
-tensors wait for it: a request offered beyond that is dropped and counted. The file is rotated
+Each request is kept with probability `sample_rate` (a random draw); a kept one is serialized on
+the event loop (tens of µs for an MNIST image) and written on the log's own thread, which holds
+the GIL as little as it can (log_files.py says why). At most CAPACITY_BYTES of records wait for
+it: a request offered beyond that is dropped and counted. The file is rotated
 by size (log_files.RotatingFile): PATH.1, PATH.2, ... are the older ones.
 """
 
@@ -36,7 +37,7 @@ from zoo.serving.protos.tensorflow_serving.apis import prediction_log_pb2
 from zoo.serving.tfserving.tensor_proto import as_proto_content
 
 LOGGED_APIS = frozenset((PREDICT, MODEL_INFER))
-CAPACITY_BYTES = 64 * 2**20  # of tensors waiting to be written
+CAPACITY_BYTES = 64 * 2**20  # of records waiting to be written
 
 
 class Logged(NamedTuple):
@@ -49,9 +50,6 @@ class Logged(NamedTuple):
     inputs: Mapping[str, np.ndarray]
     requested: Sequence[str]
     answer: Mapping[str, np.ndarray]
-
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in (*self.inputs.values(), *self.answer.values()))
 
 
 class PayloadLog:
@@ -66,9 +64,7 @@ class PayloadLog:
     ) -> None:
         self.sample_rate = sample_rate
         self._file = RotatingFile(path, max_bytes)
-        self._writer: BackgroundWriter[Logged] = BackgroundWriter(
-            "payload-log", self._write, CAPACITY_BYTES, Logged.nbytes, on_drop
-        )
+        self._writer = BackgroundWriter("payload-log", self._write, CAPACITY_BYTES, on_drop)
 
     @property
     def dropped(self) -> int:
@@ -87,11 +83,11 @@ class PayloadLog:
         if api not in LOGGED_APIS or random.random() >= self.sample_rate:
             return
         logged = Logged(time.time(), model, version, signature.name, inputs, requested, answer)
-        self._writer.offer(logged)
+        self._writer.offer(frame(prediction_log(logged, self.sample_rate).SerializeToString()))
 
-    def _write(self, batch: list[Logged]) -> None:
-        for logged in batch:
-            self._file.write(frame(prediction_log(logged, self.sample_rate).SerializeToString()))
+    def _write(self, records: list[bytes]) -> None:
+        for record in records:
+            self._file.write(record)
 
     def close(self) -> None:
         self._writer.close()

@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tritonclient.grpc as triton
-from helpers import Server, assert_one_line_error, examples, grpc_request, running, v2_input
+from helpers import (
+    Server,
+    assert_one_line_error,
+    examples,
+    grpc_request,
+    running,
+    v2_input,
+    worker_pids,
+)
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_log_pb2
 
 from zoo.serving.access_log import grpc_api, rest_api
@@ -259,6 +267,7 @@ def test_workers_share_stdout_and_write_their_own_payload_logs(cnn_mnist_root, t
     body = json.dumps({"instances": image.tolist()}).encode()
     count = 24
     with running(server):
+        worker_pids(server)  # both serve (each has opened its payload log)
         for index in range(count):
             status, _ = post(server, f"/v1/models/{MODEL}:predict", body, f"w-{index}")
             assert status == 200
@@ -324,14 +333,12 @@ def test_payload_files_rotate_by_size_and_read_back_whole(tmp_path):
 
 def test_a_full_writer_drops_and_counts_instead_of_waiting():
     written, dropped = [], []
-    writer = BackgroundWriter(
-        "test", written.extend, capacity=10, weigh=len, on_drop=lambda: dropped.append(1)
-    )
-    writer.offer("x" * 11)  # more than the queue holds at all
+    writer = BackgroundWriter("test", written.extend, 10, lambda: dropped.append(1))
+    writer.offer(b"x" * 11)  # more than the queue holds at all
     for _ in range(3):
-        writer.offer("abc")
+        writer.offer(b"abc")
     writer.close()
-    assert written == ["abc"] * 3
+    assert written == [b"abc"] * 3
     assert writer.dropped == len(dropped) == 1
 
 
