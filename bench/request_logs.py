@@ -7,14 +7,23 @@ load, TF Serving's REST :predict and gRPC Predict, one MNIST image per request.
 The server is pinned to core 1 and the load generators (wrk, h2load; as in bench/serve.py, whose
 helpers this uses) to core 0. The settings are measured in turn, `--repeat` rounds of all of them,
 each round starting its servers afresh, and the median req/s (with its run's latencies) is kept, so
-a drift of the machine over the run falls on every setting alike. The table is printed and
-written to bench/results/request_logs.md (`--out`), with the number of lines and records the
-logs hold at the end, checked against the requests answered.
+a drift of the machine over the run falls on every setting alike.
+
+Under load from other processes req/s wanders by tens of percent from one run to the next, more
+than the logs cost; so a second table measures that cost in this process, as CPU time per
+request (the best of `--repeat` timings of 2,000 requests, which other processes can only
+lengthen): the HTTP shell's access-log wrapper with its line formatted and queued, around an ASGI
+app that answers at once, beside that app alone; the payload log's sampling, PredictionLog and
+framing for one MNIST image and its answer; and, logs off, the look-ups the core makes.
+
+The tables are printed and written to bench/results/request_logs.md (`--out`), with the lines and
+records the logs held at the end of each round.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -72,6 +81,81 @@ def measure(setting: str, model_dir: Path, files, args, work: Path, script: Path
     return results
 
 
+def per_request_us(run, repeat: int, count: int = 2000) -> float:
+    """The best of `repeat` timings of `run(count)`, in µs per request."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run(count)
+        best = min(best, time.perf_counter() - started)
+    return best / count * 1e6
+
+
+def micro(repeat: int, work: Path) -> list[list[str]]:
+    """CPU µs per request of each log's work on the event loop, measured in this process."""
+    import numpy as np
+
+    from zoo.serving.access_log import AccessLog, AccessLogApp
+    from zoo.serving.core.request_record import note_batch, note_model
+    from zoo.serving.core.signature import ModelSignature
+    from zoo.serving.payload_log import PayloadLog
+
+    logs = Path(tempfile.mkdtemp(dir=work))
+    body = b'{"instances": [[0.5]]}'
+    scope = {"type": "http", "method": "POST", "path": f"/v1/models/{MODEL}:predict"}
+    scope["headers"] = [(b"content-type", b"application/json")]
+
+    async def answer(scope, receive, send) -> None:  # the cheapest app: read, note, answer
+        await receive()
+        note_model(MODEL, 1)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive():
+        return {"type": "http.request", "body": body}
+
+    async def send(message) -> None:
+        pass
+
+    def requests(app):
+        async def run(count: int) -> None:
+            for _ in range(count):
+                await app(scope, receive, send)
+
+        return lambda count: asyncio.run(run(count))
+
+    access = AccessLog(str(logs / "access.jsonl"))
+    bare = per_request_us(requests(answer), repeat)
+    logged = per_request_us(requests(AccessLogApp(answer, access, ())), repeat)
+    access.close()
+
+    image = bench.example(MODEL)
+    inputs, scores = {"images": image}, {"probabilities": np.full((1, 10), 0.1, np.float32)}
+    signature = ModelSignature("serving_default", "tensorflow/serving/predict", (), ())
+    payload = PayloadLog(logs / "requests.tfrecord", 1.0, 2**30)
+
+    def sampled(count: int) -> None:
+        for _ in range(count):
+            payload(MODEL, 1, signature, "Predict", inputs, (), scores)
+
+    kept = per_request_us(sampled, repeat)
+    payload.close()
+
+    def off(count: int) -> None:
+        for _ in range(count):
+            note_model(MODEL, 1)
+            note_batch(inputs)
+
+    looked_up = per_request_us(off, repeat)
+    return [
+        ["off: the core's look-ups (model, batch size)", f"{looked_up:.2f}"],
+        ["HTTP shell stand-in, no log", f"{bare:.2f}"],
+        ["the same with --access-log", f"{logged:.2f}"],
+        ["--access-log's cost (the difference)", f"{logged - bare:.2f}"],
+        ["--log-requests, one MNIST image kept", f"{kept:.2f}"],
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="each load run")
@@ -82,6 +166,8 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     model_dir = bench.prepare(args.work, [MODEL])
+    costs = micro(args.repeat, args.work)
+    print(costs, flush=True)
     files = bench.bodies(MODEL, bench.example(MODEL), args.work)
     script = args.work / "post.lua"
     script.write_text(bench.WRK_SCRIPT)
@@ -131,6 +217,10 @@ def main() -> None:
             *kept,
             "",
             "'vs off': req/s over the same protocol and concurrency without logs, same run.",
+            "",
+            "## CPU per request on the event loop, in this process",
+            "",
+            results_file.markdown_table(["what", "µs per request"], costs),
         ]
     )
     print(text)

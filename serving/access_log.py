@@ -31,6 +31,7 @@ import itertools
 import os
 import re
 import select
+import stat
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -98,11 +99,13 @@ def grpc_api(method: str) -> str:
 
 class AccessLog:
     """The lines of one process, appended to `target` (a path, or "-": standard output) by a
-    thread of their own, in writes of whole lines no longer than PIPE_BUF: so the workers of
-    `--workers N` can share the file, or the pipe standard output is."""
+    thread of their own, in writes of whole lines: so the workers of `--workers N` can share the
+    file. To a pipe (standard output, often) no write is longer than PIPE_BUF, the most that
+    the kernel keeps whole among several writers."""
 
     def __init__(self, target: str, on_drop: Callable[[], None] = lambda: None) -> None:
         self._fd = os.dup(1) if target == STDOUT else append_only(target)
+        self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]  # this process's: ids stay unique across workers
         self._second, self._prefix_time = -1, ""
@@ -120,6 +123,9 @@ class AccessLog:
         )
 
     def _write(self, lines: list[bytes]) -> None:
+        if self._regular:  # the kernel appends a write to a file whole, however long
+            write_all(self._fd, b"".join(lines))
+            return
         chunk: list[bytes] = []
         size = 0
         for line in lines:
