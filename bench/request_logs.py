@@ -77,7 +77,8 @@ def measure(setting: str, model_dir: Path, files, args, work: Path, script: Path
     # Stopped: the logs are flushed. What they hold, to check they kept up.
     access, payload = logs / "access.jsonl", logs / "requests.tfrecord"
     results["lines"] = len(access.read_bytes().splitlines()) if access.exists() else 0
-    results["records"] = len(list(read_records(payload))) if payload.exists() else 0
+    rotated = logs.glob(f"{payload.name}*")  # PATH and the files rotated from it
+    results["records"] = sum(len(list(read_records(path))) for path in rotated)
     return results
 
 

@@ -101,9 +101,21 @@ class RotatingFile:
         self._fd = append_only(path)
         self._size = os.fstat(self._fd).st_size
 
-    def write(self, data: bytes) -> None:
-        if self._size and self._size + len(data) > self.max_bytes:
-            self._rotate()
+    def write(self, records: list[bytes]) -> None:
+        """Append `records`, each whole in one file, in as few writes as rotation allows."""
+        chunk: list[bytes] = []
+        size = self._size  # what the file holds once `chunk` is written
+        for record in records:
+            if size and size + len(record) > self.max_bytes:
+                self._append(chunk)
+                self._rotate()
+                chunk, size = [], 0
+            chunk.append(record)
+            size += len(record)
+        self._append(chunk)
+
+    def _append(self, chunk: list[bytes]) -> None:
+        data = b"".join(chunk)
         write_all(self._fd, data)
         self._size += len(data)
 

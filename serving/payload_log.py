@@ -64,7 +64,7 @@ class PayloadLog:
     ) -> None:
         self.sample_rate = sample_rate
         self._file = RotatingFile(path, max_bytes)
-        self._writer = BackgroundWriter("payload-log", self._write, CAPACITY_BYTES, on_drop)
+        self._writer = BackgroundWriter("payload-log", self._file.write, CAPACITY_BYTES, on_drop)
 
     @property
     def dropped(self) -> int:
@@ -84,10 +84,6 @@ class PayloadLog:
             return
         logged = Logged(time.time(), model, version, signature.name, inputs, requested, answer)
         self._writer.offer(frame(prediction_log(logged, self.sample_rate).SerializeToString()))
-
-    def _write(self, records: list[bytes]) -> None:
-        for record in records:
-            self._file.write(record)
 
     def close(self) -> None:
         self._writer.close()

@@ -319,8 +319,9 @@ def test_payload_files_rotate_by_size_and_read_back_whole(tmp_path):
         as_proto_content(np.full((index + 1, 3), index, np.float32), request.inputs["x"])
         records.append(request.SerializeToString())
     rotating = RotatingFile(path, max_bytes=200)
-    for record in records:
-        rotating.write(frame(record))
+    rotating.write([frame(record) for record in records[:6]])  # a batch, as the writer hands it
+    for record in records[6:]:
+        rotating.write([frame(record)])
     rotating.close()
     rotated = sorted(tmp_path.glob("requests.tfrecord.*"), key=lambda p: int(p.suffix[1:]))
     assert rotated[0].name == "requests.tfrecord.7" and rotated[1].name == "requests.tfrecord.8"
