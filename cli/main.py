@@ -675,6 +675,41 @@ def _print_export(result) -> None:
     click.echo(f"triton config: {result.config}")
 
 
+def request_log_options(command):
+    """`zoo serve`'s request logs: --access-log, --log-requests and how they are sampled and rotated."""
+    options = [
+        click.option(
+            "--access-log",
+            metavar="PATH|-",
+            help="Append one JSON line per request (every API, REST and gRPC) to PATH, or to "
+            "standard output with -.  [default: none]",
+        ),
+        click.option(
+            "--log-requests",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="Write sampled requests and their answers to PATH as TF Serving's PredictionLog "
+            "records (TFRecord): a warmup file, replayable as assets.extra/tf_serving_warmup_requests.",
+        ),
+        click.option(
+            "--log-sample-rate",
+            type=click.FloatRange(0, 1),
+            default=1.0,
+            show_default=True,
+            help="The share of requests --log-requests keeps, drawn at random.",
+        ),
+        click.option(
+            "--log-max-bytes",
+            type=click.IntRange(min=1),
+            help="Rotate --log-requests' file before it passes this size (to PATH.1, PATH.2, "
+            "...).  [default: 64 MiB]",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.option(
     "--model-dir",
@@ -850,6 +885,7 @@ def _print_export(result) -> None:
     help="Triton's: with --model-control-mode explicit, a model to load at start (repeat it; "
     "* for all).",
 )
+@request_log_options
 def serve(
     model_dir: Path | None,
     models: str | None,
@@ -876,6 +912,10 @@ def serve(
     intra_op: int | None,
     inter_op: int | None,
     device: str,
+    access_log: str | None,
+    log_requests: Path | None,
+    log_sample_rate: float,
+    log_max_bytes: int | None,
     **options,
 ) -> None:
     """Serve models with TF Serving's REST and gRPC APIs and KServe's v2 until Ctrl-C: every model
@@ -889,6 +929,7 @@ def serve(
     from zoo.serving.core.execution import Execution
     from zoo.serving.core.limits import Limits
     from zoo.serving.core.model_control import ModelControl
+    from zoo.serving.request_logs import RequestLogs
     from zoo.serving.server import serve as run_server
 
     if options["backend"] == "tf":
@@ -917,6 +958,7 @@ def serve(
         cors_origins=cors.origins(cors_origins, any_origin),
         model_control=ModelControl(model_control_mode, load_model),
         execution=Execution(intra_op, inter_op, device),
+        request_logs=RequestLogs(access_log, log_requests, log_sample_rate, log_max_bytes),
         **options,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import gc
 import signal
@@ -33,6 +34,7 @@ from zoo.serving.core.runner import Runner
 from zoo.serving.http import HttpApp
 from zoo.serving.kserve import grpc_api as kserve_grpc
 from zoo.serving.playground import Playground
+from zoo.serving.request_logs import RequestLogs
 from zoo.serving.tfserving import grpc_api as tfserving_grpc
 from zoo.serving.tls import Tls, add_grpc_port, rest_scheme, uvicorn_options
 from zoo.serving.warmup import Warmup
@@ -66,6 +68,7 @@ class _Settings:
     metrics_paths: Sequence[str]
     control: ModelControl
     execution: Execution
+    request_logs: RequestLogs
     tls: Tls | None = None
     cors_origins: Sequence[str] = ()
 
@@ -89,6 +92,7 @@ def serve(
     cors_origins: Sequence[str] = (),
     model_control: ModelControl | None = None,
     execution: Execution | None = None,
+    request_logs: RequestLogs | None = None,
 ) -> None:
     """Serve every model `sources` names until SIGINT or SIGTERM.
 
@@ -106,6 +110,7 @@ def serve(
     reach the others.
     Each version runs with `execution`'s threads and device (execution.py: by default the cores
     shared among the workers).
+    `request_logs` says which request logs to write (none by default).
     """
     control = model_control or ModelControl()
     if control.mode == EXPLICIT and workers > 1:
@@ -126,9 +131,11 @@ def serve(
         tuple(metrics_paths),
         control,
         replace(execution or Execution(), workers=workers),
+        request_logs or RequestLogs(),
         tls,
         tuple(cors_origins),
     )
+    settings.request_logs.check()
     with ports.claim(host, rest_port, grpc_port) as claimed:
         if workers == 1:
             _serve_here(settings, claimed, log)
@@ -182,6 +189,7 @@ def _worker(
 ) -> None:
     """Worker `index` of several. Worker 0 logs as a lone server does; the others load the same
     files, so repeating its loads and banner would only bury the lines that differ: their failures."""
+    settings = dataclasses.replace(settings, request_logs=settings.request_logs.for_worker(index))
     _serve_here(settings, claimed, log if index == 0 else _FailuresOnly(index, log), ready)
 
 
@@ -206,10 +214,11 @@ async def _serve(
     ready: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
-    runner = Runner(loop, repository.batching.num_batch_threads, metrics)
+    logs = settings.request_logs.start(metrics)
+    runner = Runner(loop, repository.batching.num_batch_threads, metrics, logs.payload)
     options = dict(settings.limits.grpc_options())
     options.update(settings.grpc_arguments)  # --grpc_channel_arguments: the user's word is last
-    grpc_server = grpc.aio.server(options=list(options.items()))
+    grpc_server = grpc.aio.server(options=list(options.items()), interceptors=logs.interceptors())
     # TF Serving's PredictionService and ModelService and KServe v2's GRPCInferenceService, one port.
     tfserving_grpc.add_services(grpc_server, repository, runner, settings.limits)
     kserve_grpc.add_services(grpc_server, repository, runner)
@@ -227,7 +236,7 @@ async def _serve(
         settings.metrics_paths,
     )
     config = uvicorn.Config(
-        cors.wrap(app, settings.cors_origins),
+        cors.wrap(logs.http(app, settings.metrics_paths), settings.cors_origins),
         http="httptools",
         lifespan="off",
         log_level="warning",
@@ -254,6 +263,8 @@ async def _serve(
     log(f"  batching: {describe(repository.batching)}")
     if not settings.control.polls:
         log(f"  model control: {settings.control.describe()}")
+    for line in settings.request_logs.describe():
+        log(f"  {line}")
     for name, versions in repository.models.items():
         labels = "".join(f", {k}={v}" for k, v in repository.version_labels.get(name, {}).items())
         log(f"  {name}: versions {', '.join(map(str, versions))} (default {versions[-1]}{labels})")
@@ -279,6 +290,7 @@ async def _serve(
     await asyncio.gather(rest_task, grpc_server.stop(GRACE_SECONDS))
     app.close()
     runner.close()
+    logs.close(log)
 
 
 async def _every(

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo.export.repository import MAX_VERSION
-from zoo.serving.core.errors import InvalidArgument
+from zoo.serving.core.errors import InvalidArgument, ServingError
 from zoo.serving.core.repository import Repository, VersionStatus
+from zoo.serving.core.request_record import note_model
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature, signature_named
 
@@ -48,7 +49,13 @@ class ServableRequest:
 
 def servable(repository: Repository, request: ServableRequest) -> Backend:
     """The version a request names, the latest by default; NotFound as TF Serving words it."""
-    return repository.servable(request.name, _version(repository, request))
+    try:
+        found = repository.servable(request.name, _version(repository, request))
+    except ServingError:
+        note_model(request.name)  # the access log names the model even when it is refused
+        raise
+    note_model(request.name, found.version)
+    return found
 
 
 def signature(found: Backend, name: str | None, predict: bool = True) -> ModelSignature:
@@ -60,6 +67,7 @@ def signature(found: Backend, name: str | None, predict: bool = True) -> ModelSi
 
 def status(repository: Repository, request: ServableRequest) -> list[VersionStatus]:
     """The versions of a model (or the one a request names) with their states, newest first."""
+    note_model(request.name)
     return repository.status(request.name, _version(repository, request))
 
 

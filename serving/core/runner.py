@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,11 +26,18 @@ from zoo.serving.core.errors import (
     runtime_input_error,
 )
 from zoo.serving.core.metrics import Metrics, Requests, Warmups
+from zoo.serving.core.request_record import note_batch
 from zoo.serving.core.servables import Backend
 from zoo.serving.core.signature import ModelSignature
 from zoo.serving.core.statistics import OK, Timing
 
 INTERNAL = "INTERNAL"
+# A request answered, as the payload log takes it: (model, version, signature, api, inputs, the
+# outputs named by the request (empty: all), the answer).
+PayloadLog = Callable[
+    [str, int, ModelSignature, str, Mapping[str, np.ndarray], Sequence[str], dict[str, np.ndarray]],
+    None,
+]
 
 
 class _Served:
@@ -74,7 +81,8 @@ class Runner:
     threads.
 
     The pool has the server's `threads` (or more, if the first model to want threads asks for
-    more); a version whose `num_batch_threads` is 0 runs its batches on the event loop.
+    more); a version whose `num_batch_threads` is 0 runs its batches on the event loop. Each
+    request answered is handed to `payload_log` when there is one (`zoo serve --log-requests`).
     """
 
     def __init__(
@@ -82,8 +90,10 @@ class Runner:
         loop: asyncio.AbstractEventLoop,
         threads: int,
         metrics: Metrics | Warmups | None = None,
+        payload_log: PayloadLog | None = None,
     ) -> None:
         self._loop = loop
+        self._payload_log = payload_log
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self.metrics = metrics or Metrics()
@@ -112,6 +122,7 @@ class Runner:
         requests = served.requests(api, entrypoint)
         signature = signature or servable.signature
         timing = Timing()
+        note_batch(inputs)
         try:
             signature.check_inputs(inputs)
             names = signature.check_outputs(outputs)
@@ -126,7 +137,13 @@ class Runner:
                 raise
             raise refused from exc
         requests.done(OK, started, timing)
-        return {name: answers[name] for name in names}
+        answer = {name: answers[name] for name in names}
+        if self._payload_log is not None:
+            requested = names if outputs else ()
+            self._payload_log(
+                served.model, servable.version, signature, api, inputs, requested, answer
+            )
+        return answer
 
     def refuse_if_full(
         self,

@@ -28,6 +28,7 @@ from zoo.serving.core.decoding import Decoder
 from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, check_method
 from zoo.serving.core.metrics import MODEL_INFER, REST
 from zoo.serving.core.repository import Repository
+from zoo.serving.core.request_record import note_id
 from zoo.serving.core.resolve import ServableRequest, servable
 from zoo.serving.core.runner import Runner
 from zoo.serving.core.servables import Backend
@@ -127,6 +128,7 @@ class KServeApi:
             size, infer_request.decode, body, header_length, found.signatures
         )
         signature = found.signatures[key]
+        note_id(request.get("id"))  # for the access log
         requested = _requested(request.get("outputs", []))
         binary = {
             output: binary_tensors.wants_binary(request, requested.get(output))
