@@ -9,13 +9,13 @@ path) to 4 s (orjson and NumPy), during which no other request was read or answe
 started on the first such body and kept. Small bodies, nearly every request, are decoded in place:
 for them a hop to another process would cost more than the decoding.
 
-Nothing of a large body's size is copied on the loop in one go. The HTTP shell writes each chunk as
-it arrives into a file in shared memory (`Spool`; a chunk is at most uvicorn's 64 KiB), the child
-reads the file, and writes the arrays it decoded into another such file, which the loop maps and
-wraps without copying (`_Shipment`). Pickling the body to the child and the arrays back, as a
-ProcessPoolExecutor does, held the GIL 65-100 ms each way for 60 MB. The files are unlinked as soon
-as they are read or mapped (a mapping outlives its name), and a decoding given up (its client gone)
-has its arrays' file unlinked when the child's answer comes.
+Nothing of a large body's size is copied on the loop in one go. The HTTP shell writes each piece
+as it arrives (uvicorn hands over 64 KiB or so at a time) into a file in shared memory (`Spool`),
+the child reads the file, and writes the arrays it decoded into another such file, which the loop
+maps and wraps without copying (`_Shipment`). Pickling the body to the child and the arrays back,
+as a ProcessPoolExecutor does, held the loop 62-134 ms a 60 MB body. The body's file is unlinked
+once it is answered, the arrays' once the last of them is gone, each in a thread (`unlink_soon`);
+a decoding given up (its client gone) has its arrays' file unlinked when the child's answer comes.
 
 A decoding function is a module-level function of the front end (picklable by name) that takes
 the body and plain data (the servable's signatures, picklable) and returns arrays and names; its
