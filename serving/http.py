@@ -176,10 +176,8 @@ class HttpApp:
                     await _inflate(inflate, chunk, spool, encoding, self.limits)
                 if not message.get("more_body"):
                     break
-            if inflate is not None and not inflate.eof:
-                raise InvalidArgument(
-                    f"the body is not valid {encoding.decode()}: it ends too soon"
-                )
+            if inflate is not None:
+                await _inflate(inflate, b"", spool, encoding, self.limits, last=True)
             return spool.body()
         except BaseException:
             spool.discard()
@@ -190,14 +188,22 @@ INFLATE_SLICE = 1 << 20  # a millisecond or two of zlib
 
 
 async def _inflate(
-    inflate: zlib._Decompress, chunk: bytes, spool: Spool, encoding: bytes, limits: Limits
+    inflate: zlib._Decompress,
+    chunk: bytes,
+    spool: Spool,
+    encoding: bytes,
+    limits: Limits,
+    last: bool = False,
 ) -> None:
     """`chunk` decompressed into `spool`, to at most one byte past the limit (a small bomb stays
-    small), a slice at a time."""
-    while chunk:
+    small), a slice at a time; the `last` call takes what zlib still holds and checks the end."""
+    while chunk or last:
         room = limits.max_request_bytes + 1 - spool.size
         try:
-            spool.write(inflate.decompress(chunk, min(INFLATE_SLICE, room)))
+            if last:  # at most zlib's window, which a slice could leave behind
+                spool.write(inflate.flush())
+            else:
+                spool.write(inflate.decompress(chunk, min(INFLATE_SLICE, room)))
         except zlib.error as exc:
             raise InvalidArgument(f"the body is not valid {encoding.decode()}: {exc}") from None
         if spool.size > limits.max_request_bytes:
@@ -205,7 +211,9 @@ async def _inflate(
                 f"the {encoding.decode()} body decompresses to more than this server's limit of "
                 f"{limits.max_request_bytes:,} bytes (zoo serve --max-request-bytes)"
             )
-        chunk = inflate.unconsumed_tail
+        if last and not inflate.eof:
+            raise InvalidArgument(f"the body is not valid {encoding.decode()}: it ends too soon")
+        chunk, last = inflate.unconsumed_tail, False
         if chunk:
             await asyncio.sleep(0)
 
