@@ -3,14 +3,14 @@ client posts bodies near the size limit, with the bodies decoded on the event lo
 it (after), in one run.
 
     python bench/big_bodies.py [--seconds 6] [--rate 100] [--big-mb 60] [--every 1]
-                               [--kinds fast general]
+                               [--kinds fast general valid]
 
 Everything runs on this machine over loopback and stops by itself.
 
 - The server is `zoo serve` (one worker) pinned to core 1, serving cnn-mnist exported from its
   published weights (`zoo export --pretrained`, ONNX), started twice: with `--large-body-bytes 0`
   (every body decoded on the event loop, as before the change) and with the default (a body of
-  1 MiB or more is decoded in a separate process).
+  1 MiB or more is received into shared memory and decoded in a separate process).
 - Small requests: one MNIST test image to TF Serving's REST :predict, at `--rate` per second on
   schedule, whatever the answers (bench/overload.py's open-loop generator, pinned to core 0;
   latency counts from when a request fell due, so a stalled loop counts against every request
@@ -20,13 +20,15 @@ Everything runs on this machine over loopback and stops by itself.
   JSON array of numbers, `{"instances": [[...]]}` (the simdjson fast path); `general` the same
   numbers as named instances, `{"instances": [{"images": [...]}]}` (orjson and NumPy). Their
   shape is not the model's, so each is decoded in full and then refused (400): what is measured
-  is the decoding, not the model.
+  is the decoding, not the model. `valid` is a batch of images in the model's shape, decoded,
+  run (in batches of max_batch_size, queued before the small requests that arrive after it, as
+  in TF Serving) and answered: all of a valid large request's costs, the model's included.
 - Phases of `--seconds` each: small requests alone, then with each kind of large body. A small
   request unanswered after `--timeout` seconds, a connection error and any status other than 200
   are failed.
 
 The table is printed and written to bench/results/big_bodies.md (`--out`) with the machine and
-versions. `tests/test_bench_big_bodies.py` runs a short profile of it in the suite.
+versions. `tests/test_large_bodies.py` runs a short profile of it in the suite.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "big_bodies.md"
 MODEL = "cnn-mnist"
 SETTINGS = {"on the loop (before)": ["--large-body-bytes", "0"], "off the loop (after)": []}
-KINDS = ("fast", "general")
+KINDS = ("fast", "general", "valid")
 
 
 def main() -> None:
@@ -121,15 +123,18 @@ HEAD = [
 
 
 def write_large_body(kind: str, megabytes: float, work: Path) -> Path:
-    """A body of about `megabytes` MB of pixel values 0-255 whose shape is not the model's."""
+    """A body of about `megabytes` MB of pixel values 0-255: in the model's shape for `valid`,
+    rows of 784 numbers (not the model's shape) for the others."""
     values = np.random.default_rng(0).integers(0, 256, int(megabytes * 1e6 / 4), np.int32)
-    rows = values[: len(values) // 784 * 784].reshape(-1, 784)  # 784 numbers a row, flat
-    if kind == "fast":
-        text = json.dumps({"instances": rows.tolist()}, separators=(",", ":"))
+    if kind == "valid":
+        images = values[: len(values) // 784 * 784].reshape(-1, 28, 28, 1)
+        per_image = len(json.dumps(images[0].tolist(), separators=(",", ":"))) + 1
+        images = images[: int(megabytes * 1e6 / per_image)]
+        text = json.dumps({"instances": images.tolist()}, separators=(",", ":"))
     else:
-        text = json.dumps(
-            {"instances": [{"images": r} for r in rows.tolist()]}, separators=(",", ":")
-        )
+        rows = values[: len(values) // 784 * 784].reshape(-1, 784)  # 784 numbers a row, flat
+        instances = rows.tolist() if kind == "fast" else [{"images": r} for r in rows.tolist()]
+        text = json.dumps({"instances": instances}, separators=(",", ":"))
     path = work / f"large-{kind}.json"
     path.write_text(text)
     return path

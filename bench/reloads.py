@@ -13,8 +13,8 @@ version AVAILABLE and the old one gone. Meanwhile a client on core 0 sends one p
 resident size (VmRSS of /proc/PID/status) is read after the warm-up requests and after each
 reload; the table shows it at a few reload counts and the growth between the 10th and the last.
 
-The table is printed and written to bench/results/reloads.md (`--out`).
-`tests/test_bench_big_bodies.py` runs a short profile of it in the suite.
+The table is printed and written to bench/results/reloads.md (reloads-tf.md for `--backend tf`;
+`--out`). `tests/test_large_bodies.py` runs a short profile of it in the suite.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ import results_file
 import serve
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "reloads.md"
+RESULTS = {  # by backend
+    "onnx": ROOT / "bench" / "results" / "reloads.md",
+    "tf": ROOT / "bench" / "results" / "reloads-tf.md",
+}
 MODEL = "cnn-mnist"
 LOAD_EVERY = 0.02
 MiB = 2**20
@@ -46,7 +49,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["onnx", "tf"], default="onnx")
     parser.add_argument("--poll-seconds", type=float, default=0.2)
     parser.add_argument("--work", type=Path, default=ROOT / "bench-runs" / "reloads")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where the table is written")
+    parser.add_argument("--out", type=Path, help="where the table is written (default: by backend)")
     args = parser.parse_args()
 
     os.sched_setaffinity(0, {int(serve.CLIENT_CORE)})  # the load's client; the server on its own
@@ -87,7 +90,7 @@ def main() -> None:
         f"{load.answered:,} answered 200, {load.failed} otherwise."
     )
     print(text)
-    overload.write_results(args.out, header(args) + text)
+    overload.write_results(args.out or RESULTS[args.backend], header(args) + text)
 
 
 def prepare(work: Path, backend: str) -> Path:

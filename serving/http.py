@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Sequence
 
 from zoo.serving.core import json_io, metrics
-from zoo.serving.core.decoding import Decoder
+from zoo.serving.core.decoding import Decoder, LargeBody, Spool
 from zoo.serving.core.errors import (
     DEADLINE_EXCEEDED,
     NOT_FOUND,
@@ -87,6 +87,8 @@ class HttpApp:
             headers.append((b"allow", exc.allowed.encode()))
         except ServingError as exc:
             status, answer = HTTP_STATUS.get(exc.code, 400), json_io.error(str(exc))
+        except _Gone:  # no one is left to answer
+            return
         except asyncio.CancelledError:
             reason = guard.given_up()
             if reason is None:  # the server is stopping: not ours to answer
@@ -126,9 +128,13 @@ class HttpApp:
         if method == "POST":
             body = await self._body(receive, headers)
             guard.listen_soon()
-        if path.startswith(KServeApi.PREFIX):
-            return await self.kserve.answer(method, path, body, headers)
-        answer = await self.tfserving.answer(method, path, body)
+        try:
+            if path.startswith(KServeApi.PREFIX):
+                return await self.kserve.answer(method, path, body, headers)
+            answer = await self.tfserving.answer(method, path, body)
+        finally:
+            if isinstance(body, LargeBody):
+                body.close()
         if answer is None:
             page = ", the playground at /" if self.playground is not None else ""
             raise NotFound(
@@ -137,49 +143,83 @@ class HttpApp:
             )
         return answer, [(b"content-type", JSON)]
 
-    async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes:
+    async def _body(self, receive, headers: dict[bytes, bytes]) -> bytes | LargeBody:
         """The request's body, decompressed when it says it is gzip or deflate (as Triton's clients
         send it when asked to compress); refused once it is above the size limit, unread when its
-        Content-Length says so, and decompressed no further than the limit."""
+        Content-Length says so, and decompressed no further than the limit.
+
+        Each chunk goes to the decoder's spool as it arrives, so that a large body is never
+        joined, copied or decompressed on the loop in one go: a compressed chunk is inflated
+        INFLATE_SLICE bytes at a time, other clients served between slices."""
         check = self.limits.check_size
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit():
             check(int(declared), "the request body")
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            check(size, "the request body")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        encoding = headers.get(b"content-encoding")
-        if encoding is None or encoding == b"identity":
-            return body
-        if encoding not in WBITS:
+        encoding = headers.get(b"content-encoding", b"identity")
+        if encoding != b"identity" and encoding not in WBITS:
             raise InvalidArgument(
                 f"Content-Encoding {encoding.decode(errors='replace')} is not supported: use gzip or deflate"
             )
-        return _decompressed(body, encoding, self.limits)
+        inflate = zlib.decompressobj(WBITS[encoding]) if encoding in WBITS else None
+        spool, received = self.decoder.spool(), 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Gone
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                check(received, "the request body")
+                if inflate is None:
+                    spool.write(chunk)
+                else:
+                    await _inflate(inflate, chunk, spool, encoding, self.limits)
+                if not message.get("more_body"):
+                    break
+            if inflate is not None:
+                await _inflate(inflate, b"", spool, encoding, self.limits, last=True)
+            return spool.body()
+        except BaseException:
+            spool.discard()
+            raise
 
 
-def _decompressed(body: bytes, encoding: bytes, limits: Limits) -> bytes:
-    """`body` decompressed, to at most one byte past the limit (a small bomb stays small)."""
-    decompressor = zlib.decompressobj(WBITS[encoding])
-    try:
-        plain = decompressor.decompress(body, limits.max_request_bytes + 1)
-    except zlib.error as exc:
-        raise InvalidArgument(f"the body is not valid {encoding.decode()}: {exc}") from None
-    if len(plain) > limits.max_request_bytes:
-        raise ResourceExhausted(
-            f"the {encoding.decode()} body decompresses to more than this server's limit of "
-            f"{limits.max_request_bytes:,} bytes (zoo serve --max-request-bytes)"
-        )
-    if not decompressor.eof:
-        raise InvalidArgument(f"the body is not valid {encoding.decode()}: it ends too soon")
-    return plain
+INFLATE_SLICE = 1 << 20  # a millisecond or two of zlib
+
+
+async def _inflate(
+    inflate: zlib._Decompress,
+    chunk: bytes,
+    spool: Spool,
+    encoding: bytes,
+    limits: Limits,
+    last: bool = False,
+) -> None:
+    """`chunk` decompressed into `spool`, to at most one byte past the limit (a small bomb stays
+    small), a slice at a time; the `last` call takes what zlib still holds and checks the end."""
+    while chunk or last:
+        room = limits.max_request_bytes + 1 - spool.size
+        try:
+            if last:  # at most zlib's window, which a slice could leave behind
+                spool.write(inflate.flush())
+            else:
+                spool.write(inflate.decompress(chunk, min(INFLATE_SLICE, room)))
+        except zlib.error as exc:
+            raise InvalidArgument(f"the body is not valid {encoding.decode()}: {exc}") from None
+        if spool.size > limits.max_request_bytes:
+            raise ResourceExhausted(
+                f"the {encoding.decode()} body decompresses to more than this server's limit of "
+                f"{limits.max_request_bytes:,} bytes (zoo serve --max-request-bytes)"
+            )
+        if last and not inflate.eof:
+            raise InvalidArgument(f"the body is not valid {encoding.decode()}: it ends too soon")
+        chunk, last = inflate.unconsumed_tail, False
+        if chunk:
+            await asyncio.sleep(0)
+
+
+class _Gone(Exception):
+    """The client went before its body had all arrived."""
 
 
 class _Guard:

@@ -42,6 +42,7 @@ from zoo.serving.core.statistics import OK, PHASES, Timing
 PATHS = ("/monitoring/prometheus/metrics", "/metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+RETIRED_KEPT = 8  # removed versions whose series wait for a scrape, when none comes
 BATCH_SIZES = tuple(2**i for i in range(11))  # 1 ... 1024 examples
 LATENCIES = tuple(100 * 2**i for i in range(19))  # 100 µs ... 26 s, in microseconds
 # The `API` label: TF Serving's method names, and Triton's for KServe v2's inference.
@@ -208,6 +209,21 @@ class Metrics:
             [*version, "batch_size", "phase"],
             registry=self.registry,
         )
+        self._versioned = [  # every metric but _loaded, whose series are per model
+            self._requests,
+            self._latency,
+            self._batch_size,
+            self._queue,
+            self.warmup_requests,
+            self.warmup_latency,
+            self.inferences,
+            *self.durations,
+            self.last_inference,
+            self._executions,
+            self._phases,
+        ]
+        self._served: set[tuple[str, str]] = set()  # (model, version) of the versions served
+        self._retired: list[tuple[str, str]] = []  # gone since, oldest first
 
     def requests(self, model: str, version: int, api: str, entrypoint: str) -> Requests:
         answered = _Answered(self, (model, str(version)))
@@ -243,19 +259,43 @@ class Metrics:
         return self._queue.labels(model, str(version)).set
 
     def versions_loaded(self, models: Mapping[str, Sequence[int]]) -> None:
-        """Record the repository's models after a poll; a model that is gone reads 0."""
+        """Record the repository's models after a poll; a model that is gone reads 0, and the
+        series of a version that is gone are retired (`_forget_retired`)."""
         for name in self._models - set(models):
             self._loaded.labels(name).set(0)
         for name, versions in models.items():
             self._loaded.labels(name).set(len(versions))
         self._models |= set(models)
+        served = {(name, str(v)) for name, versions in models.items() for v in versions}
+        retired = [v for v in self._retired if v not in served]  # a version back is served
+        self._retired = retired + sorted(self._served - served - set(retired))
+        self._served = served
+        self._forget_retired(keep=RETIRED_KEPT)
+
+    def _forget_retired(self, keep: int = 0) -> None:
+        """Remove the series of the retired versions but the last `keep`: each version's label
+        sets (about 30 KB of them) would otherwise stay for as long as the server, one more set
+        with every hot reload. A retired version's series are still in the first scrape after it
+        went, with its last counts, then leave it (prometheus-client's `remove`, the way series of
+        anything that is gone leave a scrape). TF Serving's own metrics have no version label:
+        its counts per model never leave; zoo's `model_versions_loaded` per model does not."""
+        if os.environ.get(MULTIPROCESS_DIR) is not None:  # the counts live in the workers' files
+            return
+        forget, self._retired = self._retired[: len(self._retired) - keep], self._retired[-keep:]
+        for model, version in forget:
+            for metric in self._versioned:
+                for values in _label_sets(metric, model, version):
+                    metric.remove(*values)
 
     def warmups(self) -> Warmups:
         """The instruments a version's warmup replay counts into."""
         return Warmups(self)
 
     def text(self) -> bytes:
-        return generate_latest(self._scraped())
+        """A scrape; the retired versions' series are in it for the last time."""
+        scraped = generate_latest(self._scraped())
+        self._forget_retired()
+        return scraped
 
     def families(self) -> Iterable[Metric]:
         """Every metric with its samples, as a scrape reports them (summed over the workers)."""
@@ -268,6 +308,20 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, directory)
         return registry
+
+
+def _label_sets(
+    metric: Counter | Gauge | Histogram, model: str, version: str
+) -> set[tuple[str, ...]]:
+    """The label values of `metric`'s series of one version (a histogram's buckets less `le`)."""
+    return {
+        tuple(sample.labels.values())
+        for family in metric.collect()
+        for sample in family.samples
+        if "le" not in sample.labels
+        and sample.labels.get("model_name") == model
+        and sample.labels.get("version") == version
+    }
 
 
 class Warmups:

@@ -22,12 +22,6 @@ from zoo.serving.kserve.flat_data import parse_flat_data
 TENSOR_FIELDS = ("name", "shape", "datatype", "data")
 
 
-def json_size(body: bytes, header_length: bytes | None) -> int:
-    """The bytes of JSON in a body: all of it, or the header before its binary tensors (which
-    are read in place, without decoding)."""
-    return len(body if header_length is None else binary_tensors.split(body, header_length)[0])
-
-
 def decode(
     body: bytes, header_length: bytes | None, signatures: Mapping[str, ModelSignature]
 ) -> tuple[dict[str, Any], str, dict[str, np.ndarray]]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from zoo.export.contract import STRING
 from zoo.serving.core import json_io, model_control
-from zoo.serving.core.decoding import Decoder
+from zoo.serving.core.decoding import Decoder, LargeBody, in_memory
 from zoo.serving.core.errors import InvalidArgument, NotFound, Unavailable, check_method
 from zoo.serving.core.metrics import MODEL_INFER, REST
 from zoo.serving.core.repository import Repository
@@ -57,7 +57,7 @@ class KServeApi:
         self.decoder = decoder
 
     async def answer(
-        self, method: str, path: str, body: bytes, headers: dict[bytes, bytes]
+        self, method: str, path: str, body: bytes | LargeBody, headers: dict[bytes, bytes]
     ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         """The answer to a request under PREFIX: JSON, or binary outputs after a JSON header
         whose length the Inference-Header-Content-Length header gives (as in the request, when
@@ -71,7 +71,7 @@ class KServeApi:
         ]
 
     async def _answer(
-        self, method: str, path: str, body: bytes, headers: dict[bytes, bytes]
+        self, method: str, path: str, body: bytes | LargeBody, headers: dict[bytes, bytes]
     ) -> tuple[bytes, int | None]:
         """The answer's body, and the length of its JSON header when binary outputs follow it."""
         route = ROUTE.fullmatch(path)
@@ -83,10 +83,10 @@ class KServeApi:
         if route["health"]:
             return json_io.dumps({route["health"]: self._health(route["health"])}), None
         if route["index"]:
-            ready = _request_object(body).get("ready", False)
+            ready = _request_object(in_memory(body)).get("ready", False)
             return json_io.dumps(v2_model.repository_index(self.repository, ready is True)), None
         if route["control"]:
-            return await self._control(route["action"], route["control"], body), None
+            return await self._control(route["action"], route["control"], in_memory(body)), None
         if route["stats"] or verb == "/stats":
             answer = statistics.model_statistics(
                 self.repository, self.runner.metrics, route["name"] or "", route["version"] or ""
@@ -120,12 +120,11 @@ class KServeApi:
         return json_io.dumps({})
 
     async def _infer(
-        self, name: str, found: Backend, body: bytes, header_length: bytes | None
+        self, name: str, found: Backend, body: bytes | LargeBody, header_length: bytes | None
     ) -> tuple[bytes, int | None]:
         self.runner.refuse_if_full(found, api=MODEL_INFER, entrypoint=REST)
-        size = infer_request.json_size(body, header_length)
         request, key, inputs = await self.decoder.decode(
-            size, infer_request.decode, body, header_length, found.signatures
+            body, infer_request.decode, header_length, found.signatures
         )
         signature = found.signatures[key]
         note_id(request.get("id"))  # for the access log

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 
 from zoo.serving.core import metrics
-from zoo.serving.core.decoding import Decoder
+from zoo.serving.core.decoding import Decoder, LargeBody
 from zoo.serving.core.errors import check_method
 from zoo.serving.core.repository import Repository
 from zoo.serving.core.resolve import ServableRequest, servable, status
@@ -42,7 +42,7 @@ class TfServingApi:
         self.runner = runner
         self.decoder = decoder
 
-    async def answer(self, method: str, path: str, body: bytes) -> bytes | None:
+    async def answer(self, method: str, path: str, body: bytes | LargeBody) -> bytes | None:
         route = ROUTE.fullmatch(path)
         if route is None:
             return None
@@ -55,14 +55,11 @@ class TfServingApi:
             return orjson.dumps(self._status(request))
         found = servable(self.repository, request)
         self.runner.refuse_if_full(found, api=APIS[verb], entrypoint=metrics.REST)
-        size = len(body)
         if verb == "predict":
-            key, fmt, inputs = await self.decoder.decode(
-                size, bodies.predict, body, found.signatures
-            )
+            key, fmt, inputs = await self.decoder.decode(body, bodies.predict, found.signatures)
             named = found.signatures[key]
             return json_tensors.predict_answer(fmt, await self._predict(found, named, inputs))
-        key, examples = await self.decoder.decode(size, bodies.examples, body, found.signatures)
+        key, examples = await self.decoder.decode(body, bodies.examples, found.signatures)
         result = await EXAMPLE_METHODS[verb](
             self.runner, found, found.signatures[key], examples, metrics.REST
         )
