@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from google.protobuf import text_format
-
+from zoo.serving.core import text_proto
 from zoo.serving.core.errors import ServerError
 from zoo.serving.core.metrics import PATHS
 from zoo.serving.protos.tensorflow_serving.config.monitoring_config_pb2 import MonitoringConfig
@@ -27,13 +26,7 @@ def metrics_paths(path: Path | None) -> tuple[str, ...]:
     """The REST paths of the metrics: both of zoo's without a file, else the file's (or none)."""
     if path is None:
         return PATHS
-    config = MonitoringConfig()
-    try:
-        text_format.Parse(path.read_text(), config)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ServerError(f"{OPTION} {path}: cannot read it: {exc}") from None
-    except text_format.ParseError as exc:
-        raise ServerError(f"{OPTION} {path}: line {exc}") from None
+    config = text_proto.read(path, MonitoringConfig(), OPTION)
     prometheus = config.prometheus_config
     if not prometheus.enable:
         return ()

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import text_format
 
+from zoo.serving.core import text_proto
 from zoo.serving.core.errors import ServerError
 from zoo.serving.protos.tensorflow_serving.config.ssl_config_pb2 import SSLConfig
 
@@ -115,13 +115,7 @@ def choose(
 
 def _from_config(path: Path) -> Tls:
     """TF Serving's SSLConfig in `path`, as its server.cc applies it to gRPC."""
-    config = SSLConfig()
-    try:
-        text_format.Parse(path.read_text(), config)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ServerError(f"{CONFIG} {path}: cannot read it: {_reason(exc)}") from None
-    except text_format.ParseError as exc:
-        raise ServerError(f"{CONFIG} {path}: line {exc}") from None
+    config = text_proto.read(path, SSLConfig(), CONFIG)
     if config.client_verify and not config.custom_ca:
         raise ServerError(
             f"{CONFIG} {path}: client_verify needs custom_ca, the CA the clients' certificates "
