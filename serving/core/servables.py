@@ -146,10 +146,16 @@ class TfBackend(Backend):
         self.signature_defs = graph_def.signature_def
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph, config=self._session_config(tf))
-        with graph.as_default():
-            tf.compat.v1.saved_model.loader.load(
-                self._session, [model_files.SERVE_TAG], str(version_dir)
-            )
+        # The TF1 loader is the one that takes a session; its deprecation notice is not the user's.
+        logger, level = tf.get_logger(), tf.get_logger().level
+        logger.setLevel("ERROR")
+        try:
+            with graph.as_default():
+                tf.compat.v1.saved_model.loader.load(
+                    self._session, [model_files.SERVE_TAG], str(version_dir)
+                )
+        finally:
+            logger.setLevel(level)
         self._runs = {name: self._callable(s) for name, s in self.signatures.items()}
 
     def _session_config(self, tf):
